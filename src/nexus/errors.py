@@ -1,0 +1,54 @@
+"""The root of every error Nexus raises on purpose.
+
+Errors are classified by what the caller should do, never by message text::
+
+    NexusError
+    ├── ConfigError                 fix the configuration or environment, then rerun
+    ├── DatabaseError               the database refused or is unreachable
+    │   └── SchemaOutOfDate         run `nexus db upgrade`
+    ├── ServiceTitanError           (nexus.servicetitan.errors) talking to ST failed
+    │   ├── RetriableAPIError       429, 5xx, timeouts: try again later
+    │   │   ├── RateLimited
+    │   │   └── Unreachable
+    │   └── FatalAPIError           other 4xx: retrying will not help
+    │       └── AuthError           credentials refused: fix the setting it names
+    └── BadRecordError              one record broke the contract: the page is refused
+
+Messages say what failed, where, and the fix. They never contain secrets.
+"""
+
+from __future__ import annotations
+
+
+class NexusError(Exception):
+    """Base class for errors Nexus raises deliberately, with a message meant for people."""
+
+
+class ConfigError(NexusError):
+    """The configuration or environment is wrong; the message names the fix."""
+
+
+class DatabaseError(NexusError):
+    """The database is unreachable or refused a statement."""
+
+
+class SchemaOutOfDate(DatabaseError):
+    """The schema is behind the code; `nexus db upgrade` fixes it."""
+
+
+class BadRecordError(NexusError):
+    """A record from ServiceTitan does not match the contract.
+
+    Raised before anything of the page it came in is written.
+    """
+
+    def __init__(self, feed: str, record_id: object, field: str, problem: str) -> None:
+        self.feed = feed
+        self.record_id = record_id
+        self.field = field
+        self.problem = problem
+        super().__init__(
+            f"{feed} feed: record id={record_id} has a bad field '{field}': {problem}. "
+            "Nothing of this page was applied and the feed's token did not move; "
+            "report the record to ServiceTitan or run `nexus reconcile` once it is fixed."
+        )
