@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql:// URL of an existing server; unset means the embedded one.",
     )
+    auto_upgrade: bool = Field(
+        default=True,
+        description="Apply pending schema migrations automatically; false means say what to run.",
+    )
     config: Path = Field(
         default=Path("nexus.toml"), description="Path of the nexus.toml configuration file."
     )
@@ -58,12 +62,6 @@ class Settings(BaseSettings):
     )
     st_max_attempts: int = Field(
         default=6, ge=1, description="Attempts per request on 429, 5xx and timeouts."
-    )
-
-    guard_max_rows: int = Field(
-        default=1000,
-        ge=1,
-        description="Largest insert into titan.jobs allowed outside a Nexus sync run.",
     )
 
     web_token: SecretStr | None = Field(default=None, description="Bearer token for the web UI.")

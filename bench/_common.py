@@ -1,0 +1,93 @@
+"""Helpers shared by the benchmarks: a database to measure against, fake records, peak RSS."""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from nexus.store.database import Database
+from nexus.store.embedded import embedded_url
+
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def bench_database() -> Database:
+    """A fresh schema on NEXUS_DATABASE_URL, or on a throwaway embedded server."""
+    url = os.environ.get("NEXUS_DATABASE_URL")
+    if url is None:
+        home = Path(tempfile.mkdtemp(prefix="nxb"))
+        url = embedded_url(home)
+    db = Database(url)
+    with db.connect(autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS titan CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS nexus CASCADE")
+    db.upgrade()
+    return db
+
+
+def job_record(i: int, rng: random.Random) -> dict[str, object]:
+    """One job shaped like the export endpoint's records (all required fields)."""
+    created = BASE + timedelta(minutes=i * 7)
+    done = rng.random() < 0.8
+    return {
+        "id": 10_000_000 + i,
+        "jobNumber": str(10_000_000 + i),
+        "projectId": None,
+        "customerId": 5_000_000 + i % 40_000,
+        "locationId": 6_000_000 + i % 40_000,
+        "jobStatus": "Completed" if done else "Scheduled",
+        "completedOn": (created + timedelta(hours=5)).isoformat().replace("+00:00", "Z")
+        if done
+        else None,
+        "businessUnitId": 1000 + i % 7,
+        "jobTypeId": 2000 + i % 12,
+        "priority": "Normal",
+        "campaignId": 3000 + i % 20,
+        "summary": "Replace water heater; customer reports no hot water since Monday.",
+        "customFields": [],
+        "appointmentCount": 1,
+        "firstAppointmentId": 7_000_000 + i,
+        "lastAppointmentId": 7_000_000 + i,
+        "recallForId": None,
+        "warrantyId": None,
+        "jobGeneratedLeadSource": None,
+        "noCharge": rng.random() < 0.05,
+        "notificationsEnabled": True,
+        "createdOn": created.isoformat().replace("+00:00", "Z"),
+        "createdById": 42,
+        "modifiedOn": (created + timedelta(hours=6)).isoformat().replace("+00:00", "Z"),
+        "tagTypeIds": [11, 12],
+        "customerPo": None,
+        "leadCallId": None,
+        "partnerLeadCallId": None,
+        "bookingId": None,
+        "soldById": None,
+        "externalData": [],
+        "invoiceId": 8_000_000 + i,
+        "membershipId": None,
+        "total": f"{rng.randint(0, 500000) / 100:.2f}",
+        "createdFromEstimateId": None,
+        "estimateIds": [],
+        "equipmentIds": [],
+        "active": True,
+    }
+
+
+def job_pages(count: int, page_size: int = 1000, seed: int = 1) -> Iterator[bytes]:
+    """Export pages (`{hasMore, continueFrom, data}`) of `count` job records, as JSON bytes."""
+    rng = random.Random(seed)
+    for start in range(0, count, page_size):
+        data = [job_record(i, rng) for i in range(start, min(count, start + page_size))]
+        more = start + page_size < count
+        yield orjson.dumps({"hasMore": more, "continueFrom": f"t{start}", "data": data})
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

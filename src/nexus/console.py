@@ -1,0 +1,52 @@
+"""Terminal output helpers shared by the CLI: one console, progress bars, error rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    TaskID,
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from nexus.sync.feed_sync import Progress as SyncProgress
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextmanager
+def sync_progress(enabled: bool = True) -> Iterator[Callable[[SyncProgress], None]]:
+    """Yield a callback that draws one progress bar per feed (rows loaded / expected)."""
+    if not enabled:
+        yield lambda _p: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[pages]} pages"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def update(step: SyncProgress) -> None:
+            if step.feed not in tasks:
+                tasks[step.feed] = bars.add_task(step.feed, total=step.expected, pages=0)
+            task = tasks[step.feed]
+            total = step.expected if step.expected and step.expected >= step.rows else None
+            if step.done:
+                total = step.rows
+            bars.update(task, completed=step.rows, total=total, pages=step.pages)
+
+        yield update

@@ -1,0 +1,106 @@
+"""The run ledger: one row in `nexus.runs` per producer run, and one lock per producer.
+
+Vitals, freshness and causes are read from this ledger, never from side files.
+A run is opened (and committed) before any work, so even a killed process
+leaves a trace; the next run of the same producer, holding its lock, marks
+such leftovers `abandoned`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from nexus.errors import NexusError
+
+Connection = psycopg.Connection[Any]
+
+
+class ProducerBusy(NexusError):
+    """Another process is running this producer for this tenant right now."""
+
+
+@dataclass
+class Run:
+    id: int
+    tenant: int
+    producer: str
+    rows_read: int = 0
+    rows_changed: int = 0
+
+
+def lock_key(tenant: int, producer: str) -> int:
+    """A stable 64-bit advisory-lock key for (tenant, producer)."""
+    digest = hashlib.blake2b(f"{tenant}:{producer}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextlib.contextmanager
+def producer_lock(conn: Connection, tenant: int, producer: str) -> Iterator[None]:
+    """Hold the (tenant, producer) lock for the life of a run, or raise `ProducerBusy`.
+
+    The lock is a session-level advisory lock on `conn` (which must be in
+    autocommit mode), so it vanishes with the process if the process dies.
+    """
+    key = lock_key(tenant, producer)
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    if not row or not row[0]:
+        raise ProducerBusy(
+            f"tenant {tenant}: {producer} is already running in another process; "
+            "this run was skipped (it will run on its next schedule)."
+        )
+    try:
+        yield
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def start_run(conn: Connection, tenant: int, producer: str, now: datetime) -> Run:
+    """Record a new run, first closing runs of this producer left `running` by a dead process.
+
+    Call it while holding `producer_lock`: then no other run can really be running.
+    """
+    conn.execute(
+        "UPDATE nexus.runs SET status = 'abandoned', finished_at = %s,"
+        " error = 'the process ended before the run finished (killed or crashed);"
+        " its last page was not applied and the next run resumed from the saved token'"
+        " WHERE tenant_id = %s AND producer = %s AND status = 'running'",
+        (now, tenant, producer),
+    )
+    row = conn.execute(
+        "INSERT INTO nexus.runs (tenant_id, producer, started_at, status)"
+        " VALUES (%s, %s, %s, 'running') RETURNING id",
+        (tenant, producer, now),
+    ).fetchone()
+    assert row is not None
+    return Run(id=int(row[0]), tenant=tenant, producer=producer)
+
+
+def finish_run(conn: Connection, run: Run, now: datetime, error: str | None = None) -> None:
+    """Close a run as succeeded, or failed with its error text."""
+    conn.execute(
+        "UPDATE nexus.runs SET status = %s, finished_at = %s, rows_read = %s,"
+        " rows_changed = %s, error = %s WHERE id = %s",
+        (
+            "failed" if error else "succeeded",
+            now,
+            run.rows_read,
+            run.rows_changed,
+            error,
+            run.id,
+        ),
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    """The text stored for a failed run: our own messages verbatim, others with their type."""
+    if isinstance(exc, NexusError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,1 @@
+"""Postgres: the embedded server, migrations, the write guard and the loader."""

@@ -1,0 +1,138 @@
+"""Connections to the Nexus database and its schema version.
+
+`Database` is the one place that knows how to reach Postgres: the embedded
+server by default, or any server given by NEXUS_DATABASE_URL. psycopg errors
+are translated here into `DatabaseError` with a message that names the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool
+
+from nexus.errors import DatabaseError, SchemaOutOfDate
+from nexus.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Serialises concurrent `db upgrade` calls from several processes.
+_MIGRATION_LOCK = 0x6E657875
+
+
+class Database:
+    """A Postgres server holding the `titan` and `nexus` schemas."""
+
+    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
+        self.url = url
+        self.auto_upgrade = auto_upgrade
+        self._checked = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        if settings.database_url is not None:
+            return cls(settings.database_url.get_secret_value(), auto_upgrade=settings.auto_upgrade)
+        from nexus.store.embedded import embedded_url
+
+        return cls(embedded_url(settings.home), auto_upgrade=settings.auto_upgrade)
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for messages."""
+        parts = urlsplit(self.url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return parts._replace(netloc=netloc).geturl()
+        return self.url
+
+    def connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+        """Open a connection, translating failures into a clear `DatabaseError`."""
+        try:
+            return psycopg.connect(self.url, autocommit=autocommit)
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(
+                f"cannot connect to the database at {self.safe_url}: {_first_line(exc)}. "
+                "Unset NEXUS_DATABASE_URL to use the embedded server, or check that the server "
+                "is running and the URL is right."
+            ) from None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection in one transaction: committed on success, rolled back on error."""
+        with self.connect() as conn, conn.transaction():
+            yield conn
+
+    # -- schema ---------------------------------------------------------------
+
+    def _alembic(self) -> AlembicConfig:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        return cfg
+
+    def head_revision(self) -> str:
+        head = ScriptDirectory.from_config(self._alembic()).get_current_head()
+        assert head is not None
+        return head
+
+    def current_revision(self) -> str | None:
+        with self._engine().connect() as conn:
+            return MigrationContext.configure(
+                conn, opts={"version_table_schema": "nexus"}
+            ).get_current_revision()
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Apply pending migrations; return (revision before, revision after)."""
+        cfg = self._alembic()
+        engine = self._engine()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS nexus")
+            before = MigrationContext.configure(
+                conn, opts={"version_table_schema": "nexus"}
+            ).get_current_revision()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        after = self.current_revision()
+        assert after is not None
+        self._checked = True
+        return before, after
+
+    def ensure_schema(self) -> None:
+        """Make sure the schema is current: upgrade it, or say what to run."""
+        if self._checked:
+            return
+        current = self.current_revision()
+        if current != self.head_revision():
+            if not self.auto_upgrade:
+                raise SchemaOutOfDate(
+                    f"the database at {self.safe_url} is at schema revision {current or 'none'} "
+                    f"but this Nexus needs {self.head_revision()}: run `nexus db upgrade`."
+                )
+            before, after = self.upgrade()
+            log.info("database schema upgraded from %s to %s", before or "empty", after)
+        self._checked = True
+
+    def _engine(self) -> Engine:
+        url = self.url.replace("postgresql://", "postgresql+psycopg://", 1).replace(
+            "postgres://", "postgresql+psycopg://", 1
+        )
+        try:
+            return create_engine(url, poolclass=NullPool)
+        except Exception as exc:
+            raise DatabaseError(f"bad database URL {self.safe_url}: {exc}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

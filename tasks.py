@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""The project's one task runner; needs nothing but Python 3.11+.
+
+    python3 tasks.py demo     set up, then run the demo on the embedded database
+    python3 tasks.py test     set up, then run lint, type checks and the tests
+    python3 tasks.py setup    only create .venv and install the project
+    python3 tasks.py bench    run the benchmarks under bench/
+
+Setup creates `.venv` next to this file and installs the project with its
+development extras; it reinstalls only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".nexus-installed"
+
+
+def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env, check=False)
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs on whatever python3 is
+        sys.exit(f"Nexus needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest:
+        return
+    if not (BIN / "python").exists():
+        print(f"+ creating {VENV.name}", flush=True)
+        venv.create(VENV, with_pip=True)
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    STAMP.write_text(digest)
+
+
+def demo(args: list[str]) -> None:
+    setup()
+    run(BIN / "nexus", "demo", *args)
+
+
+def lint() -> None:
+    setup()
+    run(BIN / "ruff", "check", "src", "tests", "bench", "tasks.py")
+    run(BIN / "ruff", "format", "--check", "src", "tests", "bench", "tasks.py")
+    run(BIN / "mypy")
+
+
+def test(args: list[str]) -> None:
+    lint()
+    run(BIN / "pytest", *args)
+
+
+def bench(args: list[str]) -> None:
+    setup()
+    for script in args or ["loader.py"]:
+        run(BIN / "python", ROOT / "bench" / script)
+
+
+def main() -> None:
+    task, *args = sys.argv[1:] or ["help"]
+    tasks = {
+        "setup": setup,
+        "demo": lambda: demo(args),
+        "lint": lint,
+        "test": lambda: test(args),
+        "bench": lambda: bench(args),
+    }
+    if task not in tasks:
+        print(__doc__)
+        sys.exit(0 if task == "help" else 2)
+    tasks[task]()
+
+
+if __name__ == "__main__":
+    main()

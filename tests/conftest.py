@@ -1,0 +1,65 @@
+"""Shared fixtures: one real embedded PostgreSQL for the whole run, cleaned per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nexus.store.database import Database
+
+# pgserver asks platformdirs for a runtime dir, which must be private (0700).
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="nxrun"))
+
+TITAN_TABLES = ("jobs", "invoices", "customers", "estimates", "job_types")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A real PostgreSQL: NEXUS_TEST_DATABASE_URL if given, else a fresh embedded server."""
+    given = os.environ.get("NEXUS_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    from nexus.store.embedded import embedded_url, stop_embedded
+
+    # A short path: the server's unix socket lives here and socket paths are short.
+    home = Path(tempfile.mkdtemp(prefix="nxt"))
+    try:
+        yield embedded_url(home)
+    finally:
+        stop_embedded(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _migrated(pg_url: str) -> Database:
+    db = Database(pg_url)
+    with db.connect(autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS titan CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS nexus CASCADE")
+    db.upgrade()
+    return db
+
+
+def _clean(db: Database) -> None:
+    with db.connect(autocommit=True) as conn:
+        tables = [f"titan.{t}" for t in TITAN_TABLES]
+        rows = conn.execute(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
+            " WHERE schemaname = 'nexus' AND tablename NOT IN ('alembic_version', 'write_guard')"
+        ).fetchall()
+        tables += [r[0] for r in rows]
+        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        conn.execute("UPDATE nexus.write_guard SET max_rows = 1000")
+
+
+@pytest.fixture
+def db(_migrated: Database) -> Database:
+    """The test database with an up-to-date schema and empty tables."""
+    _clean(_migrated)
+    return Database(_migrated.url)
