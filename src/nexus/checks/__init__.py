@@ -1,0 +1,1 @@
+"""Checks: freshness, invoice coverage, volume and revenue, each with its evidence."""
