@@ -83,17 +83,20 @@ def start_run(conn: Connection, tenant: int, producer: str, now: datetime) -> Ru
     return Run(id=int(row[0]), tenant=tenant, producer=producer)
 
 
-def finish_run(conn: Connection, run: Run, now: datetime, error: str | None = None) -> None:
-    """Close a run as succeeded, or failed with its error text."""
+def finish_run(
+    conn: Connection, run: Run, now: datetime, error: BaseException | None = None
+) -> None:
+    """Close a run as succeeded, or failed with its error's text and kind."""
     conn.execute(
         "UPDATE nexus.runs SET status = %s, finished_at = %s, rows_read = %s,"
-        " rows_changed = %s, error = %s WHERE id = %s",
+        " rows_changed = %s, error = %s, error_kind = %s WHERE id = %s",
         (
             "failed" if error else "succeeded",
             now,
             run.rows_read,
             run.rows_changed,
-            error,
+            describe_error(error) if error else None,
+            error_kind(error) if error else None,
             run.id,
         ),
     )
@@ -104,3 +107,22 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, NexusError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def error_kind(exc: BaseException) -> str:
+    """Classify a failure by its class (never its text), for probable causes."""
+    from nexus.errors import BadRecordError, DatabaseError
+    from nexus.servicetitan import errors as st
+
+    kinds: list[tuple[type[BaseException], str]] = [
+        (st.AuthError, "auth"),
+        (st.RateLimited, "rate_limited"),
+        (st.RetriableAPIError, "unreachable"),
+        (BadRecordError, "bad_record"),
+        (st.ServiceTitanError, "api"),
+        (DatabaseError, "database"),
+    ]
+    for cls, kind in kinds:
+        if isinstance(exc, cls):
+            return kind
+    return "other"

@@ -127,7 +127,7 @@ def sync_feed(
                             Progress(feed.name, run.rows_read, pages, expected, not page.has_more)
                         )
         except BaseException as exc:
-            finish_run(control, run, clock.now(), error=describe_error(exc))
+            finish_run(control, run, clock.now(), error=exc)
             log.warning("tenant %s: %s failed: %s", tenant, feed.producer, describe_error(exc))
             raise
         finish_run(control, run, clock.now())

@@ -48,6 +48,20 @@ CREATE TABLE nexus.product_owners (
     event_id bigint NOT NULL REFERENCES nexus.events (id)
 );
 
+-- What kind of failure a failed run met, so causes never parse error text:
+-- auth | unreachable | rate_limited | bad_record | api | database | other.
+ALTER TABLE nexus.runs ADD COLUMN error_kind text;
+
+-- Reference revenue per tenant-local day (the "sales ledger"), when it is
+-- loaded into the database rather than read from a CSV file or a query.
+CREATE TABLE nexus.reference_revenue (
+    tenant_id bigint NOT NULL,
+    day date NOT NULL,
+    revenue numeric(14, 2) NOT NULL,
+    source text NOT NULL DEFAULT 'sales ledger',
+    PRIMARY KEY (tenant_id, day)
+);
+
 -- Freshness needs "the newest row" quickly on big tenants.
 CREATE INDEX jobs_updated_idx ON titan.jobs (tenant_id, updated_at);
 CREATE INDEX invoices_updated_idx ON titan.invoices (tenant_id, updated_at);
@@ -57,7 +71,8 @@ CREATE INDEX runs_status_idx ON nexus.runs (tenant_id, producer, status, finishe
 """
 
 DOWNGRADE = """
-DROP TABLE nexus.product_owners, nexus.retired_producers, nexus.events;
+DROP TABLE nexus.product_owners, nexus.retired_producers, nexus.events, nexus.reference_revenue;
+ALTER TABLE nexus.runs DROP COLUMN error_kind;
 DROP INDEX titan.jobs_updated_idx, titan.invoices_updated_idx, titan.customers_updated_idx,
     titan.estimates_updated_idx, nexus.runs_status_idx;
 """

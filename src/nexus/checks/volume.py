@@ -1,0 +1,76 @@
+"""Volume: jobs completed on the last full day against a trailing baseline.
+
+The baseline is the median of the preceding business days (days with at
+least one completed job) and never includes the day under test. Too little
+history is `insufficient_data`, not a verdict.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from nexus.checks.stats import Severity
+
+Connection = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class VolumeParams:
+    window_days: int = 28
+    min_days: int = 14
+    drop_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class Volume:
+    day: date
+    completed: int
+    baseline: float | None
+    history_days: int
+    ratio: float | None
+    severity: Severity
+
+
+def volume(
+    conn: Connection,
+    tenant: int,
+    now: datetime,
+    timezone: str,
+    params: VolumeParams = VolumeParams(),
+) -> Volume:
+    tz = ZoneInfo(timezone)
+    today = now.astimezone(tz).date()
+    day = today - timedelta(days=1)
+    start = day - timedelta(days=params.window_days)
+    rows = conn.execute(
+        "SELECT (completed_on AT TIME ZONE %(tz)s)::date AS d, count(*) FROM titan.jobs"
+        " WHERE tenant_id = %(tenant)s AND active AND job_status = 'Completed'"
+        " AND completed_on >= %(lo)s AND completed_on < %(hi)s GROUP BY 1",
+        {
+            "tz": timezone,
+            "tenant": tenant,
+            "lo": datetime.combine(start, datetime.min.time(), tz),
+            "hi": datetime.combine(today, datetime.min.time(), tz),
+        },
+    ).fetchall()
+    counts = {r[0]: int(r[1]) for r in rows}
+    tested = counts.get(day, 0)
+    history = [c for d, c in counts.items() if d < day and c > 0]
+    weekday_open = any(d.weekday() == day.weekday() and c > 0 for d, c in counts.items() if d < day)
+    if len(history) < params.min_days:
+        return Volume(day, tested, None, len(history), None, Severity.INSUFFICIENT_DATA)
+    baseline = float(statistics.median(history))
+    ratio = tested / baseline if baseline else None
+    if not weekday_open and tested == 0:
+        severity = Severity.OK  # a day the business is normally closed
+    elif ratio is not None and ratio < params.drop_ratio:
+        severity = Severity.WARNING
+    else:
+        severity = Severity.OK
+    return Volume(day, tested, baseline, len(history), ratio, severity)
