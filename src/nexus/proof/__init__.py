@@ -1,0 +1,1 @@
+"""The Evolution Proof: vitals, alerts with their causes, the story and next actions."""
