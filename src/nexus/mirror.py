@@ -9,7 +9,7 @@ from typing import Any
 from nexus.clock import Clock
 from nexus.servicetitan.feeds import EXPORT_FEEDS
 from nexus.store.database import Database
-from nexus.sync.feed_sync import ExportSource, Progress, SyncResult, sync_feed
+from nexus.sync.feed_sync import ExportSource, Progress, Syncer, SyncResult
 
 #: the order a full sync runs in: invoices right after jobs, so totals are complete early
 SYNC_ORDER = ("jobs", "invoices", "customers", "estimates")
@@ -25,7 +25,8 @@ def sync_all(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> list[SyncResult]:
     """Sync the named feeds one after another; stop at the first failure."""
-    return [sync_feed(db, client, tenant, EXPORT_FEEDS[name], clock, on_progress) for name in feeds]
+    with Syncer(db, client, tenant, clock) as syncer:
+        return [syncer.run(EXPORT_FEEDS[name], on_progress) for name in feeds]
 
 
 def summary(db: Database, tenant: int) -> dict[str, Any]:

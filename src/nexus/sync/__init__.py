@@ -1,5 +1,5 @@
 """Producers that move ServiceTitan feeds into the mirror."""
 
-from nexus.sync.feed_sync import PRODUCERS, SyncResult, sync_feed, sync_producer
+from nexus.sync.feed_sync import PRODUCERS, Progress, Syncer, SyncResult, sync_feed
 
-__all__ = ["PRODUCERS", "SyncResult", "sync_feed", "sync_producer"]
+__all__ = ["PRODUCERS", "Progress", "SyncResult", "Syncer", "sync_feed"]

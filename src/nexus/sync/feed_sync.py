@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import psycopg
 
 from nexus.clock import Clock
-from nexus.ledger import describe_error, finish_run, producer_lock, start_run
+from nexus.ledger import Run, describe_error, finish_run, producer_lock, start_run
 from nexus.servicetitan.feeds import EXPORT_FEEDS, JOB_TYPES, JOBS, Feed
 from nexus.store.database import Database
 from nexus.store.loader import Loader, mark_sync_run
@@ -77,44 +77,64 @@ def save_token(conn: Connection, tenant: int, feed: str, token: str, now: Any) -
     )
 
 
-def sync_producer(
-    db: Database,
-    client: ExportSource,
-    tenant: int,
-    producer: str,
-    clock: Clock,
-    on_progress: Callable[[Progress], None] | None = None,
-) -> SyncResult:
-    """Run the sync producer `producer` (e.g. `invoice_sync`) once for `tenant`."""
-    try:
-        feed = PRODUCERS[producer]
-    except KeyError:
-        known = ", ".join(sorted(PRODUCERS))
-        raise ValueError(f"unknown sync producer '{producer}': choose one of {known}") from None
-    return sync_feed(db, client, tenant, feed, clock, on_progress)
+class Syncer:
+    """Runs sync producers for one tenant, reusing its two connections across runs.
 
+    One connection (autocommit) holds the producer lock and writes the run
+    ledger; the other loads pages, one transaction per page. A worker or a
+    replay keeps a `Syncer` open for thousands of runs.
+    """
 
-def sync_feed(
-    db: Database,
-    client: ExportSource,
-    tenant: int,
-    feed: Feed,
-    clock: Clock,
-    on_progress: Callable[[Progress], None] | None = None,
-) -> SyncResult:
-    """Pull `feed` from its saved token to the end, under the producer's lock and in the ledger."""
-    db.ensure_schema()
-    with db.connect(autocommit=True) as control, producer_lock(control, tenant, feed.producer):
-        run = start_run(control, tenant, feed.producer, clock.now())
-        pages = 0
+    def __init__(self, db: Database, client: ExportSource, tenant: int, clock: Clock) -> None:
+        self.db = db
+        self.client = client
+        self.tenant = tenant
+        self.clock = clock
+        db.ensure_schema()
+        self._control = db.connect(autocommit=True)
+        self._conn = db.connect(autocommit=True)
+        self._loaders: dict[str, Loader] = {}
+
+    def __enter__(self) -> Syncer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+        self._control.close()
+
+    def _loader(self, feed: str) -> Loader:
+        if feed not in self._loaders:
+            self._loaders[feed] = Loader(self._conn, TABLES[feed], self.tenant)
+        return self._loaders[feed]
+
+    def run_producer(
+        self, producer: str, on_progress: Callable[[Progress], None] | None = None
+    ) -> SyncResult:
+        """Run the sync producer `producer` (e.g. `invoice_sync`) once."""
         try:
-            with db.connect(autocommit=True) as conn:
+            feed = PRODUCERS[producer]
+        except KeyError:
+            known = ", ".join(sorted(PRODUCERS))
+            raise ValueError(f"unknown sync producer '{producer}': choose one of {known}") from None
+        return self.run(feed, on_progress)
+
+    def run(self, feed: Feed, on_progress: Callable[[Progress], None] | None = None) -> SyncResult:
+        """Pull `feed` from its saved token to the end, under its lock and in the ledger."""
+        tenant, clock, conn = self.tenant, self.clock, self._conn
+        with producer_lock(self._control, tenant, feed.producer):
+            run = start_run(self._control, tenant, feed.producer, clock.now())
+            pages = 0
+            token = None
+            try:
                 token = read_token(conn, tenant, feed.name)
-                expected = _expected_rows(client, feed) if token is None else None
+                expected = _expected_rows(self.client, feed) if token is None else None
                 if feed is JOBS:
-                    _refresh_job_types(conn, client, tenant, run, clock)
-                loader = Loader(conn, TABLES[feed.name], tenant)
-                for page in client.export_pages(feed, token):
+                    self._refresh_job_types(run)
+                loader = self._loader(feed.name)
+                for page in self.client.export_pages(feed, token):
                     with conn.transaction():
                         mark_sync_run(conn, run.id)
                         result = loader.load(page.data, clock.now())
@@ -126,20 +146,43 @@ def sync_feed(
                         on_progress(
                             Progress(feed.name, run.rows_read, pages, expected, not page.has_more)
                         )
-        except BaseException as exc:
-            finish_run(control, run, clock.now(), error=exc)
-            log.warning("tenant %s: %s failed: %s", tenant, feed.producer, describe_error(exc))
-            raise
-        finish_run(control, run, clock.now())
-    return SyncResult(
-        feed=feed.name,
-        producer=feed.producer,
-        run_id=run.id,
-        pages=pages,
-        rows_read=run.rows_read,
-        rows_changed=run.rows_changed,
-        backfill=token is None,
-    )
+            except BaseException as exc:
+                finish_run(self._control, run, clock.now(), error=exc)
+                log.warning("tenant %s: %s failed: %s", tenant, feed.producer, describe_error(exc))
+                raise
+            finish_run(self._control, run, clock.now())
+        return SyncResult(
+            feed=feed.name,
+            producer=feed.producer,
+            run_id=run.id,
+            pages=pages,
+            rows_read=run.rows_read,
+            rows_changed=run.rows_changed,
+            backfill=token is None,
+        )
+
+    def _refresh_job_types(self, run: Run) -> None:
+        """Job types have no export feed: refresh the whole (small) list with every job sync."""
+        loader = self._loader(JOB_TYPES.name)
+        for page in self.client.list_pages(JOB_TYPES, page_size=5000, all_states=True):
+            with self._conn.transaction():
+                mark_sync_run(self._conn, run.id)
+                result = loader.load(page.data, self.clock.now())
+            run.rows_read += result.read
+            run.rows_changed += result.changed
+
+
+def sync_feed(
+    db: Database,
+    client: ExportSource,
+    tenant: int,
+    feed: Feed,
+    clock: Clock,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> SyncResult:
+    """Run one feed's sync once (see `Syncer` to run many)."""
+    with Syncer(db, client, tenant, clock) as syncer:
+        return syncer.run(feed, on_progress)
 
 
 def _expected_rows(client: ExportSource, feed: Feed) -> int | None:
@@ -153,16 +196,3 @@ def _expected_rows(client: ExportSource, feed: Feed) -> int | None:
         log.debug("could not count %s for the progress bar", feed.name, exc_info=True)
         return None
     return int(value) if value is not None else None
-
-
-def _refresh_job_types(
-    conn: Connection, client: ExportSource, tenant: int, run: Any, clock: Clock
-) -> None:
-    """Job types have no export feed: refresh the whole (small) list with every job sync."""
-    loader = Loader(conn, TABLES[JOB_TYPES.name], tenant)
-    for page in client.list_pages(JOB_TYPES, page_size=5000, all_states=True):
-        with conn.transaction():
-            mark_sync_run(conn, run.id)
-            result = loader.load(page.data, clock.now())
-        run.rows_read += result.read
-        run.rows_changed += result.changed
