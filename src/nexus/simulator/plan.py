@@ -1,0 +1,572 @@
+"""Plan a tenant's business one tenant-local day at a time.
+
+Each day's jobs and their whole future (booking, visit, completion, invoice
+total, edits, payments, adjustments, estimates) are drawn from a random
+generator seeded by (seed, tenant, day) and returned as timed events. The
+business applies an event once the clock passes it, so the records are the
+same however the clock is moved. Ids are derived from the day and the job's
+place in it, so they are deterministic too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from enum import IntEnum
+from random import Random
+from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from nexus.simulator.entities import (
+    CANCELED,
+    CHARGEABLE,
+    NO_CHARGE,
+    UNINVOICED,
+    Address,
+    BusinessUnit,
+    Customer,
+    Estimate,
+    Invoice,
+    InvoiceItem,
+    Job,
+    JobType,
+)
+
+if TYPE_CHECKING:
+    from nexus.simulator.business import BusinessConfig
+
+
+class Op(IntEnum):
+    """What an event does to the business."""
+
+    ADD_JOB_TYPE = 0
+    ADD_CUSTOMER = 1
+    DEACTIVATE_CUSTOMER = 2
+    BOOK = 3
+    STATUS = 4
+    COMPLETE = 5
+    CANCEL = 6
+    SET_TOTAL = 7
+    FINALIZE_ZERO = 8
+    EDIT_TOTAL = 9
+    PAY = 10
+    ADD_ADJUSTMENT = 11
+    VOID = 12
+    ADD_ESTIMATE = 13
+    ESTIMATE_STATUS = 14
+    DEACTIVATE_ESTIMATE = 15
+    DEACTIVATE_JOB_TYPE = 16
+
+
+# (time, op, subject, argument); equal times apply in the order they were planned.
+Event = tuple[int, Op, Any, Any]
+
+JOB_BASE = 1_000_000_000
+PHANTOM_BASE = JOB_BASE + 900_000_000
+INVOICE_BASE = 2_000_000_000
+ADJUSTMENT_BASE = 2_500_000_000
+PHANTOM_INVOICE_BASE = INVOICE_BASE + 900_000_000
+CUSTOMER_BASE = 3_000_000_000
+LOCATION_OFFSET = 500_000_000
+ESTIMATE_BASE = 4_000_000_000
+APPOINTMENT_BASE = 5_000_000_000
+ITEM_BASE = 6_000_000_000
+SLOTS_PER_DAY = 10_000
+EPOCH_DAY = date(2000, 1, 1)
+
+HOUR = 3600
+DAY = 86_400
+MAX_DELAY = 60 * DAY
+LN_2_DAYS = math.log(2 * DAY)
+LN_3_DAYS = math.log(3 * DAY)
+LN_7_DAYS = math.log(7 * DAY)
+LN_30_DAYS = math.log(30 * DAY)
+LN_1500_DOLLARS = math.log(150_000)  # cents
+# A job is booked at most this long before its visit, so a day is planned this early.
+LEAD_S = 8 * DAY
+TAX_RATE = 0.0825
+Z90 = 1.2815515655446004  # the standard normal's 90th percentile
+
+BUSINESS_UNITS = (
+    BusinessUnit(101, "Plumbing Service"),
+    BusinessUnit(102, "HVAC Service"),
+    BusinessUnit(103, "Drains"),
+)
+# id, name, class, noCharge, business unit indexes, duration (min), active
+JOB_TYPES = (
+    (3001, "Service Call", "Service", False, (0, 1), 90, True),
+    (3002, "Repair", "Service", False, (0, 1), 120, True),
+    (3003, "Maintenance", "Maintenance", False, (1,), 60, True),
+    (3004, "Install", "Install", False, (0, 1), 240, True),
+    (3005, "Drain Cleaning", "Service", False, (2,), 60, True),
+    (3006, "Warranty Service", "Warranty", True, (0, 1), 90, True),
+    (3007, "No Charge Callback", "Service", True, (0, 1, 2), 60, True),
+    (3008, "Legacy Install", "Install", False, (1,), 240, False),
+)
+UNITS_BY_ID = {unit.id: unit for unit in BUSINESS_UNITS}
+CHARGEABLE_TYPES = (0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 4)
+NO_CHARGE_TYPES = (5, 6)
+SKUS = (
+    (9101, "Diagnostic fee"),
+    (9102, "Labor"),
+    (9103, "Parts"),
+    (9104, "Water heater"),
+    (9105, "Drain clearing"),
+    (9106, "Tune-up"),
+)
+FIRST = (
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Carlos",
+    "Maria",
+    "Wei",
+    "Aisha",
+    "Minh",
+    "Priya",
+)
+LAST = (
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Nguyen",
+    "Patel",
+)
+COMPANY = ("Properties LLC", "Dental Group", "Apartments", "Holdings", "Cafe", "Auto Repair")
+STREETS = (
+    "Oak St",
+    "Elm St",
+    "Maple Ave",
+    "Cedar Ln",
+    "Pecan Dr",
+    "Lamar Blvd",
+    "Congress Ave",
+    "Burnet Rd",
+    "Riverside Dr",
+    "Bluebonnet Ln",
+    "Mesquite Trl",
+    "Live Oak Dr",
+)
+CITIES = (
+    ("Austin", "787"),
+    ("Round Rock", "786"),
+    ("Pflugerville", "786"),
+    ("Cedar Park", "786"),
+    ("Georgetown", "786"),
+    ("San Marcos", "786"),
+)
+ESTIMATE_NAMES = ("Water heater replacement", "AC replacement", "Repipe", "Sewer line repair")
+TECHNICIANS = tuple(range(40_001, 40_013))
+USERS = tuple(range(30_001, 30_006))
+CAMPAIGNS = (20_001, 20_002, 20_003, 20_004)
+
+
+Uniform = Callable[[], float]
+S = TypeVar("S")
+
+
+def pick(u: Uniform, options: Sequence[S]) -> S:
+    """Return one of `options`, uniformly (faster than Random.choice)."""
+    return options[int(u() * len(options))]
+
+
+def derive_seed(*parts: object) -> int:
+    """Return a stable 64-bit seed from the parts (independent of PYTHONHASHSEED)."""
+    text = ":".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+
+def lognormal(median: float, p90: float) -> tuple[float, float]:
+    """Return (mu, sigma) of the lognormal with this median and 90th percentile."""
+    mu = math.log(median)
+    sigma = max(math.log(p90) - mu, 1e-9) / Z90
+    return mu, sigma
+
+
+def poisson(rng: Random, mean: float) -> int:
+    """Draw from a Poisson distribution (normal approximation for large means)."""
+    if mean <= 0:
+        return 0
+    if mean > 50:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def split_total(total_cents: int) -> tuple[int, int]:
+    """Split a total into subtotal and sales tax, so that they add up exactly."""
+    subtotal = round(total_cents / (1 + TAX_RATE))
+    return subtotal, total_cents - subtotal
+
+
+class Planner:
+    """Draw the business of one tenant, day by day, in order."""
+
+    def __init__(self, config: BusinessConfig, tenant_id: int, start_day: date) -> None:
+        self.config = config
+        self.tenant_id = tenant_id
+        self.start_day = start_day
+        self.zone = ZoneInfo(config.timezone)
+        self.next_day = start_day
+        self._day_starts: dict[date, int] = {}
+        self.job_types = [
+            JobType(
+                jt_id,
+                self.day_start(start_day) - 3 * 365 * DAY,
+                name,
+                klass,
+                no_charge,
+                tuple(BUSINESS_UNITS[i].id for i in units),
+                minutes * 60,
+            )
+            for jt_id, name, klass, no_charge, units, minutes, _ in JOB_TYPES
+        ]
+        self._customers: list[Customer] = []
+        self._initial_customers = 0
+        self._retired: set[int] = set()
+        # (planned completion, job) of chargeable jobs of the last 30 planned days
+        self._recent: deque[list[tuple[int, Job]]] = deque(maxlen=30)
+        mu, sigma = lognormal(config.ticket_median, config.ticket_p90)
+        self._ticket = (math.log(100) + mu, sigma)  # in cents
+        self._lag = lognormal(
+            config.invoice_lag_median_hours * HOUR, config.invoice_lag_p90_hours * HOUR
+        )
+
+    def day_start(self, day: date) -> int:
+        """Return the epoch second at which the tenant-local day begins."""
+        start = self._day_starts.get(day)
+        if start is None:
+            start = int(datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp())
+            self._day_starts[day] = start
+        return start
+
+    def local_day(self, when: int) -> date:
+        return datetime.fromtimestamp(when, self.zone).date()
+
+    def due(self, now: int) -> bool:
+        """Say whether the next day must be planned before the clock reaches `now`."""
+        return self.day_start(self.next_day) - LEAD_S <= now
+
+    # -- setup -----------------------------------------------------------------
+
+    def setup(self) -> list[Event]:
+        """Return the events that create what existed before the first planned day."""
+        cfg = self.config
+        rng = Random(derive_seed(cfg.seed, self.tenant_id, "setup"))
+        u = rng.random
+        start = self.day_start(self.start_day)
+        events: list[Event] = []
+        for jt, spec in zip(self.job_types, JOB_TYPES, strict=True):
+            events.append((jt.created, Op.ADD_JOB_TYPE, jt, None))
+            if not spec[6]:
+                events.append((jt.created + 400 * DAY, Op.DEACTIVATE_JOB_TYPE, jt, None))
+        count = max(50, round(cfg.completed_jobs_per_day * 30))
+        for i in range(count):
+            created = start - DAY - int(u() * 3 * 365 * DAY)
+            customer = self._new_customer(u, CUSTOMER_BASE + i, created)
+            events.append((created, Op.ADD_CUSTOMER, customer, None))
+            if u() < cfg.inactive_share:
+                when = created + HOUR + int(u() * (start - created - 2 * HOUR))
+                events.append((when, *self._retire(u, customer)))
+        self._initial_customers = len(self._customers)
+        return events
+
+    def _new_customer(self, u: Uniform, customer_id: int, created: int) -> Customer:
+        city, zip_prefix = pick(u, CITIES)
+        address = Address(
+            f"{100 + int(u() * 9900)} {pick(u, STREETS)}",
+            city,
+            "TX",
+            f"{zip_prefix}{int(u() * 100):02d}",
+        )
+        if u() < 0.15:
+            name, kind = f"{pick(u, LAST)} {pick(u, COMPANY)}", "Commercial"
+        else:
+            name, kind = f"{pick(u, FIRST)} {pick(u, LAST)}", "Residential"
+        customer = Customer(
+            customer_id, created, name, kind, address, customer_id + LOCATION_OFFSET, pick(u, USERS)
+        )
+        self._customers.append(customer)
+        return customer
+
+    def _retire(self, u: Uniform, customer: Customer) -> tuple[Op, Customer, int | None]:
+        """Plan a customer's deactivation: merged into an older customer, or just closed."""
+        self._retired.add(customer.id)
+        merged_to = None
+        if u() < 0.5 and self._initial_customers:
+            target = self._customers[int(u() * self._initial_customers)]
+            if target.id not in self._retired and target.id != customer.id:
+                merged_to = target.id
+        return Op.DEACTIVATE_CUSTOMER, customer, merged_to
+
+    def pick_customer(self, u: Uniform, before: int) -> Customer:
+        """Return an active customer created before `before`."""
+        pool = self._customers
+        for _ in range(8):
+            customer = pool[int(u() * len(pool))]
+            if customer.created < before and customer.id not in self._retired:
+                return customer
+        for customer in pool[: self._initial_customers]:
+            if customer.id not in self._retired:
+                return customer
+        return pool[0]
+
+    # -- one day ---------------------------------------------------------------
+
+    def plan_next_day(self) -> list[Event]:
+        """Return the events of the next unplanned day and move on to the day after."""
+        day = self.next_day
+        self.next_day = day + timedelta(days=1)
+        if day.weekday() == 6:  # closed on Sundays
+            self._recent.append([])
+            return []
+        cfg = self.config
+        rng = Random(derive_seed(cfg.seed, self.tenant_id, day.isoformat()))
+        u = rng.random
+        day_no = (day - EPOCH_DAY).days
+        start = self.day_start(day)
+        mean = cfg.completed_jobs_per_day / max(1e-9, 1 - cfg.canceled_share)
+        n = poisson(rng, mean)
+        if n >= SLOTS_PER_DAY:
+            raise ValueError(f"{n} jobs on {day}: at most {SLOTS_PER_DAY - 1} a day are supported")
+        events: list[Event] = []
+        completed: list[tuple[int, Job]] = []
+        for k in range(n):
+            self._plan_job(rng, day, day_no * SLOTS_PER_DAY + k, start, events, completed)
+        for k in range(n, min(SLOTS_PER_DAY, n + poisson(rng, cfg.completed_jobs_per_day * 0.03))):
+            when = start + 8 * HOUR + int(u() * 10 * HOUR)
+            customer = self.pick_customer(u, when)
+            slot = day_no * SLOTS_PER_DAY + k
+            self._plan_estimate(rng, self._estimate(rng, slot, when, customer, None), events)
+        self._recent.append(completed)
+        return events
+
+    def _plan_job(
+        self,
+        rng: Random,
+        day: date,
+        slot: int,
+        start: int,
+        events: list[Event],
+        completed: list[tuple[int, Job]],
+    ) -> None:
+        cfg = self.config
+        u = rng.random
+        visit = start + 8 * HOUR + int(u() * 36) * 900
+        lead = 0 if u() < 0.35 else min(7, 1 + int(rng.expovariate(0.5)))
+        if lead == 0:
+            booked = start + 6 * HOUR + int(u() * (visit - start - 6 * HOUR - 1800))
+        else:
+            booked = self.day_start(day - timedelta(days=lead)) + 7 * HOUR + int(u() * 12 * HOUR)
+
+        roll = u()
+        if roll < cfg.canceled_share:
+            category = CANCELED
+        elif roll < cfg.canceled_share + (1 - cfg.canceled_share) * cfg.no_charge_share:
+            category = NO_CHARGE
+        elif u() < cfg.uninvoiced_share:
+            category = UNINVOICED
+        else:
+            category = CHARGEABLE
+
+        if u() < 0.3:
+            customer_created = booked - 60 - int(u() * 540)
+            customer = self._new_customer(u, CUSTOMER_BASE + slot, customer_created)
+            events.append((customer_created, Op.ADD_CUSTOMER, customer, None))
+            if u() < cfg.inactive_share:
+                when = customer_created + int(rng.lognormvariate(LN_30_DAYS, 0.8))
+                events.append((when, *self._retire(u, customer)))
+        else:
+            customer = self.pick_customer(u, booked)
+
+        job_type = self.job_types[pick(u, CHARGEABLE_TYPES)]
+        job = Job(
+            JOB_BASE + slot, booked, str(slot), customer, job_type, BUSINESS_UNITS[0], category
+        )
+        if category == NO_CHARGE:
+            self._make_no_charge(u, job, booked)
+            job_type = job.job_type
+            customer = job.customer
+        job.business_unit = UNITS_BY_ID[pick(u, job_type.business_unit_ids)]
+        job.priority = "High" if u() < 0.1 else "Normal"
+        job.campaign_id = pick(u, CAMPAIGNS)
+        job.created_by = pick(u, USERS)
+        job.appointment_id = APPOINTMENT_BASE + slot
+        job.summary = f"{job_type.name} at {customer.address.street}"
+        invoice = Invoice(INVOICE_BASE + slot, booked, job, job.number)
+        job.invoice = invoice
+        events.append((booked, Op.BOOK, job, None))
+
+        if category == CANCELED:
+            when = booked + 60 + int(u() * max(1, visit - booked - 120))
+            events.append((when, Op.CANCEL, job, u() < 0.3))
+            return
+
+        duration = int(
+            min(6 * HOUR, max(1200, job_type.duration_s * math.exp(0.4 * rng.gauss(0, 1))))
+        )
+        events.append((visit, Op.STATUS, job, "InProgress"))
+        if u() < 0.05:
+            resume_day = day + timedelta(days=2 if day.weekday() == 5 else 1)
+            resumed = self.day_start(resume_day) + 9 * HOUR + int(u() * 3 * HOUR)
+            events.append((visit + duration // 2, Op.STATUS, job, "Hold"))
+            events.append((resumed, Op.STATUS, job, "InProgress"))
+            done = resumed + duration // 2
+        else:
+            done = visit + duration
+        events.append((done, Op.COMPLETE, job, None))
+
+        if category != NO_CHARGE and u() < 0.25:
+            estimate = self._estimate(rng, slot, visit + duration // 3, customer, job)
+            self._plan_estimate(rng, estimate, events)
+
+        lag = int(min(MAX_DELAY, rng.lognormvariate(*self._lag)))
+        if category == NO_CHARGE:
+            events.append((done + lag, Op.FINALIZE_ZERO, invoice, None))
+            return
+        if category != CHARGEABLE:
+            return
+        completed.append((done, job))
+        total = max(2500, round(rng.lognormvariate(*self._ticket)))
+        total_at = done + lag
+        events.append(
+            (total_at, Op.SET_TOTAL, invoice, (total, self._items(u, invoice, total, total_at)))
+        )
+        if u() < cfg.invoice_edit_share:
+            edit_at = total_at + int(min(MAX_DELAY, rng.lognormvariate(LN_2_DAYS, 1.2)))
+            new_total = max(2500, round(total * (0.75 + 0.55 * u())))
+            items = self._items(u, invoice, new_total, edit_at)
+            events.append((edit_at, Op.EDIT_TOTAL, invoice, (new_total, items)))
+        if u() < 0.85:
+            paid_at = total_at + int(min(MAX_DELAY, rng.lognormvariate(LN_3_DAYS, 1.0)))
+            events.append((paid_at, Op.PAY, invoice, None))
+        if u() < cfg.adjustment_share:
+            adjusted = total_at + int(min(MAX_DELAY, rng.lognormvariate(LN_7_DAYS, 0.8)))
+            adjustment = Invoice(ADJUSTMENT_BASE + slot, adjusted, job, f"{job.number}-1")
+            adjustment.adjustment_to = invoice.id
+            sign = -1 if u() < 0.7 else 1
+            amount = sign * round(total * (0.05 + 0.25 * u()))
+            adjustment.subtotal_cents, adjustment.tax_cents = split_total(amount)
+            adjustment.items = self._items(u, adjustment, amount, adjusted)
+            adjustment.invoice_date = adjusted
+            adjustment.sent_status = "Sent"
+            adjustment.review_status = "Reviewed"
+            adjustment.total_set = True
+            events.append((adjusted, Op.ADD_ADJUSTMENT, adjustment, None))
+            if u() < 0.1:
+                events.append((adjusted + HOUR + int(u() * 5 * DAY), Op.VOID, adjustment, None))
+
+    def _make_no_charge(self, u: Uniform, job: Job, booked: int) -> None:
+        """Turn a job into recall, warranty or no-charge work."""
+        roll = u()
+        target = self._earlier_job(u, booked) if roll < 0.5 else None
+        if target is not None:
+            if roll < 0.3:
+                job.recall_for = target.id
+            else:
+                job.warranty_of = target.id
+            job.job_type = target.job_type
+            job.customer = target.customer
+        elif roll < 0.75:
+            job.no_charge = True
+        else:
+            job.job_type = self.job_types[pick(u, NO_CHARGE_TYPES)]
+
+    def _earlier_job(self, u: Uniform, before: int) -> Job | None:
+        """Return a chargeable job completed before `before`, if a recent one is found."""
+        days = [d for d in self._recent if d]
+        for _ in range(4):
+            if not days:
+                return None
+            done, job = pick(u, pick(u, days))
+            if done < before:
+                return job
+        return None
+
+    def _items(
+        self, u: Uniform, invoice: Invoice, total: int, when: int
+    ) -> tuple[InvoiceItem, ...]:
+        base = ITEM_BASE + (invoice.id % 1_000_000_000) * 4
+        sku_id, sku_name = pick(u, SKUS)
+        if abs(total) < 20_000 or u() < 0.5:
+            return (InvoiceItem(base, sku_id, sku_name, sku_name, 1, total, when),)
+        first = round(total * (0.3 + 0.4 * u()))
+        other_id, other_name = pick(u, SKUS)
+        return (
+            InvoiceItem(base, sku_id, sku_name, sku_name, 1, first, when),
+            InvoiceItem(base + 1, other_id, other_name, other_name, 1, total - first, when),
+        )
+
+    def _estimate(
+        self, rng: Random, slot: int, created: int, customer: Customer, job: Job | None
+    ) -> Estimate:
+        u = rng.random
+        subtotal = round(rng.lognormvariate(LN_1500_DOLLARS, 0.9))
+        sku_name = pick(u, ESTIMATE_NAMES)
+        estimate = Estimate(
+            ESTIMATE_BASE + slot,
+            created,
+            customer,
+            job,
+            f"{sku_name} option {pick(u, 'ABC')}",
+            sku_name,
+            subtotal,
+            round(subtotal * TAX_RATE),
+        )
+        estimate.business_unit = job.business_unit if job is not None else BUSINESS_UNITS[0]
+        return estimate
+
+    def _plan_estimate(self, rng: Random, estimate: Estimate, events: list[Event]) -> None:
+        u = rng.random
+        events.append((estimate.created, Op.ADD_ESTIMATE, estimate, None))
+        roll = u()
+        decided = estimate.created + int(min(MAX_DELAY, rng.lognormvariate(LN_3_DAYS, 1.0)))
+        if roll < 0.4:
+            estimate.sold_by = pick(u, TECHNICIANS)
+            events.append((decided, Op.ESTIMATE_STATUS, estimate, "Sold"))
+        elif roll < 0.7:
+            events.append((decided, Op.ESTIMATE_STATUS, estimate, "Dismissed"))
+        if roll >= 0.4 and u() < self.config.inactive_share:
+            when = decided + HOUR + int(u() * 10 * DAY)
+            events.append((when, Op.DEACTIVATE_ESTIMATE, estimate, None))
