@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -28,6 +29,13 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the Nexus database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+producers_app = typer.Typer(
+    help="Producers: who keeps each data product fresh, retirements and hand-overs.",
+    no_args_is_help=True,
+)
+app.add_typer(producers_app, name="producers")
+doctor_app = typer.Typer(help="Find problems around Nexus.", no_args_is_help=True)
+app.add_typer(doctor_app, name="doctor")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,6 +73,34 @@ def _database() -> Any:
     from nexus.store.database import Database
 
     return Database.from_settings(_settings())
+
+
+def _config() -> Any:
+    from nexus.registry.config import load_config
+
+    return load_config(_settings().config)
+
+
+def _tenant(config: Any, tenant: int | None) -> int:
+    """The tenant a command is about: --tenant, NEXUS_ST_TENANT, or the only declared one."""
+    from nexus.errors import ConfigError
+
+    if tenant is not None:
+        return tenant
+    if _settings().st_tenant is not None:
+        return int(_settings().st_tenant)  # type: ignore[arg-type]
+    if len(config.tenants) == 1:
+        return int(config.tenants[0].id)
+    declared = ", ".join(str(t.id) for t in config.tenants) or "none declared"
+    raise ConfigError(
+        f"which tenant? pass --tenant, or set NEXUS_ST_TENANT (tenants in nexus.toml: {declared})"
+    )
+
+
+TenantOption = Annotated[
+    int | None, typer.Option("--tenant", help="Tenant id (default: NEXUS_ST_TENANT).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 def _print_json(data: Any) -> None:
@@ -216,6 +252,235 @@ def simulate(
         app_key=app_key,
         drop_export_share=_parse_shares(drop_export_share),
     )
+
+
+# -- configuration -------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the configuration file.")] = Path(
+        "nexus.toml"
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented default nexus.toml."""
+    from nexus.registry.config import default_config_text
+
+    if path.exists() and not force:
+        err_console.print(f"[bold red]error:[/] {path} exists; pass --force to overwrite it")
+        raise typer.Exit(1)
+    path.write_text(default_config_text(), encoding="utf-8")
+    console.print(f"wrote {path} — declare tenants, producers and products there")
+
+
+# -- proof -----------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def proof(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
+    """Show the Evolution Proof: can the mirror's numbers be trusted, why not, what to do."""
+    from nexus.proof.render import render
+    from nexus.proof.service import current_proof
+
+    config = _config()
+    result = current_proof(_database(), config, _tenant(config, tenant), SystemClock())
+    if as_json:
+        _print_json(result)
+    else:
+        render(result, console)
+
+
+@app.command()
+@friendly
+def replay(
+    scenario: Annotated[Path, typer.Argument(help="A scenario YAML file (see scenarios/).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Replay a scenario on the virtual clock into a fresh database; print the proof at `until`."""
+    from nexus.proof.render import render
+    from nexus.replay import fresh_replay_database, run_replay
+    from nexus.scenario import load_scenario
+
+    parsed = load_scenario(scenario)
+    db = fresh_replay_database(_settings().home)
+    if not as_json:
+        err_console.print(
+            f"replaying {parsed.name}: {parsed.start:%Y-%m-%d} → {parsed.until:%Y-%m-%d %H:%M} UTC"
+        )
+    result = run_replay(parsed, db)
+    if as_json:
+        _print_json(result.proof)
+    else:
+        render(result.proof, console)
+
+
+# -- producers -------------------------------------------------------------------
+
+
+@producers_app.command("list")
+@friendly
+def producers_list(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
+    """Show producers, the products they own and their vitals (from the run ledger)."""
+    from nexus.registry.producers import producers_report
+
+    config = _config()
+    report = producers_report(_database(), config, _tenant(config, tenant), SystemClock().now())
+    if as_json:
+        _print_json(report)
+        return
+    table = Table(title=f"Producers of tenant {report['tenant']}")
+    for col in ("producer", "kind", "every", "status", "last success", "products"):
+        table.add_column(col)
+    for p in report["producers"]:
+        table.add_row(
+            p["producer"],
+            p["kind"],
+            f"{p['every_s'] // 60} min",
+            p["status"],
+            p["last_success"] or "never",
+            ", ".join(p["products"]) or "—",
+        )
+    console.print(table)
+    for o in report["orphans"]:
+        console.print(
+            f"[bold red]orphaned:[/] {o['product']} (last producer {o['last_producer']}, "
+            f"{o['why']}, since {o['since'] or 'unknown'})"
+        )
+
+
+def _pairs(values: list[str] | None) -> dict[str, str]:
+    pairs = {}
+    for item in values or []:
+        product, sep, other = item.partition("=")
+        if not sep or not product or not other:
+            raise typer.BadParameter(
+                f"'{item}' is not PRODUCT=OTHER, e.g. titan.invoices=backup_sync",
+                param_hint="--hand-over",
+            )
+        pairs[product] = other
+    return pairs
+
+
+@producers_app.command("retire")
+@friendly
+def producers_retire(
+    name: Annotated[str, typer.Argument(help="The producer to retire.")],
+    reason: Annotated[str, typer.Option(help="Why it is retired (kept in the timeline).")],
+    hand_over: Annotated[
+        list[str] | None,
+        typer.Option("--hand-over", help="PRODUCT=OTHER: give a product to another producer."),
+    ] = None,
+    retire_product: Annotated[
+        list[str] | None, typer.Option("--retire-product", help="Retire a product with it.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Retire anyway, recording every product it orphans.")
+    ] = False,
+) -> None:
+    """Retire a producer — refused while it owns products nobody else covers."""
+    from nexus.registry.ownership import retire
+    from nexus.registry.timeline import current_actor
+
+    db = _database()
+    db.ensure_schema()
+    with db.connect(autocommit=True) as conn:
+        done = retire(
+            conn,
+            _config(),
+            name,
+            reason=reason,
+            actor=current_actor(),
+            now=SystemClock().now(),
+            hand_over=_pairs(hand_over),
+            retire_products=retire_product or [],
+            force=force,
+        )
+    console.print(f"retired {name} (event {done.event_id})")
+    for product, other in done.handed_over.items():
+        console.print(f"  {product} handed over to {other}")
+    for product in done.retired_products:
+        console.print(f"  {product} retired")
+    for product in done.orphaned:
+        console.print(f"  [bold red]{product} is now orphaned[/]")
+
+
+@producers_app.command("restore")
+@friendly
+def producers_restore(
+    name: Annotated[str, typer.Argument(help="The retired producer to bring back.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the timeline).")] = "",
+) -> None:
+    """Bring a retired producer back with the products retired or orphaned with it."""
+    from nexus.registry.ownership import restore
+    from nexus.registry.timeline import current_actor
+
+    db = _database()
+    db.ensure_schema()
+    with db.connect(autocommit=True) as conn:
+        owned = restore(
+            conn, _config(), name, actor=current_actor(), now=SystemClock().now(), reason=reason
+        )
+    console.print(f"restored {name}; it owns: {', '.join(owned) or 'nothing'}")
+
+
+@producers_app.command("hand-over")
+@friendly
+def producers_hand_over(
+    product: Annotated[str, typer.Argument(help="The product, e.g. titan.jobs.invoice_total.")],
+    to: Annotated[str, typer.Argument(help="The producer that takes it over.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the timeline).")] = "",
+) -> None:
+    """Give a product to another producer (e.g. an orphan of a retired one)."""
+    from nexus.registry.ownership import hand_over
+    from nexus.registry.timeline import current_actor
+
+    db = _database()
+    db.ensure_schema()
+    with db.connect(autocommit=True) as conn:
+        previous = hand_over(
+            conn,
+            _config(),
+            product,
+            to,
+            actor=current_actor(),
+            now=SystemClock().now(),
+            reason=reason,
+        )
+    console.print(f"{product}: handed from {previous} to {to}")
+
+
+@app.command()
+@friendly
+def heartbeat(
+    producer: Annotated[str, typer.Argument(help="The outside producer that just ran.")],
+    failed: Annotated[bool, typer.Option(help="Record a failed run.")] = False,
+    error: Annotated[str | None, typer.Option(help="The failure's message.")] = None,
+    rows: Annotated[int, typer.Option(help="Rows it wrote.")] = 0,
+    tenant: TenantOption = None,
+) -> None:
+    """Record a run of an outside producer (call it at the end of a cron job or unit)."""
+    from nexus.ledger import record_outside_run
+
+    config = _config()
+    if producer not in config.producers:
+        raise typer.BadParameter(
+            f"no producer named '{producer}' in the configuration", param_hint="PRODUCER"
+        )
+    db = _database()
+    db.ensure_schema()
+    with db.connect(autocommit=True) as conn:
+        run_id = record_outside_run(
+            conn,
+            _tenant(config, tenant),
+            producer,
+            SystemClock().now(),
+            error=(error or "failed") if failed else None,
+            rows=rows,
+        )
+    console.print(f"recorded run {run_id} of {producer}")
 
 
 # -- demo --------------------------------------------------------------------

@@ -126,3 +126,33 @@ def error_kind(exc: BaseException) -> str:
         if isinstance(exc, cls):
             return kind
     return "other"
+
+
+def record_outside_run(
+    conn: Connection,
+    tenant: int,
+    producer: str,
+    now: datetime,
+    *,
+    error: str | None = None,
+    rows: int = 0,
+) -> int:
+    """Record a finished run of a producer Nexus does not run itself (a heartbeat)."""
+    row = conn.execute(
+        "INSERT INTO nexus.runs (tenant_id, producer, started_at, finished_at, status,"
+        " rows_read, rows_changed, error, error_kind)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            tenant,
+            producer,
+            now,
+            now,
+            "failed" if error else "succeeded",
+            rows,
+            rows,
+            error,
+            "other" if error else None,
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -176,6 +176,43 @@ def retire(
     return Retirement(producer, event_id, bool(uncovered), hand_over, to_retire, uncovered)
 
 
+def hand_over(
+    conn: Connection,
+    config: RegistryConfig,
+    product: str,
+    to: str,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str = "",
+) -> str:
+    """Give `product` to producer `to`, e.g. a retired producer's orphan; return the old owner."""
+    with conn.transaction():
+        state = ownership(conn, config)
+        if product not in state.owners:
+            known = ", ".join(sorted(state.owners)) or "none"
+            raise RegistryError(f"no active product named '{product}'; products: {known}")
+        if to not in state.declared:
+            raise RegistryError(f"no producer named '{to}' in the configuration")
+        if to in state.retired_producers:
+            raise RegistryError(f"{to} is retired; restore it first or choose a live producer")
+        previous = state.owners[product]
+        if previous == to:
+            raise RegistryError(f"{to} already owns {product}")
+        eid = record_event(
+            conn,
+            at=now,
+            kind="product_handed_over",
+            actor=actor,
+            producer=to,
+            product=product,
+            reason=reason or None,
+            detail={"from": previous, "to": to},
+        )
+        _set_owner(conn, product, owner=to, retired=False, previous=previous, now=now, event=eid)
+        return previous
+
+
 def restore(
     conn: Connection,
     config: RegistryConfig,

@@ -1,0 +1,18 @@
+"""The proof for the configured tenant, as the CLI and the web serve it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nexus.clock import Clock
+from nexus.proof.build import build_proof
+from nexus.proof.inputs import proof_inputs
+from nexus.registry.config import Config
+from nexus.store.database import Database
+
+
+def current_proof(db: Database, config: Config, tenant: int, clock: Clock) -> dict[str, Any]:
+    """Build the Evolution Proof for `tenant` as of the clock's now."""
+    db.ensure_schema()
+    with db.connect(autocommit=True) as conn:
+        return build_proof(conn, proof_inputs(config, tenant), clock.now())

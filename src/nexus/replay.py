@@ -1,0 +1,279 @@
+"""`nexus replay`: run a scenario on the virtual clock and print the proof as of `until`.
+
+The simulated tenant serves the real HTTP API; Nexus's producers run on their
+schedules through the same client, loader and ledger as in production, with
+time taken from the virtual clock. Scenario events change the world as they
+would in life: a retirement is a forced retirement in the timeline, a stop
+silently stops a producer, an outage makes ServiceTitan answer 503, a bulk
+insert is a rogue write into the mirror that meets the database's guard.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from pydantic import SecretStr
+
+from nexus.clock import VirtualClock
+from nexus.errors import NexusError
+from nexus.proof.build import build_proof
+from nexus.proof.inputs import proof_inputs
+from nexus.registry.config import Config, load_config
+from nexus.registry.ownership import RegistryError, restore, retire
+from nexus.registry.timeline import record_event
+from nexus.scenario import Scenario, ScenarioEvent
+from nexus.servicetitan import ServiceTitanClient
+from nexus.simulator import BusinessConfig, Credentials, Simulator
+from nexus.store.database import Database
+from nexus.sync.feed_sync import PRODUCERS, Syncer
+
+log = logging.getLogger(__name__)
+
+ACTOR = "replay"
+STEP = timedelta(minutes=15)
+
+
+@dataclass
+class ReplayResult:
+    proof: dict[str, Any]
+    checkpoints: dict[datetime, dict[str, Any]] = field(default_factory=dict)
+    runs: int = 0
+    failed_runs: int = 0
+    simulator: Simulator | None = None
+
+
+def fresh_replay_database(home: Path) -> Database:
+    """A fresh embedded database for replays under `home/replay`, never the real mirror."""
+    import shutil
+
+    from nexus.store.embedded import embedded_url, stop_embedded
+
+    replay_home = home / "replay"
+    if replay_home.exists():
+        stop_embedded(replay_home)
+        shutil.rmtree(replay_home)
+    return Database(embedded_url(replay_home))
+
+
+def _business(scenario: Scenario) -> BusinessConfig:
+    b = scenario.business
+    return BusinessConfig(
+        seed=scenario.seed,
+        timezone=scenario.timezone,
+        completed_jobs_per_day=b.completed_jobs_per_day,
+        canceled_share=b.canceled_share,
+        no_charge_share=b.no_charge_share,
+        ticket_median=b.ticket_median,
+        ticket_p90=b.ticket_p90,
+        invoice_lag_median_hours=b.invoice_lag_median_hours,
+        invoice_lag_p90_hours=b.invoice_lag_p90_hours,
+        invoice_edit_share=b.invoice_edit_share,
+        uninvoiced_share=b.uninvoiced_share,
+    )
+
+
+class _Schedule:
+    """When each enabled producer is next due, on the virtual clock."""
+
+    def __init__(self, config: Config, start: datetime) -> None:
+        self.every = {
+            name: p.every for name, p in config.producers.items() if p.enabled and name in PRODUCERS
+        }
+        self.next_due = dict.fromkeys(self.every, start)
+        self.stopped: set[str] = set()
+
+    def due(self, now: datetime) -> list[str]:
+        ready = [n for n, at in self.next_due.items() if at <= now and n not in self.stopped]
+        for name in self.next_due:
+            while self.next_due[name] <= now:
+                self.next_due[name] += self.every[name]
+        return ready
+
+
+def run_replay(
+    scenario: Scenario,
+    db: Database,
+    *,
+    observe_at: Iterable[datetime] = (),
+    on_tick: Callable[[datetime], None] | None = None,
+    step: timedelta = STEP,
+) -> ReplayResult:
+    """Replay `scenario` into `db` (which should hold nothing of its tenant)."""
+    db.ensure_schema()
+    config = load_config(scenario.config)
+    tenant = scenario.tenant
+    clock = VirtualClock(scenario.start)
+    credentials = Credentials(
+        client_id="replay-client",
+        client_secret="replay-secret",  # noqa: S106 - the simulator's own credentials
+        app_key="replay-app-key",
+    )
+    sim = Simulator(clock=clock, credentials=credentials)
+    sim.add_tenant(tenant, _business(scenario), history_days=0)
+    schedule = _Schedule(config, scenario.start)
+    events = list(scenario.events)
+    checkpoints = sorted(observe_at)
+    result = ReplayResult(proof={}, simulator=sim)
+    with (
+        sim.serve() as server,
+        ServiceTitanClient(
+            api_url=server.base_url,
+            auth_url=server.auth_url,
+            tenant=tenant,
+            client_id=credentials.client_id,
+            client_secret=SecretStr(credentials.client_secret),
+            app_key=SecretStr(credentials.app_key),
+            # Virtual time: no real waiting between requests or before retries.
+            rate_limit=1_000_000.0,
+            max_attempts=3,
+            sleep=lambda _s: None,
+        ) as client,
+        Syncer(db, client, tenant, clock) as syncer,
+        db.connect(autocommit=True) as conn,
+    ):
+        now = scenario.start
+        while True:
+            sim.advance_to(now)
+            while events and events[0].at <= now:
+                _apply(events.pop(0), scenario, sim, conn, config, schedule)
+            for producer in schedule.due(now):
+                result.runs += 1
+                try:
+                    syncer.run_producer(producer)
+                except NexusError as exc:
+                    result.failed_runs += 1
+                    log.info("replay %s: %s failed: %s", now.isoformat(), producer, exc)
+            while checkpoints and checkpoints[0] <= now:
+                at = checkpoints.pop(0)
+                result.checkpoints[at] = _proof(conn, config, scenario, sim, at)
+            if on_tick:
+                on_tick(now)
+            if now >= scenario.until:
+                break
+            now = min(now + step, scenario.until)
+        result.proof = _proof(conn, config, scenario, sim, scenario.until)
+    return result
+
+
+def _proof(
+    conn: psycopg.Connection[Any], config: Config, scenario: Scenario, sim: Simulator, at: datetime
+) -> dict[str, Any]:
+    """The proof as of `at`, with the sales ledger written from the simulated truth."""
+    write_reference_revenue(conn, scenario.tenant, sim.tenant(scenario.tenant).revenue_by_day())
+    return build_proof(conn, proof_inputs(config, scenario.tenant, scenario.timezone), at)
+
+
+def write_reference_revenue(
+    conn: psycopg.Connection[Any], tenant: int, by_day: dict[Any, Any]
+) -> None:
+    with conn.transaction():
+        conn.execute("DELETE FROM nexus.reference_revenue WHERE tenant_id = %s", (tenant,))
+        with conn.cursor().copy(
+            "COPY nexus.reference_revenue (tenant_id, day, revenue, source) FROM STDIN"
+        ) as copy:
+            for day, revenue in sorted(by_day.items()):
+                copy.write_row((tenant, day, revenue, "sales ledger (simulated truth)"))
+
+
+def _apply(
+    event: ScenarioEvent,
+    scenario: Scenario,
+    sim: Simulator,
+    conn: psycopg.Connection[Any],
+    config: Config,
+    schedule: _Schedule,
+) -> None:
+    tenant = scenario.tenant
+    faults = sim.tenant(tenant).faults
+    kind, value, at = event.kind, event.value, event.at
+    reason = f"scenario {scenario.name}, line {event.line}"
+    if kind == "retire":
+        try:
+            retire(conn, config, value, reason=reason, actor=ACTOR, now=at, force=True)
+        except RegistryError as exc:
+            log.warning("replay: %s", exc)
+    elif kind == "restore":
+        schedule.stopped.discard(value)
+        try:
+            restore(conn, config, value, actor=ACTOR, now=at, reason=reason)
+        except RegistryError as exc:
+            log.info("replay: %s", exc)
+    elif kind == "stop":
+        schedule.stopped.add(value)  # silently: no event, no run
+    elif kind == "st_outage":
+        until = at + timedelta(hours=value["hours"])
+        faults.outage(status=value.get("status", 503), until=until)
+        _scenario_event(conn, tenant, at, "st_outage", reason, value)
+    elif kind == "rate_limit":
+        until = at + timedelta(hours=value["hours"])
+        faults.rate_limit(per_second=max(1, int(value["per_second"])), until=until)
+        _scenario_event(conn, tenant, at, "st_rate_limit", reason, value)
+    elif kind == "drop_export_share":
+        faults.drop_export_share(value)
+        _scenario_event(conn, tenant, at, "st_drop_export_share", reason, value)
+    elif kind == "webhooks":
+        _scenario_event(conn, tenant, at, "webhooks_on" if value else "webhooks_off", reason, {})
+    elif kind == "bulk_insert":
+        rogue_bulk_insert(conn, tenant, at, value["rows"], value.get("same_created_at", True))
+
+
+def _scenario_event(
+    conn: psycopg.Connection[Any],
+    tenant: int,
+    at: datetime,
+    kind: str,
+    reason: str,
+    detail: dict[str, Any],
+) -> None:
+    record_event(
+        conn, at=at, kind=kind, actor="scenario", tenant=tenant, reason=reason, detail=detail
+    )
+
+
+def rogue_bulk_insert(
+    conn: psycopg.Connection[Any], tenant: int, at: datetime, rows: int, same_created_at: bool
+) -> bool:
+    """Write phantom jobs into the mirror from outside Nexus, as the incident's script did.
+
+    Returns whether the database accepted them; either way the attempt is an event.
+    """
+    created = "%(at)s" if same_created_at else "%(at)s - g * interval '1 minute'"
+    try:
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO titan.jobs (tenant_id, id, job_number, job_status, completed_on,"
+                " created_on, modified_on, invoice_total, raw, created_at, updated_at)"
+                f" SELECT %(tenant)s, 900000000 + g, 'PH' || g, 'Completed', {created},"
+                f" {created}, %(at)s, 612.00, '{{}}'::jsonb, %(at)s, %(at)s"
+                " FROM generate_series(1, %(rows)s) g",
+                {"tenant": tenant, "at": at, "rows": rows},
+            )
+    except psycopg.errors.InsufficientPrivilege as exc:
+        record_event(
+            conn,
+            at=at,
+            kind="bulk_write_refused",
+            actor="outside writer",
+            tenant=tenant,
+            product="titan.jobs",
+            reason=str(exc).splitlines()[0],
+            detail={"rows": rows, "same_created_at": same_created_at},
+        )
+        return False
+    record_event(
+        conn,
+        at=at,
+        kind="bulk_write_landed",
+        actor="outside writer",
+        tenant=tenant,
+        product="titan.jobs",
+        reason=f"{rows} rows inserted from outside Nexus",
+        detail={"rows": rows, "same_created_at": same_created_at},
+    )
+    return True
