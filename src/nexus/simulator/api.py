@@ -312,7 +312,8 @@ def _active_state_arg(request: Request) -> bool | None:
 
 
 def _list_query(request: Request, active: bool | None, job_id: int | None = None) -> ListQuery:
-    page = _int_arg(request, "page") or 1
+    page = _int_arg(request, "page")
+    page = 1 if page is None else page
     if page < 1:
         raise _bad("page", "page starts at 1")
     page_size = _int_arg(request, "pageSize")
