@@ -210,8 +210,8 @@ def _customer(rec: Record) -> Row:
         r.flag("active", default=True),
         r.integer("mergedToId"),
         r.money("balance"),
-        r.time("createdOn"),
-        r.time("modifiedOn"),
+        r.time("createdOn", required=True),
+        r.time("modifiedOn", required=True),
     )
 
 
@@ -227,8 +227,8 @@ def _estimate(rec: Record) -> Row:
         r.money("subtotal"),
         r.money("tax"),
         r.flag("active", default=True),
-        r.time("createdOn"),
-        r.time("modifiedOn"),
+        r.time("createdOn", required=True),
+        r.time("modifiedOn", required=True),
     )
 
 
@@ -239,8 +239,8 @@ def _job_type(rec: Record) -> Row:
         r.text("name"),
         r.flag("noCharge", default=False),
         r.flag("active", default=True),
-        r.time("createdOn"),
-        r.time("modifiedOn"),
+        r.time("createdOn", required=True),
+        r.time("modifiedOn", required=True),
     )
 
 

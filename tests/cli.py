@@ -1,0 +1,41 @@
+"""Run the real `nexus` command in a subprocess against the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def nexus(*args: str, db_url: str, home: Path, env: dict[str, str] | None = None) -> Result:
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NEXUS_")},
+        "NEXUS_HOME": str(home),
+        "NEXUS_DATABASE_URL": db_url,
+        "NEXUS_ST_TENANT": "1001",
+        "COLUMNS": "200",
+        **(env or {}),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "nexus.cli", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)

@@ -1,0 +1,152 @@
+"""Retiring a producer can no longer orphan a data product silently."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cli import nexus
+from nexus.ledger import record_outside_run
+from nexus.registry.config import load_config
+from nexus.registry.ownership import RetirementRefused, ownership, restore, retire
+from nexus.registry.timeline import events
+from nexus.registry.vitals import orphans, vitals
+from nexus.store.database import Database
+
+T0 = datetime(2026, 4, 12, tzinfo=UTC)
+CONFIG = load_config(None)
+
+
+def test_retiring_invoice_sync_without_hand_over_is_refused_and_names_its_products(
+    db: Database, tmp_path: Path
+) -> None:
+    result = nexus(
+        "producers",
+        "retire",
+        "invoice_sync",
+        "--reason",
+        "caused a phantom write",
+        db_url=db.url,
+        home=tmp_path,
+    )
+    assert result.code == 1
+    assert "refusing to retire invoice_sync" in result.err
+    assert "  - titan.invoices" in result.err
+    assert "  - titan.jobs.invoice_total" in result.err
+    assert "--hand-over" in result.err and "--retire-product" in result.err
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM nexus.retired_producers").fetchone()[0] == 0  # type: ignore[index]
+
+
+def test_forced_retirement_lists_the_orphans_since_that_moment(
+    db: Database, tmp_path: Path
+) -> None:
+    forced = nexus(
+        "producers",
+        "retire",
+        "invoice_sync",
+        "--reason",
+        "quarantined script",
+        "--force",
+        db_url=db.url,
+        home=tmp_path,
+        env={"NEXUS_ACTOR": "robert"},
+    )
+    assert forced.code == 0, forced.err
+    assert "titan.jobs.invoice_total is now orphaned" in forced.out
+    listed = nexus("producers", "list", "--json", db_url=db.url, home=tmp_path)
+    assert listed.code == 0, listed.err
+    report = listed.json()
+    orphaned = {o["product"]: o for o in report["orphans"]}
+    assert set(orphaned) == {"titan.invoices", "titan.jobs.invoice_total"}
+    with db.connect() as conn:
+        retired_at = conn.execute("SELECT since FROM nexus.retired_producers").fetchone()[0]  # type: ignore[index]
+        kinds = [r[0] for r in conn.execute("SELECT kind FROM nexus.events ORDER BY id")]
+        actor = conn.execute("SELECT actor FROM nexus.events LIMIT 1").fetchone()[0]  # type: ignore[index]
+    for orphan in orphaned.values():
+        assert orphan["last_producer"] == "invoice_sync"
+        assert orphan["why"] == "producer_retired"
+        assert datetime.fromisoformat(orphan["since"]) == retired_at
+    assert kinds == ["producer_retired_forced", "product_orphaned", "product_orphaned"]
+    assert actor == "robert"
+    status = {p["producer"]: p["status"] for p in report["producers"]}
+    assert status["invoice_sync"] == "retired"
+
+
+def test_hand_over_and_retire_product_resolve_every_product(db: Database) -> None:
+    with db.connect(autocommit=True) as conn:
+        done = retire(
+            conn,
+            CONFIG,
+            "invoice_sync",
+            reason="moving to the new daemon",
+            actor="ops",
+            now=T0,
+            hand_over={"titan.jobs.invoice_total": "job_sync"},
+            retire_products=["titan.invoices"],
+        )
+        assert not done.forced and done.orphaned == []
+        state = ownership(conn, CONFIG)
+        assert state.owners["titan.jobs.invoice_total"] == "job_sync"
+        assert "titan.invoices" not in state.owners
+        assert orphans(conn, CONFIG, 1001, T0) == []
+
+
+def test_restore_brings_the_producer_back_with_its_products(db: Database) -> None:
+    with db.connect(autocommit=True) as conn:
+        retire(
+            conn,
+            CONFIG,
+            "invoice_sync",
+            reason="r",
+            actor="ops",
+            now=T0,
+            retire_products=["titan.invoices"],
+            force=True,
+        )
+        owned = restore(conn, CONFIG, "invoice_sync", actor="ops", now=T0 + timedelta(days=1))
+        assert owned == ["titan.invoices", "titan.jobs.invoice_total"]
+        assert orphans(conn, CONFIG, 1001, T0 + timedelta(days=1)) == []
+        kinds = [e.kind for e in events(conn)]
+        assert kinds[0] == "producer_restored"
+
+
+@pytest.mark.parametrize(
+    ("hand_over", "message"),
+    [
+        ({"titan.jobs": "job_sync"}, "invoice_sync does not own titan.jobs"),
+        ({"titan.invoices": "nobody"}, "no producer named 'nobody'"),
+        ({"titan.invoices": "invoice_sync"}, "cannot hand a product to itself"),
+    ],
+)
+def test_bad_hand_overs_are_refused_and_change_nothing(
+    db: Database, hand_over: dict[str, str], message: str
+) -> None:
+    with db.connect(autocommit=True) as conn:
+        with pytest.raises(Exception, match=message):
+            retire(
+                conn, CONFIG, "invoice_sync", reason="r", actor="ops", now=T0, hand_over=hand_over
+            )
+        assert events(conn) == []
+
+
+def test_vitals_come_from_the_run_ledger(db: Database) -> None:
+    now = T0 + timedelta(hours=3)
+    with db.connect(autocommit=True) as conn:
+        record_outside_run(conn, 1001, "job_sync", now - timedelta(minutes=5))
+        record_outside_run(conn, 1001, "invoice_sync", now - timedelta(hours=2))
+        record_outside_run(conn, 1001, "customer_sync", now - timedelta(minutes=20))
+        record_outside_run(conn, 1001, "customer_sync", now - timedelta(minutes=5), error="boom")
+        status = {v.producer: (v.status, v.error) for v in vitals(conn, CONFIG, 1001, now)}
+        assert status["job_sync"] == ("alive", None)
+        assert status["invoice_sync"] == ("late", None)  # 2 h > 2 × 15 min
+        assert status["customer_sync"] == ("failing", "boom")
+        assert status["estimate_sync"] == ("never_ran", None)
+        with pytest.raises(RetirementRefused):
+            retire(conn, CONFIG, "estimate_sync", reason="r", actor="ops", now=now)
+        stale = {o.product: o for o in orphans(conn, CONFIG, 1001, now)}
+        assert set(stale) == {"titan.invoices", "titan.jobs.invoice_total"}
+        assert stale["titan.invoices"].why == "producer_stopped"
+        assert stale["titan.invoices"].since == now - timedelta(hours=2)
