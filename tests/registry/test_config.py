@@ -78,6 +78,7 @@ def test_the_default_file_loads_to_the_built_in_defaults(
     assert _dump(written) == _dump(load_config(None))
     # Every section the file leaves out defaults to the same values the file spells out.
     assert _dump(parse_config("")) == _dump(written)
+    assert _dump(Config()) == _dump(written)
     assert written.source_path == Path("nexus.toml")
 
 
@@ -167,8 +168,9 @@ def test_a_missing_nexus_toml_here_means_the_defaults(
 
 def test_a_missing_file_named_explicitly_is_an_error(tmp_path: Path) -> None:
     missing = tmp_path / "etc" / "nexus.toml"
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigFileError) as caught:
         load_config(missing)
+    assert caught.value.problems[0].line is None
     assert str(caught.value) == (
         f"{missing}: no such file — write one with `nexus init`, or point NEXUS_CONFIG "
         "at your nexus.toml"

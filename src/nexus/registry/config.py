@@ -275,14 +275,46 @@ class ReferenceRevenueConfig(_Section):
     name: str = Field(default="sales ledger", description="What people call it.")
 
 
+def default_producers() -> dict[str, ProducerConfig]:
+    """The producers Nexus runs when the file declares none."""
+    every = timedelta(minutes=15)
+    producers = {
+        feed.producer: ProducerConfig(kind="sync", feed=feed.name, every=every)
+        for feed in EXPORT_FEEDS.values()
+    }
+    producers["reconcile"] = ProducerConfig(kind="reconcile", every=timedelta(days=7))
+    producers["jobs_cache_export"] = ProducerConfig(
+        kind="cache_export", enabled=False, every=every, path=Path("st_jobs_cache.json")
+    )
+    return producers
+
+
+def default_products() -> list[ProductConfig]:
+    """The data products when the file declares none: the mirrored tables and derived column."""
+    hour = timedelta(hours=1)
+    products = [
+        ProductConfig(name=feed.table, kind="table", owner=feed.producer, max_age=hour)
+        for feed in EXPORT_FEEDS.values()
+    ]
+    products.append(
+        ProductConfig(
+            name="titan.jobs.invoice_total",
+            kind="column",
+            owner=EXPORT_FEEDS["invoices"].producer,
+            max_age=hour,
+        )
+    )
+    return products
+
+
 class Config(BaseModel):
     """A validated `nexus.toml`."""
 
     model_config = ConfigDict(frozen=True)
 
     tenants: list[TenantConfig] = Field(default_factory=list)
-    producers: dict[str, ProducerConfig]
-    products: list[ProductConfig]
+    producers: dict[str, ProducerConfig] = Field(default_factory=default_producers)
+    products: list[ProductConfig] = Field(default_factory=default_products)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     reference_revenue: ReferenceRevenueConfig | None = None
     source_path: Path | None = None
@@ -354,18 +386,16 @@ def load_config(path: Path | None) -> Config:
     except FileNotFoundError:
         if path == DEFAULT_CONFIG_PATH:
             return parse_config(default_config_text())
-        raise ConfigError(
-            f"{path}: no such file — write one with `nexus init`, or point NEXUS_CONFIG "
-            "at your nexus.toml"
-        ) from None
+        problem = (
+            "no such file — write one with `nexus init`, or point NEXUS_CONFIG at your nexus.toml"
+        )
+        raise ConfigFileError([ConfigProblem(str(path), None, "", problem)]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not UTF-8 text (byte {exc.start}) — save the file as UTF-8"
-        ) from None
+        problem = f"not UTF-8 text (byte {exc.start}) — save the file as UTF-8"
+        raise ConfigFileError([ConfigProblem(str(path), None, "", problem)]) from None
     except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read it ({exc.strerror}) — check the path and its permissions"
-        ) from None
+        problem = f"cannot read it ({exc.strerror}) — check the path and its permissions"
+        raise ConfigFileError([ConfigProblem(str(path), None, "", problem)]) from None
     return parse_config(text, path)
 
 
@@ -380,38 +410,6 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     config = _Checker(data, lines, shown, path).config()
     config._lines.update(lines)
     return config
-
-
-def default_producers() -> dict[str, ProducerConfig]:
-    """The producers Nexus runs when the file declares none."""
-    every = timedelta(minutes=15)
-    producers = {
-        feed.producer: ProducerConfig(kind="sync", feed=feed.name, every=every)
-        for feed in EXPORT_FEEDS.values()
-    }
-    producers["reconcile"] = ProducerConfig(kind="reconcile", every=timedelta(days=7))
-    producers["jobs_cache_export"] = ProducerConfig(
-        kind="cache_export", enabled=False, every=every, path=Path("st_jobs_cache.json")
-    )
-    return producers
-
-
-def default_products() -> list[ProductConfig]:
-    """The data products when the file declares none: the mirrored tables and derived column."""
-    hour = timedelta(hours=1)
-    products = [
-        ProductConfig(name=feed.table, kind="table", owner=feed.producer, max_age=hour)
-        for feed in EXPORT_FEEDS.values()
-    ]
-    products.append(
-        ProductConfig(
-            name="titan.jobs.invoice_total",
-            kind="column",
-            owner=EXPORT_FEEDS["invoices"].producer,
-            max_age=hour,
-        )
-    )
-    return products
 
 
 _TYPE_WORDS = {

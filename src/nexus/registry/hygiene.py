@@ -53,7 +53,8 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _ENV_LINE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*=")
 _SHELL = re.compile(r"(ba|da|z|k|fi)?sh")
 _INTERPRETER = re.compile(
-    r"(python|pypy)[0-9.]*|(ba|da|z|k)?sh|perl[0-9.]*|ruby[0-9.]*|node(js)?|php[0-9.]*|Rscript|lua[0-9.]*|tclsh"
+    r"(python|pypy)[0-9.]*|(ba|da|z|k)?sh|perl[0-9.]*|ruby[0-9.]*"
+    r"|node(js)?|php[0-9.]*|Rscript|lua[0-9.]*|tclsh"
 )
 _SCRIPT_SUFFIX = re.compile(r"\.(py|sh|bash|zsh|pl|rb|js|mjs|php|[Rr]|lua|tcl)$")
 # Options that take a value, per interpreter: the script is the first other argument.
