@@ -452,6 +452,35 @@ def producers_hand_over(
     console.print(f"{product}: handed from {previous} to {to}")
 
 
+@doctor_app.command("schedules")
+@friendly
+def doctor_schedules(
+    crontab: Annotated[
+        Path | None, typer.Option(help="A crontab file to check (e.g. from `crontab -l`).")
+    ] = None,
+    systemd: Annotated[
+        Path | None, typer.Option(help="A directory of systemd .timer and .service units.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find dead schedules: missing or quarantined scripts, unscheduled or retired producers."""
+    from nexus.registry.hygiene import check_schedules, render_findings
+
+    db = _database()
+    db.ensure_schema()
+    with db.connect(autocommit=True) as conn:
+        retired = {r[0] for r in conn.execute("SELECT producer FROM nexus.retired_producers")}
+    findings = check_schedules(_config(), crontab, systemd, retired)
+    if as_json:
+        _print_json([f.as_dict() for f in findings])
+    elif findings:
+        console.print(render_findings(findings), highlight=False)
+    else:
+        console.print("no findings: every schedule points at a live, executable producer")
+    if findings:
+        raise typer.Exit(1)
+
+
 @app.command()
 @friendly
 def heartbeat(

@@ -37,6 +37,7 @@ from pydantic import (
     field_validator,
 )
 
+from nexus.checks.coverage import DEFAULT_THRESHOLD
 from nexus.duration import EXAMPLES, format_duration, parse_duration
 from nexus.errors import ConfigError
 from nexus.registry.toml_lines import Key, key_lines, line_of
@@ -46,10 +47,9 @@ from nexus.servicetitan.feeds import EXPORT_FEEDS
 DEFAULT_CONFIG_PATH = Path("nexus.toml")
 DEFAULT_TIMEZONE = "America/Chicago"
 
-#: Most of the completed, chargeable jobs that may lack an invoice total before the
-#: coverage check alerts. A healthy month sits near 5–10 % after the grace period;
-#: the incident behind Nexus ran near 80 %. To be tuned against replays.
-INVOICE_COVERAGE_THRESHOLD = 0.35
+#: The share of completed, chargeable jobs that may lack an invoice total before
+#: the coverage check alerts; the reasoning is at `nexus.checks.coverage.DEFAULT_THRESHOLD`.
+INVOICE_COVERAGE_THRESHOLD = DEFAULT_THRESHOLD
 DEFAULT_MIN_N = 20
 DEFAULT_CACHE_DAYS = 7
 
