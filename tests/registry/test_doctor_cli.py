@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli import nexus
 from test_hygiene import _fixture, _tree
 
+from cli import nexus
 from nexus.store.database import Database
 
 
