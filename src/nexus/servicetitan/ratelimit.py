@@ -28,18 +28,23 @@ class RateLimiter:
         if rate <= 0:
             raise ValueError(f"rate must be positive, got {rate}")
         self.rate = rate
-        self._interval = 1.0 / rate
         self._monotonic = monotonic
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._next_slot: float | None = None
+        # Slots of the current busy stretch are anchor + n / rate, computed
+        # afresh each time so float error does not pile up over long runs.
+        self._anchor = 0.0
+        self._taken = 0
 
     def acquire(self) -> float:
         """Wait for the next slot; return how long this caller waited."""
         with self._lock:
             now = self._monotonic()
-            slot = now if self._next_slot is None else max(now, self._next_slot)
-            self._next_slot = slot + self._interval
+            slot = self._anchor + self._taken / self.rate
+            if self._taken == 0 or slot <= now:
+                # Idle since the last slot: start a new stretch now, banking nothing.
+                self._anchor, self._taken, slot = now, 0, now
+            self._taken += 1
         # Sleep outside the lock: the slot is already reserved, so other
         # threads can take the following ones meanwhile.
         wait = slot - now
