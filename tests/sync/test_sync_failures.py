@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -80,10 +81,16 @@ def test_throttling_is_waited_out_and_the_sync_completes(
     db: Database, sim: Simulator, clock: VirtualClock
 ) -> None:
     waits: list[float] = []
-    sim.tenant(TENANT).faults.rate_limit(per_second=3)
-    with sim.serve() as server, client_for(server, sleep=waits.append, max_attempts=50) as client:
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    sim.tenant(TENANT).faults.rate_limit(per_second=4)
+    with sim.serve() as server, client_for(server, sleep=sleep, max_attempts=10) as client:
         sync_all(db, client, TENANT, clock)
     assert waits, "the simulator's 429s should have made the client wait"
+    assert set(waits) == {1.0}, "the client waits exactly what Retry-After says"
     assert count(db, "jobs") == len(sim.tenant(TENANT).truth_jobs())
 
 
