@@ -37,7 +37,6 @@ from nexus.servicetitan.errors import (
     endpoint_of,
     error_for_response,
     error_for_transport,
-    redact,
 )
 from nexus.servicetitan.feeds import INVOICES, Feed
 from nexus.servicetitan.pages import ExportPage, ListPage, parse_export_page, parse_list_page
@@ -247,7 +246,7 @@ class ServiceTitanClient:
         except orjson.JSONDecodeError:
             raise MalformedPageError(
                 f"{endpoint} answered 200 with a body that is not JSON "
-                f"({redact(describe_body(content), self._secrets())})",
+                f"({describe_body(content, None, self._secrets())})",
                 fix="check NEXUS_ST_API_URL points at the ServiceTitan API",
                 tenant=self.tenant,
                 endpoint=endpoint,

@@ -112,20 +112,24 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def describe_body(body: bytes, content_type: str | None = None) -> str:
-    """Summarise an error body in one short line; never raises.
+def describe_body(body: bytes, content_type: str | None = None, secrets: Iterable[str] = ()) -> str:
+    """Summarise an error body in one short line, secrets redacted; never raises.
 
     RFC 7807 problems give their title, field errors and traceId; OAuth errors
     their code; HTML pages their <title> or first text; anything else its first
     characters.
     """
     try:
-        return _describe(body, (content_type or "").lower())
+        return _describe(body, (content_type or "").lower(), list(secrets))
     except Exception:  # a summary must never hide the real error
         return f"unreadable body of {len(body)} bytes"
 
 
-def _describe(body: bytes, content_type: str) -> str:
+def _describe(body: bytes, content_type: str, secrets: list[str]) -> str:
+    def clean(summary: str) -> str:
+        # Redact before clipping, so no clipped-off half of a secret survives.
+        return _clip(redact(summary, secrets))
+
     text = body.decode("utf-8", errors="replace").strip()
     if not text:
         return "empty body"
@@ -135,10 +139,10 @@ def _describe(body: bytes, content_type: str) -> str:
         except orjson.JSONDecodeError:
             pass
         else:
-            return _clip(_describe_json(parsed))
+            return clean(_describe_json(parsed))
     if "html" in content_type or text[0] == "<":
-        return f'HTML error page: "{_clip(_html_headline(text))}"'
-    return f'"{_clip(_squash(text))}"'
+        return f'HTML error page: "{clean(_html_headline(text))}"'
+    return f'"{clean(_squash(text))}"'
 
 
 def _describe_json(parsed: object) -> str:
@@ -230,7 +234,7 @@ def error_for_response(
     secrets: Iterable[str] = (),
 ) -> ServiceTitanError:
     """Classify a non-2xx API answer and word its message."""
-    detail = redact(describe_body(body, headers.get("content-type")), secrets)
+    detail = describe_body(body, headers.get("content-type"), secrets)
     problem = f"{endpoint} failed with {status_text(status, reason)} ({detail})"
     where: dict[str, Any] = {"tenant": tenant, "endpoint": endpoint, "status": status}
     if status == 429:
@@ -283,8 +287,8 @@ def error_for_token_response(
 ) -> ServiceTitanError:
     """Classify a refused token request; credentials problems name the settings."""
     if status in (400, 401, 403):
-        code = _oauth_code(body) or redact(
-            describe_body(body, headers.get("content-type")), secrets
+        code = _oauth_code(body, secrets) or describe_body(
+            body, headers.get("content-type"), secrets
         )
         return AuthError(
             f"ServiceTitan refused the token request ({status} {code})",
@@ -304,13 +308,13 @@ def error_for_token_response(
     )
 
 
-def _oauth_code(body: bytes) -> str | None:
+def _oauth_code(body: bytes, secrets: Iterable[str]) -> str | None:
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
     if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
-        return _clip(_squash(parsed["error"]))
+        return _clip(redact(_squash(parsed["error"]), secrets))
     return None
 
 
