@@ -442,6 +442,11 @@ def test_secrets_never_reach_logs_or_messages(
     with pytest.raises(MalformedPageError) as info:
         list(client.export_pages(JOBS))
     messages.append(str(info.value))
+    fake.always(EXPORT_JOBS, lambda seen: Canned(401, body=seen.headers["authorization"].encode()))
+    with pytest.raises(Exception) as info:
+        list(client.export_pages(JOBS))  # echoes the old token, then the renewed one
+    messages.append(str(info.value))
+    assert '401 Unauthorized ("Bearer ***")' in messages[-1]
     fake.queue(TOKEN_PATH, Canned(401, body=f"bad secret {CLIENT_SECRET}".encode()))
     fake.revoke_tokens()
     with pytest.raises(Exception) as info:

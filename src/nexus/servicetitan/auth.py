@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -58,13 +59,13 @@ class TokenProvider:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
+        self._recent: deque[str] = deque(maxlen=4)
         self.endpoint = endpoint_of("POST", urlsplit(auth_url).path or "/")
         self.token_requests = 0
 
-    @property
-    def current(self) -> str | None:
-        """Return the cached token, if any, without fetching one (for redaction)."""
-        return self._token
+    def recent_tokens(self) -> list[str]:
+        """Return the tokens issued lately, rejected ones included, for redaction."""
+        return list(self._recent)
 
     def token(self) -> str:
         """Return a valid access token, fetching one only when needed."""
@@ -115,6 +116,7 @@ class TokenProvider:
             )
         token, lifetime = self._parse(response.content)
         self._renew_at = self._monotonic() + lifetime - min(RENEW_MARGIN, lifetime / 10)
+        self._recent.append(token)
         return token
 
     def _parse(self, body: bytes) -> tuple[str, float]:

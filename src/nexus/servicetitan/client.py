@@ -51,12 +51,18 @@ IDS_PER_REQUEST = 50
 # never more than a minute.
 BACKOFF_INITIAL = 1.0
 BACKOFF_MAX = 60.0
-# A Retry-After beyond this is not waited out inside one run.
+# Retry-After is honoured exactly up to this; a longer one is cut short so a
+# single run cannot hang for hours on one odd header.
 MAX_RETRY_AFTER = 600.0
 
 
 class ServiceTitanClient:
-    """Read one ServiceTitan tenant over its v2 API; use as a context manager."""
+    """Read one ServiceTitan tenant over its v2 API; use as a context manager.
+
+    `sleep` waits between attempts and `monotonic` times token expiry; tests
+    inject both. `limiter` replaces the default `RateLimiter(rate_limit)`,
+    which runs on real time so that an injected sleep cannot skew it.
+    """
 
     def __init__(
         self,
@@ -300,10 +306,11 @@ class ServiceTitanClient:
             ) from None
 
     def _secrets(self) -> list[str]:
-        secrets = [self._app_key.get_secret_value(), self._client_secret.get_secret_value()]
-        if self.auth.current is not None:
-            secrets.append(self.auth.current)
-        return secrets
+        return [
+            self._app_key.get_secret_value(),
+            self._client_secret.get_secret_value(),
+            *self.auth.recent_tokens(),
+        ]
 
     _backoff = wait_exponential_jitter(initial=BACKOFF_INITIAL, max=BACKOFF_MAX, jitter=1.0)
 
