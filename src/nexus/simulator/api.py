@@ -1,4 +1,4 @@
-"""The HTTP face of the simulator: ServiceTitan's token endpoint and v2 read endpoints.
+"""ServiceTitan's token endpoint and v2 read endpoints, as the simulator serves them.
 
 Paths, parameters and envelopes follow the official documents. Every API call
 goes through `guard`: unknown tenant → 404, then the tenant's faults (outage,
@@ -9,12 +9,11 @@ any configured slowness.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from nexus.simulator.problems import (
@@ -50,85 +49,40 @@ class Refusal(Exception):
         self.response = response
 
 
-def create_app(sim: Simulator) -> FastAPI:
-    """Build the one app that serves the API, the token endpoint and the control routes."""
-    from nexus.simulator.control import control_router
-
-    app = FastAPI(
-        title="Nexus ServiceTitan simulator",
-        docs_url="/_sim/docs",
-        redoc_url=None,
-        openapi_url="/_sim/openapi.json",
-        swagger_ui_oauth2_redirect_url="/_sim/docs/oauth2-redirect",
-    )
-    app.state.sim = sim
-    app.include_router(token_router(sim))
-    app.include_router(api_router(sim))
-    app.include_router(control_router(sim))
-    _install_error_handlers(app)
-    return app
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    async def on_refusal(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Refusal)
-        return exc.response
-
-    async def on_problem(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiProblem)
-        return exc.response()
-
-    async def on_invalid(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        errors: dict[str, list[str]] = {}
-        for error in exc.errors():
-            name = str(error["loc"][-1]) if error.get("loc") else "request"
-            errors.setdefault(name, []).append(str(error.get("msg", "invalid")))
-        return problem_response(400, "One or more validation errors occurred.", errors)
-
-    async def on_http(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
-
-    app.add_exception_handler(Refusal, on_refusal)
-    app.add_exception_handler(ApiProblem, on_problem)
-    app.add_exception_handler(RequestValidationError, on_invalid)
-    app.add_exception_handler(StarletteHTTPException, on_http)
+def simulator_of(request: Request) -> Simulator:
+    """Return the simulator behind the app that received `request`."""
+    # Handlers find the simulator here rather than in a closure: FastAPI keeps
+    # endpoint functions in module-level caches, which would keep it alive.
+    sim: Simulator = request.app.state.sim
+    return sim
 
 
 # -- the token endpoint ------------------------------------------------------------
 
 
-def token_router(sim: Simulator) -> APIRouter:
-    router = APIRouter()
+token_router = APIRouter()
 
-    @router.post("/connect/token")
-    async def token(request: Request) -> Response:
-        """Issue a bearer token for the client credentials grant."""
-        form = await request.form()
-        sim.count_token_request()
-        if form.get("grant_type") != "client_credentials":
-            return _oauth_error(
-                400, "unsupported_grant_type", "Only client_credentials is supported"
-            )
-        creds = sim.credentials
-        if (
-            form.get("client_id") != creds.client_id
-            or form.get("client_secret") != creds.client_secret
-        ):
-            return _oauth_error(401, "invalid_client", "Client authentication failed")
-        if sim.refuses_new_tokens():
-            return _oauth_error(401, "invalid_client", "Client authentication failed")
-        return json_response(
-            {
-                "access_token": sim.tokens.issue(),
-                "expires_in": int(sim.tokens.ttl_s),
-                "token_type": "Bearer",
-                "scope": SCOPE,
-            }
-        )
 
-    return router
+@token_router.post("/connect/token")
+async def issue_token(request: Request) -> Response:
+    """Issue a bearer token for the client credentials grant."""
+    sim = simulator_of(request)
+    form = await request.form()
+    sim.count_token_request()
+    if form.get("grant_type") != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "Use client_credentials")
+    creds = sim.credentials
+    given = (form.get("client_id"), form.get("client_secret"))
+    if given != (creds.client_id, creds.client_secret) or sim.refuses_new_tokens():
+        return _oauth_error(401, "invalid_client", "Client authentication failed")
+    return json_response(
+        {
+            "access_token": sim.tokens.issue(),
+            "expires_in": math.ceil(sim.tokens.ttl_s),
+            "token_type": "Bearer",
+            "scope": SCOPE,
+        }
+    )
 
 
 def _oauth_error(status: int, code: str, title: str) -> Response:
@@ -143,7 +97,7 @@ def _oauth_error(status: int, code: str, title: str) -> Response:
 
 async def guard(request: Request, tenant: Annotated[int, Path()]) -> Tenant:
     """Admit an API call: known tenant, no fault in the way, valid token and app key."""
-    sim: Simulator = request.app.state.sim
+    sim = simulator_of(request)
     found = sim.tenants.get(tenant)
     if found is None:
         raise ApiProblem(404, f"Tenant {tenant} not found")
@@ -168,74 +122,81 @@ async def guard(request: Request, tenant: Annotated[int, Path()]) -> Tenant:
 TenantDep = Annotated[Tenant, Depends(guard)]
 
 
-def api_router(sim: Simulator) -> APIRouter:
-    router = APIRouter()
-
-    for path, feed in EXPORT_PATHS:
-        router.add_api_route(path, _export_handler(sim, feed), methods=["GET"])
-
-    @router.get("/jpm/v2/tenant/{tenant}/jobs")
-    async def list_jobs(tenant: TenantDep, request: Request) -> Response:
-        return json_response(tenant.list_page("jobs", _list_query(request, active=None)))
-
-    @router.get("/jpm/v2/tenant/{tenant}/jobs/{id}")
-    async def get_job(tenant: TenantDep, id: int) -> Response:
-        return _one(tenant, "jobs", id, "Job")
-
-    @router.get("/jpm/v2/tenant/{tenant}/job-types")
-    async def list_job_types(tenant: TenantDep, request: Request) -> Response:
-        active = _active_arg(request)
-        return json_response(tenant.list_page("job_types", _list_query(request, active=active)))
-
-    @router.get("/jpm/v2/tenant/{tenant}/job-types/{id}")
-    async def get_job_type(tenant: TenantDep, id: int) -> Response:
-        return _one(tenant, "job_types", id, "Job type")
-
-    @router.get("/accounting/v2/tenant/{tenant}/invoices")
-    async def list_invoices(tenant: TenantDep, request: Request) -> Response:
-        active = _active_state_arg(request)
-        query = _list_query(request, active=active, job_id=_int_arg(request, "jobId"))
-        return json_response(tenant.list_page("invoices", query))
-
-    @router.get("/crm/v2/tenant/{tenant}/customers")
-    async def list_customers(tenant: TenantDep, request: Request) -> Response:
-        active = _active_arg(request)
-        return json_response(tenant.list_page("customers", _list_query(request, active=active)))
-
-    @router.get("/crm/v2/tenant/{tenant}/customers/{id}")
-    async def get_customer(tenant: TenantDep, id: int) -> Response:
-        return _one(tenant, "customers", id, "Customer")
-
-    @router.get("/sales/v2/tenant/{tenant}/estimates")
-    async def list_estimates(tenant: TenantDep, request: Request) -> Response:
-        active = _active_arg(request)
-        query = _list_query(request, active=active, job_id=_int_arg(request, "jobId"))
-        return json_response(tenant.list_page("estimates", query))
-
-    @router.get("/sales/v2/tenant/{tenant}/estimates/{id}")
-    async def get_estimate(tenant: TenantDep, id: int) -> Response:
-        return _one(tenant, "estimates", id, "Estimate")
-
-    return router
-
-
-def _export_handler(sim: Simulator, feed: str) -> Callable[..., Awaitable[Response]]:
+def _export_handler(feed: str) -> Callable[..., Awaitable[Response]]:
     async def export(
         tenant: TenantDep,
+        request: Request,
         start: Annotated[str | None, Query(alias="from")] = None,
         include_recent_changes: Annotated[bool, Query(alias="includeRecentChanges")] = False,
     ) -> Response:
         # includeRecentChanges only makes real ST repeat rows sooner; the simulator
         # always serves every applied change, so it accepts and ignores the flag.
-        return json_response(tenant.export_page(feed, start, sim.export_page_size))
+        page_size = simulator_of(request).export_page_size
+        return json_response(tenant.export_page(feed, start, page_size))
 
     export.__name__ = f"export_{feed}"
     return export
 
 
+api_router = APIRouter()
+for _path, _feed in EXPORT_PATHS:
+    api_router.add_api_route(_path, _export_handler(_feed), methods=["GET"])
+
+
+@api_router.get("/jpm/v2/tenant/{tenant}/jobs")
+async def list_jobs(tenant: TenantDep, request: Request) -> Response:
+    return json_response(tenant.list_page("jobs", _list_query(request, active=None)))
+
+
+@api_router.get("/jpm/v2/tenant/{tenant}/jobs/{id}")
+async def get_job(tenant: TenantDep, id: int) -> Response:
+    return _one(tenant, "jobs", id, "Job")
+
+
+@api_router.get("/jpm/v2/tenant/{tenant}/job-types")
+async def list_job_types(tenant: TenantDep, request: Request) -> Response:
+    active = _active_arg(request)
+    return json_response(tenant.list_page("job_types", _list_query(request, active=active)))
+
+
+@api_router.get("/jpm/v2/tenant/{tenant}/job-types/{id}")
+async def get_job_type(tenant: TenantDep, id: int) -> Response:
+    return _one(tenant, "job_types", id, "Job type")
+
+
+@api_router.get("/accounting/v2/tenant/{tenant}/invoices")
+async def list_invoices(tenant: TenantDep, request: Request) -> Response:
+    active = _active_state_arg(request)
+    query = _list_query(request, active=active, job_id=_int_arg(request, "jobId"))
+    return json_response(tenant.list_page("invoices", query))
+
+
+@api_router.get("/crm/v2/tenant/{tenant}/customers")
+async def list_customers(tenant: TenantDep, request: Request) -> Response:
+    active = _active_arg(request)
+    return json_response(tenant.list_page("customers", _list_query(request, active=active)))
+
+
+@api_router.get("/crm/v2/tenant/{tenant}/customers/{id}")
+async def get_customer(tenant: TenantDep, id: int) -> Response:
+    return _one(tenant, "customers", id, "Customer")
+
+
+@api_router.get("/sales/v2/tenant/{tenant}/estimates")
+async def list_estimates(tenant: TenantDep, request: Request) -> Response:
+    active = _active_arg(request)
+    query = _list_query(request, active=active, job_id=_int_arg(request, "jobId"))
+    return json_response(tenant.list_page("estimates", query))
+
+
+@api_router.get("/sales/v2/tenant/{tenant}/estimates/{id}")
+async def get_estimate(tenant: TenantDep, id: int) -> Response:
+    return _one(tenant, "estimates", id, "Estimate")
+
+
 def _authenticate(sim: Simulator, tenant: Tenant, request: Request) -> None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    issued = sim.tokens.issued_at(token.strip()) if scheme.lower() == "bearer" else None
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    issued = sim.tokens.issued_at(presented.strip()) if scheme.lower() == "bearer" else None
     revoked_before = tenant.faults.revoked_before
     if issued is None or (revoked_before is not None and issued <= revoked_before):
         raise Refusal(

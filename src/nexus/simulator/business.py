@@ -154,25 +154,6 @@ class Business:
         self._order = 0
         self._by_job: dict[int, list[Invoice]] = {}
         self._phantom_batches = 0
-        self._handlers: dict[Op, Callable[[int, Any, Any], None]] = {
-            Op.ADD_JOB_TYPE: self._add_job_type,
-            Op.DEACTIVATE_JOB_TYPE: self._deactivate_job_type,
-            Op.ADD_CUSTOMER: self._add_customer,
-            Op.DEACTIVATE_CUSTOMER: self._deactivate_customer,
-            Op.BOOK: self._book,
-            Op.STATUS: self._status,
-            Op.COMPLETE: self._complete,
-            Op.CANCEL: self._cancel,
-            Op.SET_TOTAL: self._set_total,
-            Op.FINALIZE_ZERO: self._finalize_zero,
-            Op.EDIT_TOTAL: self._edit_total,
-            Op.PAY: self._pay,
-            Op.ADD_ADJUSTMENT: self._add_adjustment,
-            Op.VOID: self._void,
-            Op.ADD_ESTIMATE: self._add_estimate,
-            Op.ESTIMATE_STATUS: self._estimate_status,
-            Op.DEACTIVATE_ESTIMATE: self._deactivate_estimate,
-        }
         self._apply(self._due(self.planner.setup(), self.now))
         self.advance_to(int(opened.timestamp()))
 
@@ -230,9 +211,9 @@ class Business:
         return due
 
     def _apply(self, events: list[Event]) -> None:
-        handlers = self._handlers
+        handlers = _HANDLERS
         for when, op, subject, argument in events:
-            handlers[op](when, subject, argument)
+            handlers[op](self, when, subject, argument)
 
     # -- event handlers --------------------------------------------------------
 
@@ -251,10 +232,8 @@ class Business:
         customer.merged_to = merged_to
         self.customers.touch(customer, when)
 
-    def _book(self, when: int, job: Job, _: None) -> None:
+    def _book(self, when: int, job: Job, invoice: Invoice) -> None:
         self.jobs.touch(job, when)
-        invoice = job.invoice
-        assert invoice is not None
         self._add_invoice(when, invoice)
 
     def _add_invoice(self, when: int, invoice: Invoice) -> None:
@@ -270,11 +249,11 @@ class Business:
         job.completed = when
         self.jobs.touch(job, when)
 
-    def _cancel(self, when: int, job: Job, void_invoice: bool) -> None:
+    def _cancel(self, when: int, job: Job, void: Invoice | None) -> None:
         job.status = "Canceled"
         self.jobs.touch(job, when)
-        if void_invoice and job.invoice is not None:
-            self._void(when, job.invoice, None)
+        if void is not None:
+            self._void(when, void, None)
 
     def _set_total(self, when: int, invoice: Invoice, argument: Any) -> None:
         total, items = argument
@@ -359,7 +338,7 @@ class Business:
             invoice.subtotal_cents, invoice.tax_cents = split_total(total_each_cents)
             invoice.invoice_date = created
             invoice.total_set = True
-            job.invoice = invoice
+            job.invoice_id = invoice.id
             self.jobs.touch(job, now)
             self._add_invoice(now, invoice)
             ids.append(job.id)
@@ -412,7 +391,8 @@ class Business:
             return "no_charge"
         if job.status != "Completed":
             return "not_finished"
-        if job.invoice is not None and job.invoice.total_set:
+        invoice = self.invoices.get(job.invoice_id)
+        if invoice is not None and invoice.total_set:
             return "invoiced"
         if job.category == UNINVOICED:
             return "uninvoiced"
@@ -441,3 +421,25 @@ class Business:
             "revenue_total": str(sum(revenue.values(), Decimal("0.00"))),
             "config": self.config.as_dict(),
         }
+
+
+# What each event does; plain functions, so the business holds no reference to itself.
+_HANDLERS: dict[Op, Callable[[Business, int, Any, Any], None]] = {
+    Op.ADD_JOB_TYPE: Business._add_job_type,
+    Op.DEACTIVATE_JOB_TYPE: Business._deactivate_job_type,
+    Op.ADD_CUSTOMER: Business._add_customer,
+    Op.DEACTIVATE_CUSTOMER: Business._deactivate_customer,
+    Op.BOOK: Business._book,
+    Op.STATUS: Business._status,
+    Op.COMPLETE: Business._complete,
+    Op.CANCEL: Business._cancel,
+    Op.SET_TOTAL: Business._set_total,
+    Op.FINALIZE_ZERO: Business._finalize_zero,
+    Op.EDIT_TOTAL: Business._edit_total,
+    Op.PAY: Business._pay,
+    Op.ADD_ADJUSTMENT: Business._add_adjustment,
+    Op.VOID: Business._void,
+    Op.ADD_ESTIMATE: Business._add_estimate,
+    Op.ESTIMATE_STATUS: Business._estimate_status,
+    Op.DEACTIVATE_ESTIMATE: Business._deactivate_estimate,
+}

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
+from nexus.simulator.api import simulator_of
 from nexus.simulator.business import BusinessConfig
 from nexus.simulator.faults import AS_STRING, DEFAULT, REMOVE
 from nexus.simulator.problems import ApiProblem, json_response
@@ -90,142 +91,151 @@ class PhantomSpec(_Body):
     total_each: Decimal = Decimal("2500.00")
 
 
-def control_router(sim: Simulator) -> APIRouter:
-    router = APIRouter(prefix="/_sim")
+control_router = APIRouter(prefix="/_sim")
 
-    def tenant_or_404(tenant: int) -> Tenant:
-        found = sim.tenants.get(tenant)
-        if found is None:
-            raise ApiProblem(404, f"Tenant {tenant} not found")
-        return found
 
-    def clock() -> Response:
-        return json_response({"now": sim.now().isoformat()})
+def _tenant(request: Request, tenant: int) -> Tenant:
+    found = simulator_of(request).tenants.get(tenant)
+    if found is None:
+        raise ApiProblem(404, f"Tenant {tenant} not found")
+    return found
 
-    @router.get("/clock")
-    async def get_clock() -> Response:
-        """Say what time it is in the simulation."""
-        return clock()
 
-    @router.post("/clock")
-    async def move_clock(move: ClockMove) -> Response:
-        """Move the virtual clock forward by `advance_s` seconds or to `set`."""
-        try:
-            if move.set is not None:
-                sim.advance_to(move.set)
-            else:
-                sim.advance(timedelta(seconds=move.advance_s or 0))
-        except ValueError as error:
-            raise ApiProblem(400, str(error)) from None
-        return clock()
+def _clock(sim: Simulator) -> Response:
+    return json_response({"now": sim.now().isoformat()})
 
-    @router.get("/tenants")
-    async def list_tenants() -> Response:
-        return json_response(
-            {
-                "tenants": [
-                    {
-                        "tenant": t.id,
-                        "start_day": t.business.start_day.isoformat(),
-                        "business": t.config.as_dict(),
-                    }
-                    for t in sim.tenants.values()
-                ]
-            }
-        )
 
-    @router.post("/tenants", status_code=201)
-    async def add_tenant(spec: NewTenant) -> Response:
-        """Add a tenant whose business has run for `history_days` before now."""
-        if spec.tenant in sim.tenants:
-            raise ApiProblem(400, f"Tenant {spec.tenant} already exists")
-        try:
-            config = BusinessConfig.from_dict(spec.business)
-        except (TypeError, ValueError) as error:
-            raise ApiProblem(400, f"Bad business settings: {error}") from None
-        tenant = sim.add_tenant(spec.tenant, config, history_days=spec.history_days)
-        return json_response(tenant.summary(), status=201)
+@control_router.get("/clock")
+async def get_clock(request: Request) -> Response:
+    """Say what time it is in the simulation."""
+    return _clock(simulator_of(request))
 
-    @router.get("/tenants/{tenant}/faults")
-    async def get_faults(tenant: int) -> Response:
-        return json_response(tenant_or_404(tenant).faults.describe())
 
-    @router.post("/tenants/{tenant}/faults")
-    async def set_faults(tenant: int, spec: FaultSpec) -> Response:
-        """Switch on the faults named in the body (others stay as they are)."""
-        faults = tenant_or_404(tenant).faults
-        try:
-            if spec.outage:
-                faults.outage(spec.outage.status, spec.outage.html, spec.outage.until)
-            if spec.rate_limit:
-                faults.rate_limit(spec.rate_limit.per_second, spec.rate_limit.until)
-            if spec.slow:
-                faults.slow(spec.slow.delay_s, spec.slow.until)
-            if spec.malformed_record:
-                bad = spec.malformed_record
-                value = _malformed_value(bad)
-                faults.malformed_record(bad.feed, bad.field, value, bad.times)
-            if spec.token_rejection:
-                rejection = spec.token_rejection
-                faults.token_rejection(
-                    rejection.token_endpoint, rejection.revoke_issued, rejection.until
-                )
-            if spec.drop_export_share is not None:
-                faults.drop_export_share(spec.drop_export_share)
-        except ValueError as error:
-            raise ApiProblem(400, str(error)) from None
-        return json_response(faults.describe())
+@control_router.post("/clock")
+async def move_clock(request: Request, move: ClockMove) -> Response:
+    """Move the virtual clock forward by `advance_s` seconds or to `set`."""
+    sim = simulator_of(request)
+    try:
+        if move.set is not None:
+            sim.advance_to(move.set)
+        else:
+            sim.advance(timedelta(seconds=move.advance_s or 0))
+    except ValueError as error:
+        raise ApiProblem(400, str(error)) from None
+    return _clock(sim)
 
-    @router.delete("/tenants/{tenant}/faults")
-    async def clear_faults(tenant: int) -> Response:
-        faults = tenant_or_404(tenant).faults
-        faults.clear()
-        return json_response(faults.describe())
 
-    @router.post("/tenants/{tenant}/phantom-jobs")
-    async def phantom_jobs(tenant: int, spec: PhantomSpec) -> Response:
-        """Bulk-write phantom jobs (and invoices) that share one createdOn."""
-        ids = tenant_or_404(tenant).faults.phantom_jobs(
-            spec.rows, spec.same_created_at, spec.total_each
-        )
-        return json_response({"count": len(ids), "job_ids": ids}, status=201)
+@control_router.get("/tenants")
+async def list_tenants(request: Request) -> Response:
+    tenants = [
+        {
+            "tenant": t.id,
+            "start_day": t.business.start_day.isoformat(),
+            "business": t.config.as_dict(),
+        }
+        for t in simulator_of(request).tenants.values()
+    ]
+    return json_response({"tenants": tenants})
 
-    @router.get("/tenants/{tenant}/truth/summary")
-    async def truth_summary(tenant: int) -> Response:
-        return json_response(tenant_or_404(tenant).summary())
 
-    @router.get("/tenants/{tenant}/truth/revenue")
-    async def truth_revenue(tenant: int) -> Response:
-        """Return the sales ledger: revenue per tenant-local day of completion."""
-        revenue = tenant_or_404(tenant).revenue_by_day()
-        days = [{"day": day.isoformat(), "revenue": str(total)} for day, total in revenue.items()]
-        return json_response({"days": days})
+@control_router.post("/tenants", status_code=201)
+async def add_tenant(request: Request, spec: NewTenant) -> Response:
+    """Add a tenant whose business has run for `history_days` before now."""
+    sim = simulator_of(request)
+    if spec.tenant in sim.tenants:
+        raise ApiProblem(400, f"Tenant {spec.tenant} already exists")
+    try:
+        config = BusinessConfig.from_dict(spec.business)
+    except (TypeError, ValueError) as error:
+        raise ApiProblem(400, f"Bad business settings: {error}") from None
+    tenant = sim.add_tenant(spec.tenant, config, history_days=spec.history_days)
+    return json_response(tenant.summary(), status=201)
 
-    @router.get("/tenants/{tenant}/truth/jobs/{job_id}")
-    async def truth_job(tenant: int, job_id: int) -> Response:
-        """Say why a job's invoice total is what it is."""
-        found = tenant_or_404(tenant)
-        try:
-            truth_class = found.job_truth_class(job_id)
-        except KeyError:
-            raise ApiProblem(404, f"Job {job_id} not found") from None
-        total = found.job_invoice_total(job_id)
-        return json_response(
-            {"job_id": job_id, "truth_class": truth_class, "invoice_total": str(total)}
-        )
 
-    @router.get("/tenants/{tenant}/requests")
-    async def request_counts(tenant: int) -> Response:
-        """Return how many API calls reached each path, and how many tokens were asked for."""
-        counts = tenant_or_404(tenant).request_counts()
-        return json_response({"paths": counts, "token_requests": sim.token_requests})
+@control_router.get("/tenants/{tenant}/faults")
+async def get_faults(request: Request, tenant: int) -> Response:
+    return json_response(_tenant(request, tenant).faults.describe())
 
-    @router.delete("/tenants/{tenant}/requests")
-    async def reset_request_counts(tenant: int) -> Response:
-        tenant_or_404(tenant).reset_request_counts()
-        return json_response({"paths": {}, "token_requests": sim.token_requests})
 
-    return router
+@control_router.post("/tenants/{tenant}/faults")
+async def set_faults(request: Request, tenant: int, spec: FaultSpec) -> Response:
+    """Switch on the faults named in the body (others stay as they are)."""
+    faults = _tenant(request, tenant).faults
+    try:
+        if spec.outage:
+            faults.outage(spec.outage.status, spec.outage.html, spec.outage.until)
+        if spec.rate_limit:
+            faults.rate_limit(spec.rate_limit.per_second, spec.rate_limit.until)
+        if spec.slow:
+            faults.slow(spec.slow.delay_s, spec.slow.until)
+        if spec.malformed_record:
+            bad = spec.malformed_record
+            faults.malformed_record(bad.feed, bad.field, _malformed_value(bad), bad.times)
+        if spec.token_rejection:
+            rejection = spec.token_rejection
+            faults.token_rejection(
+                rejection.token_endpoint, rejection.revoke_issued, rejection.until
+            )
+        if spec.drop_export_share is not None:
+            faults.drop_export_share(spec.drop_export_share)
+    except ValueError as error:
+        raise ApiProblem(400, str(error)) from None
+    return json_response(faults.describe())
+
+
+@control_router.delete("/tenants/{tenant}/faults")
+async def clear_faults(request: Request, tenant: int) -> Response:
+    faults = _tenant(request, tenant).faults
+    faults.clear()
+    return json_response(faults.describe())
+
+
+@control_router.post("/tenants/{tenant}/phantom-jobs", status_code=201)
+async def phantom_jobs(request: Request, tenant: int, spec: PhantomSpec) -> Response:
+    """Bulk-write phantom jobs (and invoices) that share one createdOn."""
+    faults = _tenant(request, tenant).faults
+    ids = faults.phantom_jobs(spec.rows, spec.same_created_at, spec.total_each)
+    return json_response({"count": len(ids), "job_ids": ids}, status=201)
+
+
+@control_router.get("/tenants/{tenant}/truth/summary")
+async def truth_summary(request: Request, tenant: int) -> Response:
+    return json_response(_tenant(request, tenant).summary())
+
+
+@control_router.get("/tenants/{tenant}/truth/revenue")
+async def truth_revenue(request: Request, tenant: int) -> Response:
+    """Return the sales ledger: revenue per tenant-local day of completion."""
+    revenue = _tenant(request, tenant).revenue_by_day()
+    days = [{"day": day.isoformat(), "revenue": str(total)} for day, total in revenue.items()]
+    return json_response({"days": days})
+
+
+@control_router.get("/tenants/{tenant}/truth/jobs/{job_id}")
+async def truth_job(request: Request, tenant: int, job_id: int) -> Response:
+    """Say why a job's invoice total is what it is."""
+    found = _tenant(request, tenant)
+    try:
+        truth_class = found.job_truth_class(job_id)
+    except KeyError:
+        raise ApiProblem(404, f"Job {job_id} not found") from None
+    total = found.job_invoice_total(job_id)
+    return json_response(
+        {"job_id": job_id, "truth_class": truth_class, "invoice_total": str(total)}
+    )
+
+
+@control_router.get("/tenants/{tenant}/requests")
+async def request_counts(request: Request, tenant: int) -> Response:
+    """Return how many API calls reached each path, and how many tokens were asked for."""
+    counts = _tenant(request, tenant).request_counts()
+    return json_response({"paths": counts, "token_requests": simulator_of(request).token_requests})
+
+
+@control_router.delete("/tenants/{tenant}/requests")
+async def reset_request_counts(request: Request, tenant: int) -> Response:
+    _tenant(request, tenant).reset_request_counts()
+    return json_response({"paths": {}, "token_requests": simulator_of(request).token_requests})
 
 
 def _malformed_value(spec: MalformedSpec) -> Any:

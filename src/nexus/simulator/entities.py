@@ -99,7 +99,7 @@ class Job(Tracked):
         "created_by",
         "customer",
         "estimate_ids",
-        "invoice",
+        "invoice_id",
         "job_type",
         "no_charge",
         "number",
@@ -137,7 +137,9 @@ class Job(Tracked):
         self.appointment_id = 0
         self.summary = ""
         self.estimate_ids: tuple[int, ...] = ()
-        self.invoice: Invoice | None = None
+        # The id, not the object: invoices point at their job, and a reference back
+        # would make every job a cycle that only the garbage collector can free.
+        self.invoice_id = 0
 
     @property
     def chargeable(self) -> bool:

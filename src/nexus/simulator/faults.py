@@ -18,13 +18,13 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from nexus.clock import Clock
+from nexus.simulator.business import Business
 from nexus.simulator.feedlog import Dropper
 
 EXPORT_FEEDS = ("jobs", "invoices", "customers", "estimates")
@@ -108,13 +108,13 @@ class Faults:
         seed: int,
         clock: Clock,
         lock: threading.RLock,
-        inject_phantoms: Callable[[int, bool, int], list[int]],
+        business: Business,
     ) -> None:
         self.tenant_id = tenant_id
         self._seed = seed
         self._clock = clock
         self._lock = lock
-        self._inject_phantoms = inject_phantoms
+        self._business = business
         self._outage: Outage | None = None
         self._rate_limit: RateLimit | None = None
         self._slow: Slow | None = None
@@ -199,7 +199,8 @@ class Faults:
         """Write `rows` completed jobs, with invoices of `total_each`, at once into the feeds."""
         cents = int((Decimal(total_each) * 100).to_integral_value())
         with self._lock:
-            return self._inject_phantoms(rows, same_created_at, cents)
+            self._business.advance_to(int(self._clock.now().timestamp()))
+            return self._business.inject_phantom_jobs(rows, same_created_at, cents)
 
     def clear(self) -> None:
         """Switch every fault off (revoked tokens stay revoked)."""

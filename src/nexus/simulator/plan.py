@@ -435,12 +435,12 @@ class Planner:
         job.appointment_id = APPOINTMENT_BASE + slot
         job.summary = f"{job_type.name} at {customer.address.street}"
         invoice = Invoice(INVOICE_BASE + slot, booked, job, job.number)
-        job.invoice = invoice
-        events.append((booked, Op.BOOK, job, None))
+        job.invoice_id = invoice.id
+        events.append((booked, Op.BOOK, job, invoice))
 
         if category == CANCELED:
             when = booked + 60 + int(u() * max(1, visit - booked - 120))
-            events.append((when, Op.CANCEL, job, u() < 0.3))
+            events.append((when, Op.CANCEL, job, invoice if u() < 0.3 else None))
             return
 
         duration = int(

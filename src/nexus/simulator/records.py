@@ -72,7 +72,7 @@ def job(row: Job, export: bool = True) -> Record:
         "bookingId": None,
         "soldById": None,
         "customerPo": "",
-        "invoiceId": row.invoice.id if row.invoice is not None else 0,
+        "invoiceId": row.invoice_id,
         "membershipId": None,
         "total": None,
         "createdFromEstimateId": None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import weakref
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 
 from nexus.clock import VirtualClock
 from nexus.serving import ThreadedServer
+from nexus.simulator.app import create_app
 from nexus.simulator.auth import Credentials, TokenBook
 from nexus.simulator.business import BusinessConfig
 from nexus.simulator.tenant import Tenant
@@ -40,7 +42,9 @@ class Simulator:
         self.tenants: dict[int, Tenant] = {}
         self.token_requests = 0
         self._lock = threading.RLock()
-        self._app: FastAPI | None = None
+        # A weak reference: the app refers to the simulator, and a strong one back
+        # would keep a large business alive until a full garbage collection.
+        self._app: weakref.ref[FastAPI] | None = None
 
     def add_tenant(
         self, tenant_id: int, config: BusinessConfig | None = None, history_days: int = 0
@@ -83,11 +87,11 @@ class Simulator:
     @property
     def app(self) -> FastAPI:
         """Return the FastAPI app serving the API, the token endpoint and `/_sim`."""
-        if self._app is None:
-            from nexus.simulator.api import create_app
-
-            self._app = create_app(self)
-        return self._app
+        app = self._app() if self._app is not None else None
+        if app is None:
+            app = create_app(self)
+            self._app = weakref.ref(app)
+        return app
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> SimServer:
         """Return a server for the app on a real socket; start it with `with`."""

@@ -79,17 +79,13 @@ class Tenant:
         self._lock = lock
         with lock:
             self.business = Business(tenant_id, config, clock.now(), history_days)
-        self.faults = Faults(tenant_id, config.seed, clock, lock, self._inject_phantoms)
+        self.faults = Faults(tenant_id, config.seed, clock, lock, self.business)
         self._requests: Counter[str] = Counter()
 
     def catch_up(self) -> None:
         """Apply the business events the clock has passed (it may be moved from outside)."""
         with self._lock:
             self.business.advance_to(int(self._clock.now().timestamp()))
-
-    def _inject_phantoms(self, rows: int, same_created_at: bool, cents: int) -> list[int]:
-        self.catch_up()
-        return self.business.inject_phantom_jobs(rows, same_created_at, cents)
 
     # -- ground truth ----------------------------------------------------------
 
