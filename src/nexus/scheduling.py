@@ -1,0 +1,180 @@
+"""When producers run: slots on a fixed grid, scaled time, and the retry policy.
+
+A producer with `every = 15m` owns the slots :00, :15, :30 and :45 (UTC); in
+general slot *k* starts at the Unix epoch plus *k* × `every`, so every worker
+on every machine computes the same slots without talking to the others. One
+job is deferred per slot (see `nexus.worker`); slots missed while no worker
+ran are not replayed — the current slot runs, once.
+
+Time comes from a `Clock`. `ScaledClock` runs `scale` times as fast as the
+wall clock from an origin shared by several processes, so a test or a demo
+lives through a simulated hour in a minute, and every process agrees on what
+time it is. Waits the task engine measures in real seconds (retry backoff,
+polling) are divided by the scale.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from procrastinate import jobs
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+
+from nexus.clock import Clock
+from nexus.errors import BadRecordError, ConfigError, NexusError
+from nexus.registry.config import Config
+from nexus.servicetitan.errors import FatalAPIError
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: Retries after a failed run, so at most 1 + RETRIES attempts per slot.
+RETRIES = 3
+#: Backoff before retry n (n = 1, 2, 3): BACKOFF × 2^(n-1), at most BACKOFF_MAX (virtual time).
+BACKOFF = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(minutes=10)
+
+
+class ScaledClock:
+    """Virtual time that runs `scale` times as fast as the wall clock.
+
+    `virtual_origin` is the virtual time at wall-clock instant `real_origin`
+    (seconds since the epoch, as `time.time()`); processes given the same
+    three values agree on the time to the microsecond.
+    """
+
+    def __init__(
+        self,
+        scale: float,
+        virtual_origin: datetime,
+        real_origin: float | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        if virtual_origin.tzinfo is None:
+            raise ValueError(f"naive datetime {virtual_origin!r}: give a timezone (UTC)")
+        self.scale = scale
+        self.virtual_origin = virtual_origin.astimezone(UTC)
+        self.real_origin = wall() if real_origin is None else real_origin
+        self._wall = wall
+
+    def now(self) -> datetime:
+        elapsed = (self._wall() - self.real_origin) * self.scale
+        return self.virtual_origin + timedelta(seconds=elapsed)
+
+    def real_seconds(self, virtual: timedelta) -> float:
+        """How many wall-clock seconds a virtual duration takes."""
+        return virtual.total_seconds() / self.scale
+
+
+def time_scale(clock: Clock) -> float:
+    """Virtual seconds per real second: a `ScaledClock`'s scale, else 1."""
+    return clock.scale if isinstance(clock, ScaledClock) else 1.0
+
+
+def slot_start(now: datetime, every: timedelta) -> datetime:
+    """The start of the slot of length `every` that contains `now`."""
+    return EPOCH + every * ((now - EPOCH) // every)
+
+
+def slot_key(now: datetime, every: timedelta) -> int:
+    """The current slot's start in whole seconds since the epoch: the job's `timestamp`."""
+    return int((slot_start(now, every) - EPOCH).total_seconds())
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """One producer of one tenant, run every `every`."""
+
+    tenant: int
+    producer: str
+    kind: str
+    every: timedelta
+
+    @property
+    def lock(self) -> str:
+        """The procrastinate lock and queueing lock: one run at a time, one in the queue."""
+        return f"{self.tenant}:{self.producer}"
+
+
+def plan(config: Config, tenants: Iterable[int], implemented: Collection[str]) -> list[Scheduled]:
+    """Every (tenant, producer) the worker runs; say once why the others are left out."""
+    runnable: list[str] = []
+    for name, producer in config.producers.items():
+        if not producer.enabled:
+            log.info("producer %s is disabled in the configuration: not scheduled", name)
+        elif not producer.run_by_nexus:
+            log.info("producer %s is external: Nexus watches it but never runs it", name)
+        elif producer.kind not in implemented:
+            log.warning(
+                "producer %s (kind %s) has no implementation in this Nexus yet: not scheduled",
+                name,
+                producer.kind,
+            )
+        else:
+            runnable.append(name)
+    return [
+        Scheduled(tenant, name, config.producers[name].kind, config.producers[name].every)
+        for tenant in tenants
+        for name in runnable
+    ]
+
+
+class Abandoned(NexusError):
+    """A run stopped at a page boundary because the worker is shutting down (or was told to).
+
+    Not a failure of the producer: every page before was applied whole, and
+    the next run resumes from the saved token.
+    """
+
+    def __init__(self, tenant: int, producer: str, why: str, *, by_user: bool = False) -> None:
+        self.by_user = by_user
+        super().__init__(
+            f"tenant {tenant}: {producer} was abandoned at a page boundary ({why}); every "
+            "page before was applied whole and the next run resumes from the saved token"
+        )
+
+
+#: Failures a retry cannot fix: fix the cause (the message names it); the next slot tries again.
+NOT_RETRIED: tuple[type[BaseException], ...] = (FatalAPIError, BadRecordError, ConfigError)
+
+
+class RetryPolicy(BaseRetryStrategy):
+    """Retry a failed run up to RETRIES times with exponential backoff, unless pointless.
+
+    - `Abandoned` (shutdown): put back in the queue at once, for another worker.
+    - `NOT_RETRIED` (credentials refused, other 4xx, a bad record, bad configuration):
+      no retry — retrying will not help, and the next slot runs anyway.
+    - anything else (ST 429/5xx/timeouts after the client's own retries, database
+      trouble, the unexpected): retried after 30 s, 1 min, 2 min of virtual time.
+    - no retry when the next slot's job is already queued: that job is the retry.
+
+    Every attempt is a run in `nexus.runs`.
+    """
+
+    def __init__(self, *, scale: float = 1.0, queued: Callable[[str], bool] | None = None) -> None:
+        self.scale = scale
+        self.queued = queued
+
+    def backoff(self, attempts: int) -> timedelta:
+        """The virtual wait before the retry that follows `attempts` earlier attempts."""
+        return min(BACKOFF * (1 << min(attempts, 20)), BACKOFF_MAX)
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: jobs.Job
+    ) -> RetryDecision | None:
+        if isinstance(exception, Abandoned):
+            return None if exception.by_user else RetryDecision(retry_in={"milliseconds": 0})
+        if isinstance(exception, NOT_RETRIED) or job.attempts >= RETRIES:
+            return None
+        if job.queueing_lock and self.queued is not None and self.queued(job.queueing_lock):
+            # Putting this job back would make two waiting jobs for one producer.
+            return None
+        wait_ms = int(self.backoff(job.attempts).total_seconds() * 1000 / self.scale)
+        return RetryDecision(retry_in={"milliseconds": wait_ms})

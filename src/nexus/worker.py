@@ -1,0 +1,719 @@
+"""`nexus worker`: run the producers periodically on procrastinate, many workers on one database.
+
+Every worker process runs two things against the Nexus database:
+
+- a procrastinate worker with one task, `nexus.run_producer(tenant, producer,
+  timestamp)`, which looks the producer's kind up in `PRODUCER_TASKS` and runs
+  it (a sync producer runs `Syncer.run` for its feed);
+- a scheduler loop that puts each (tenant, producer) on its grid of slots
+  (`nexus.scheduling`) and defers one job per slot through procrastinate's
+  periodic-defer table, which accepts a slot once however many workers offer
+  it. It defers nothing while a job of the same (tenant, producer) is queued
+  or running, so a slow run delays the next one instead of stacking it.
+
+Locks, from outermost: each job carries `lock = queueing_lock = "<tenant>:<producer>"`
+(procrastinate runs jobs sharing a lock one at a time, and refuses a second
+waiting job), and the run takes the ledger's advisory lock (`producer_lock`),
+the last word: a run that finds it held elsewhere is skipped, not failed.
+
+A worker that dies (SIGKILL, a lost machine) stops heart-beating; after
+`stalled_after` seconds any live worker puts its jobs back in the queue. The
+run it left `running` in `nexus.runs` is marked abandoned by the next run,
+which resumes from the feed's saved token: pages are whole transactions, so
+nothing is half-written and nothing is lost.
+
+Shutdown: the first SIGTERM or SIGINT stops taking jobs and lets the runs in
+progress finish; the second abandons them at their next page boundary (the
+run is marked `abandoned` and its job goes back in the queue for another
+worker); a third ends the process at once, which is still safe.
+
+Failures are retried per `scheduling.RetryPolicy`; every attempt is a run in
+`nexus.runs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import logging
+import os
+import signal
+import socket
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+from packaging.version import Version
+from procrastinate import App, JobContext, PsycopgConnector, exceptions, jobs
+from procrastinate.schema import SchemaManager
+from psycopg import sql
+
+from nexus.clock import Clock, SystemClock
+from nexus.errors import DatabaseError, NexusError, SchemaOutOfDate
+from nexus.ledger import ProducerBusy, describe_error
+from nexus.registry.config import Config, ProducerConfig
+from nexus.scheduling import Abandoned, RetryPolicy, Scheduled, plan, slot_key, time_scale
+from nexus.servicetitan.feeds import EXPORT_FEEDS
+from nexus.servicetitan.ratelimit import RateLimiter
+from nexus.settings import Settings
+from nexus.store.database import Database
+from nexus.sync.feed_sync import PRODUCERS, ExportSource, Syncer
+from nexus.tenants import client_for, require_credentials, tenant_ids
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "nexus.run_producer"
+QUEUE = "producers"
+#: procrastinate's tables and functions live in the Nexus schema, next to the run ledger.
+QUEUE_SCHEMA = "nexus"
+DEFAULT_CONCURRENCY = 4
+#: Real seconds between worker heartbeats, and without one before a worker counts as dead.
+HEARTBEAT_S = 10.0
+STALLED_AFTER_S = 30.0
+# Serialises upgrades of the queue schema by several processes.
+_QUEUE_SCHEMA_LOCK = 0x6E657876
+
+
+class ClosableSource(ExportSource, Protocol):
+    """A ServiceTitan client the worker can close when it is done with it."""
+
+    def close(self) -> None: ...
+
+
+#: Build a client for a tenant (the default reads `nexus.tenants` credentials).
+ClientFactory = Callable[[int], ClosableSource]
+
+
+# -- producers ---------------------------------------------------------------
+
+
+class SyncerPool:
+    """Syncers (each with its own client and two connections) kept per tenant between runs.
+
+    Runs of one tenant may go on at once in several threads (different
+    producers), so each run leases a Syncer of its own.
+    """
+
+    def __init__(self, db: Database, clock: Clock, clients: ClientFactory, keep: int) -> None:
+        self._db = db
+        self._clock = clock
+        self._clients = clients
+        self._keep = keep
+        self._idle: dict[int, list[tuple[ClosableSource, Syncer]]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def lease(self, tenant: int) -> Iterator[Syncer]:
+        """A Syncer for `tenant`; returned to the pool afterwards unless the run broke."""
+        with self._lock:
+            item = self._idle[tenant].pop() if self._idle[tenant] else None
+        if item is None:
+            client = self._clients(tenant)
+            try:
+                item = (client, Syncer(self._db, client, tenant, self._clock))
+            except BaseException:
+                client.close()
+                raise
+        keep = False
+        try:
+            yield item[1]
+            keep = True
+        except ProducerBusy:
+            keep = True  # nothing was touched
+            raise
+        finally:
+            with self._lock:
+                if keep and sum(len(v) for v in self._idle.values()) < self._keep:
+                    self._idle[tenant].append(item)
+                    item = None
+            if item is not None:
+                _close(item)
+
+    def close(self) -> None:
+        with self._lock:
+            items = [item for idle in self._idle.values() for item in idle]
+            self._idle.clear()
+        for item in items:
+            _close(item)
+
+
+def _close(item: tuple[ClosableSource, Syncer]) -> None:
+    client, syncer = item
+    with contextlib.suppress(Exception):
+        syncer.close()
+    with contextlib.suppress(Exception):
+        client.close()
+
+
+@dataclass
+class ProducerRun:
+    """What a producer implementation gets: who it runs for, and how to reach ST and the store."""
+
+    tenant: int
+    producer: str
+    config: ProducerConfig
+    db: Database
+    clock: Clock
+    syncers: SyncerPool
+    #: Call between units of work (pages); raises `Abandoned` when the worker must stop.
+    checkpoint: Callable[[], None]
+
+    def syncer(self) -> contextlib.AbstractContextManager[Syncer]:
+        """A Syncer (with its ST client as `.client`) for this tenant, for the run's length."""
+        return self.syncers.lease(self.tenant)
+
+
+ProducerTask = Callable[[ProducerRun], None]
+
+
+def run_sync(run: ProducerRun) -> None:
+    """Run a `sync` producer: pull its feed from the saved token, page by page."""
+    feed = PRODUCERS.get(run.producer)
+    if feed is None:
+        assert run.config.feed is not None
+        feed = EXPORT_FEEDS[run.config.feed]
+    run.checkpoint()
+    with run.syncer() as syncer:
+        syncer.run(feed, on_progress=lambda p: None if p.done else run.checkpoint())
+
+
+#: How each kind of producer runs. `reconcile` and `cache_export` register here
+#: when they exist (`PRODUCER_TASKS["reconcile"] = run_reconcile`); until then
+#: the worker logs that they are not scheduled. `external` producers never run here.
+PRODUCER_TASKS: dict[str, ProducerTask] = {"sync": run_sync}
+
+
+class _Runtime:
+    """What the task needs in the worker's threads."""
+
+    def __init__(self, db: Database, config: Config, clock: Clock, syncers: SyncerPool) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self.syncers = syncers
+        #: set by the second stop signal: runs stop at their next page boundary
+        self.abandon = threading.Event()
+
+    def run(self, tenant: int, producer: str, should_abort: Callable[[], bool]) -> str:
+        config = self.config.producers.get(producer)
+        if config is None or not config.enabled or not config.run_by_nexus:
+            log.warning(
+                "tenant %s: %s is not a producer this configuration runs; job skipped",
+                tenant,
+                producer,
+            )
+            return "skipped: not configured"
+        task = PRODUCER_TASKS.get(config.kind)
+        if task is None:
+            log.warning(
+                "tenant %s: %s (kind %s) has no implementation", tenant, producer, config.kind
+            )
+            return "skipped: no implementation"
+
+        def checkpoint() -> None:
+            if self.abandon.is_set():
+                raise Abandoned(tenant, producer, "the worker was told to stop twice")
+            if should_abort():
+                raise Abandoned(tenant, producer, "an abort was requested", by_user=True)
+
+        run = ProducerRun(tenant, producer, config, self.db, self.clock, self.syncers, checkpoint)
+        try:
+            task(run)
+        except ProducerBusy as exc:
+            log.info("%s", exc)
+            return "skipped: busy"
+        except Abandoned as exc:
+            self._mark_abandoned(tenant, producer, exc)
+            log.warning("%s", exc)
+            if exc.by_user:
+                raise exceptions.JobAborted(str(exc)) from exc
+            raise
+        return "done"
+
+    def _mark_abandoned(self, tenant: int, producer: str, exc: Abandoned) -> None:
+        """The run recorded itself as failed; say it was abandoned, which is not a failure."""
+        try:
+            with self.db.connect(autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE nexus.runs SET status = 'abandoned' WHERE id = ("
+                    " SELECT max(id) FROM nexus.runs WHERE tenant_id = %s AND producer = %s)"
+                    " AND status = 'failed' AND error = %s",
+                    (tenant, producer, describe_error(exc)),
+                )
+        except NexusError as error:
+            log.warning("could not mark the abandoned run in the ledger: %s", error)
+
+
+# -- the task engine ---------------------------------------------------------
+
+
+def connector_for(db: Database, max_size: int = 8) -> PsycopgConnector:
+    """A procrastinate connector on the Nexus database, with its objects on the search path."""
+    return PsycopgConnector(
+        conninfo=db.url,
+        kwargs={"options": f"-c search_path={QUEUE_SCHEMA}"},
+        min_size=2,
+        max_size=max_size,
+    )
+
+
+def build_app(db: Database, runtime: _Runtime, policy: RetryPolicy, max_size: int = 8) -> App:
+    """The procrastinate app with the one task, `nexus.run_producer`."""
+    app = App(connector=connector_for(db, max_size))
+
+    @app.task(name=TASK_NAME, queue=QUEUE, pass_context=True, retry=policy)
+    def run_producer(context: JobContext, tenant: int, producer: str, timestamp: int) -> str:
+        """Run `producer` for `tenant` for the slot starting at `timestamp` (epoch seconds)."""
+        return runtime.run(tenant, producer, context.should_abort)
+
+    return app
+
+
+def _queued(db: Database) -> Callable[[str], bool]:
+    def queued(queueing_lock: str) -> bool:
+        try:
+            with db.connect(autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM nexus.procrastinate_jobs"
+                    " WHERE queueing_lock = %s AND status = 'todo')",
+                    (queueing_lock,),
+                ).fetchone()
+        except (NexusError, psycopg.Error):
+            return False
+        return bool(row and row[0])
+
+    return queued
+
+
+_BUSY = (
+    "SELECT count(*) AS n FROM procrastinate_jobs"
+    " WHERE lock = %(lock)s AND status IN ('todo', 'doing')"
+)
+
+
+async def defer_slot(app: App, item: Scheduled, key: int) -> str:
+    """Offer the job of one slot: `deferred`, `taken` (another worker did) or `busy` (wait)."""
+    busy = await app.connector.execute_query_one_async(query=_BUSY, lock=item.lock)
+    if busy["n"]:
+        return "busy"
+    job = jobs.Job(
+        id=None,
+        queue=QUEUE,
+        lock=item.lock,
+        queueing_lock=item.lock,
+        task_name=TASK_NAME,
+        task_kwargs={"tenant": item.tenant, "producer": item.producer, "timestamp": key},
+    )
+    try:
+        job_id = await app.job_manager.defer_periodic_job(
+            job, periodic_id=item.lock, defer_timestamp=key
+        )
+    except exceptions.AlreadyEnqueued:
+        return "busy"
+    return "deferred" if job_id else "taken"
+
+
+async def recover_stalled(app: App, stalled_after: float) -> int:
+    """Put back in the queue the jobs of workers that stopped heart-beating; return how many."""
+    stalled = await app.job_manager.get_stalled_jobs(
+        task_name=TASK_NAME, seconds_since_heartbeat=stalled_after
+    )
+    recovered = 0
+    for job in stalled:
+        try:
+            await app.job_manager.retry_job(job)
+        except exceptions.UniqueViolation:
+            # The next slot's job is already waiting: it will do this job's work.
+            await app.job_manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)
+        except exceptions.ConnectorException:
+            continue  # another worker recovered it first
+        recovered += 1
+        log.warning(
+            "job %s (%s) was left running by a worker that stopped answering; "
+            "it is back in the queue",
+            job.id,
+            job.queueing_lock,
+        )
+    return recovered
+
+
+@dataclass(frozen=True)
+class _Options:
+    concurrency: int
+    tick: float
+    heartbeat: float
+    stalled_after: float
+    graceful_timeout: float | None
+    install_signal_handlers: bool
+    name: str
+
+
+async def _schedule(
+    app: App, runtime: _Runtime, schedule: list[Scheduled], options: _Options, stop: asyncio.Event
+) -> None:
+    """Defer each producer's current slot, and recover stalled jobs, until told to stop."""
+    offered: dict[Scheduled, int] = {}
+    retired_logged: set[str] = set()
+    loop = asyncio.get_running_loop()
+    next_recovery = 0.0
+    while not stop.is_set():
+        try:
+            now = runtime.clock.now()
+            due = [(s, slot_key(now, s.every)) for s in schedule]
+            due = [(s, key) for s, key in due if offered.get(s) != key]
+            if due:
+                rows = await app.connector.execute_query_all_async(
+                    query="SELECT producer FROM nexus.retired_producers"
+                )
+                retired = {r["producer"] for r in rows}
+                for item, key in due:
+                    if item.producer in retired:
+                        if item.producer not in retired_logged:
+                            log.info("producer %s is retired: not scheduled", item.producer)
+                            retired_logged.add(item.producer)
+                        continue
+                    retired_logged.discard(item.producer)
+                    outcome = await defer_slot(app, item, key)
+                    if outcome != "busy":
+                        offered[item] = key
+                    if outcome == "deferred":
+                        log.debug("deferred %s for slot %s", item.lock, key)
+            if loop.time() >= next_recovery:
+                await recover_stalled(app, options.stalled_after)
+                next_recovery = loop.time() + max(options.tick, options.stalled_after / 3)
+        except (exceptions.ConnectorException, psycopg.Error, OSError) as exc:
+            log.warning("scheduler: the database did not answer (%s); trying again", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), options.tick)
+
+
+class _Shutdown:
+    """First request: finish the runs in progress. Second: abandon them. Third: default action."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, abandon: threading.Event, graceful: float | None
+    ) -> None:
+        self.loop = loop
+        self.abandon = abandon
+        self.graceful = graceful
+        self.stop = asyncio.Event()
+        self.requests = 0
+
+    def request(self, why: str) -> None:
+        self.requests += 1
+        if self.requests == 1:
+            log.info(
+                "%s: finishing the runs in progress, then stopping "
+                "(send it again to abandon them at their next page)",
+                why,
+            )
+            self.stop.set()
+            if self.graceful is not None:
+                self.loop.call_later(
+                    self.graceful, self.abandon_runs, f"runs still going after {self.graceful} s"
+                )
+        elif self.requests == 2:
+            self.abandon_runs(f"{why} again")
+            _default_signals(self.loop)
+
+    def abandon_runs(self, why: str) -> None:
+        if not self.abandon.is_set():
+            log.warning(
+                "%s: abandoning the runs in progress at their next page boundary "
+                "(a third signal ends the process at once)",
+                why,
+            )
+            self.abandon.set()
+
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _signal_handlers(
+    loop: asyncio.AbstractEventLoop, shutdown: _Shutdown, enabled: bool
+) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    for sig in _SIGNALS:
+        loop.add_signal_handler(sig, shutdown.request, sig.name)
+    try:
+        yield
+    finally:
+        for sig in _SIGNALS:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, previous[sig])
+
+
+def _default_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """Let the next signal end the process the default way."""
+    for sig in _SIGNALS:
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_DFL)
+
+
+async def _watch(event: threading.Event, shutdown: _Shutdown) -> None:
+    while not event.is_set():
+        await asyncio.sleep(0.1)
+    shutdown.request("stop requested")
+
+
+async def _serve(
+    app: App,
+    runtime: _Runtime,
+    schedule: list[Scheduled],
+    options: _Options,
+    stop_event: threading.Event | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    shutdown = _Shutdown(loop, runtime.abandon, options.graceful_timeout)
+    async with app.open_async():
+        worker = asyncio.create_task(
+            app.run_worker_async(
+                queues=[QUEUE],
+                name=options.name,
+                concurrency=options.concurrency,
+                fetch_job_polling_interval=options.tick,
+                update_heartbeat_interval=options.heartbeat,
+                stalled_worker_timeout=options.stalled_after,
+                delete_jobs="successful",
+                install_signal_handlers=False,
+            ),
+            name="procrastinate worker",
+        )
+        scheduler = asyncio.create_task(
+            _schedule(app, runtime, schedule, options, shutdown.stop), name="scheduler"
+        )
+        watcher = asyncio.create_task(_watch(stop_event, shutdown)) if stop_event else None
+        stopping = asyncio.create_task(shutdown.stop.wait())
+        with _signal_handlers(loop, shutdown, options.install_signal_handlers):
+            await asyncio.wait({worker, scheduler, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            shutdown.stop.set()
+            for task in (worker, watcher, stopping):
+                if task is not None and not task.done():
+                    task.cancel()
+            results = await asyncio.gather(worker, scheduler, return_exceptions=True)
+        if watcher is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    log.info("worker %s stopped", options.name)
+
+
+def run_worker(
+    settings: Settings,
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    stop_event: threading.Event | None = None,
+    client_factory: ClientFactory | None = None,
+    tick: float | None = None,
+    heartbeat: float = HEARTBEAT_S,
+    stalled_after: float = STALLED_AFTER_S,
+    graceful_timeout: float | None = None,
+    install_signal_handlers: bool = True,
+    name: str | None = None,
+) -> None:
+    """Run the producers of every tenant periodically until stopped (the core of `nexus worker`).
+
+    - `clock`: the time schedules and the ledger use; a `ScaledClock` makes time run
+      faster (its scale also shortens retry backoff and polling). Default: system clock.
+    - `concurrency`: runs at once in this process (each in a thread of its own).
+    - `stop_event`: setting it is a first stop request (finish runs, then return).
+    - `client_factory(tenant)`: the ServiceTitan client to use; default from
+      `NEXUS_ST_*` variables (`nexus.tenants`), all checked before starting.
+    - `tick`: real seconds between scheduler passes and queue polls (default: 5 s,
+      less under a fast clock). `heartbeat`/`stalled_after`: real seconds between
+      heartbeats and of silence before a worker's jobs are given to others.
+    - `graceful_timeout`: after a first stop request, abandon runs still going after
+      this many seconds (default: wait for them).
+    - `install_signal_handlers`: handle SIGTERM/SIGINT (only from the main thread).
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    clock = clock or SystemClock()
+    scale = time_scale(clock)
+    db = Database.from_settings(settings)
+    ensure_worker_schema(db, upgrade=db.auto_upgrade)
+    tenants = tenant_ids(config, settings)
+    clients = client_factory or _default_clients(settings, tenants)
+    schedule = plan(config, tenants, PRODUCER_TASKS)
+    if not schedule:
+        log.warning("no producer to run: every producer is disabled, external or unimplemented")
+    options = _Options(
+        concurrency=concurrency,
+        tick=tick if tick is not None else max(0.1, min(5.0, 30.0 / scale)),
+        heartbeat=heartbeat,
+        stalled_after=stalled_after,
+        graceful_timeout=graceful_timeout,
+        install_signal_handlers=install_signal_handlers,
+        name=name or f"nexus@{socket.gethostname()}:{os.getpid()}",
+    )
+    syncers = SyncerPool(db, clock, clients, keep=concurrency)
+    runtime = _Runtime(db, config, clock, syncers)
+    app = build_app(db, runtime, RetryPolicy(scale=scale, queued=_queued(db)))
+    log.info(
+        "worker %s: %d producer runs scheduled for tenants %s, concurrency %d",
+        options.name,
+        len(schedule),
+        ", ".join(str(t) for t in tenants),
+        concurrency,
+    )
+    try:
+        asyncio.run(_serve(app, runtime, schedule, options, stop_event))
+    finally:
+        syncers.close()
+
+
+def _default_clients(settings: Settings, tenants: list[int]) -> ClientFactory:
+    credentials = require_credentials(tenants, settings)
+    # One limiter per tenant: the allowance is per tenant, however many runs share it.
+    limiters = {t: RateLimiter(settings.st_rate_limit) for t in tenants}
+
+    def make(tenant: int) -> ClosableSource:
+        return client_for(settings, credentials[tenant], limiters.get(tenant))
+
+    return make
+
+
+# -- the queue's schema --------------------------------------------------------
+
+
+def procrastinate_version() -> tuple[int, ...]:
+    """The installed procrastinate's version, e.g. (3, 10, 0)."""
+    return Version(importlib.metadata.version("procrastinate")).release[:3]
+
+
+def _comment(version: tuple[int, ...]) -> sql.Composed:
+    text = "procrastinate " + ".".join(str(v) for v in version)
+    return sql.SQL("COMMENT ON TABLE {}.procrastinate_jobs IS {}").format(
+        sql.Identifier(QUEUE_SCHEMA), sql.Literal(text)
+    )
+
+
+@contextlib.contextmanager
+def _queue_search_path(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Put the queue schema on the search path for this transaction.
+
+    procrastinate's SQL names its objects without a schema.
+    """
+    row = conn.execute("SELECT current_setting('search_path')").fetchone()
+    assert row is not None
+    conn.execute("SELECT set_config('search_path', %s, true)", (QUEUE_SCHEMA,))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT set_config('search_path', %s, true)", (row[0],))
+
+
+def install_queue_schema(conn: psycopg.Connection[Any]) -> None:
+    """Create procrastinate's tables and functions in the queue schema, inside a transaction.
+
+    Migration 0003 calls this; the installed version is recorded as the
+    comment of `procrastinate_jobs` (which survives TRUNCATE), and
+    `ensure_worker_schema` brings it up to date when procrastinate is upgraded.
+    """
+    with _queue_search_path(conn):
+        conn.execute(SchemaManager.get_schema())
+        conn.execute(_comment(procrastinate_version()))
+
+
+def drop_queue_schema(conn: psycopg.Connection[Any]) -> None:
+    """Remove procrastinate's objects from the queue schema (migration 0003's downgrade)."""
+    conn.execute(
+        "DROP TABLE IF EXISTS nexus.procrastinate_events, nexus.procrastinate_periodic_defers,"
+        " nexus.procrastinate_jobs, nexus.procrastinate_workers CASCADE"
+    )
+    conn.execute(
+        """
+        DO $$
+        DECLARE f text;
+        BEGIN
+            FOR f IN SELECT p.oid::regprocedure::text FROM pg_proc p
+                     JOIN pg_namespace n ON n.oid = p.pronamespace
+                     WHERE n.nspname = 'nexus' AND p.proname LIKE 'procrastinate\\_%'
+            LOOP
+                EXECUTE 'DROP FUNCTION IF EXISTS ' || f || ' CASCADE';
+            END LOOP;
+        END $$;
+        """
+    )
+    conn.execute(
+        "DROP TYPE IF EXISTS nexus.procrastinate_job_to_defer_v1,"
+        " nexus.procrastinate_job_event_type, nexus.procrastinate_job_status"
+    )
+
+
+def queue_schema_version(conn: psycopg.Connection[Any]) -> tuple[int, ...] | None:
+    """The procrastinate version the database's queue schema is at; None if it has none."""
+    row = conn.execute(
+        "SELECT obj_description(to_regclass(%s), 'pg_class')",
+        (f"{QUEUE_SCHEMA}.procrastinate_jobs",),
+    ).fetchone()
+    comment = row[0] if row else None
+    if not comment or not comment.startswith("procrastinate "):
+        return None
+    return Version(comment.removeprefix("procrastinate ")).release[:3]
+
+
+def pending_queue_migrations(
+    current: tuple[int, ...], target: tuple[int, ...], directory: Path | None = None
+) -> list[Path]:
+    """procrastinate's migration files that take a schema from `current` to `target`, in order.
+
+    Files are named by the version they lead to: `03.04.00_01_pre_add_….sql`.
+    """
+    folder = directory or Path(SchemaManager.get_migrations_path())
+    pending: list[tuple[tuple[int, ...], str, Path]] = []
+    for path in folder.glob("*.sql"):
+        version = tuple(int(part) for part in path.name.split("_", 1)[0].split("."))
+        if current < version <= target:
+            pending.append((version, path.name, path))
+    return [path for _, _, path in sorted(pending)]
+
+
+def ensure_worker_schema(db: Database, *, upgrade: bool = True) -> None:
+    """Make sure the database has everything the worker needs, upgrading the queue if allowed.
+
+    The Nexus schema comes first (`Database.ensure_schema`, whose migration 0003
+    installs the queue); then, if procrastinate was upgraded since, its own
+    migrations are applied. Call it from `nexus db upgrade` after `Database.upgrade`.
+    """
+    db.ensure_schema()
+    target = procrastinate_version()
+    with db.connect() as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_QUEUE_SCHEMA_LOCK,))
+        current = queue_schema_version(conn)
+        if current is None:
+            raise DatabaseError(
+                f"the database at {db.safe_url} has no task queue (procrastinate) tables: "
+                "run `nexus db upgrade`"
+            )
+        if current == target:
+            return
+        shown = ".".join(map(str, current)), ".".join(map(str, target))
+        if current > target:
+            raise SchemaOutOfDate(
+                f"the database's task queue is at procrastinate {shown[0]}, newer than the "
+                f"installed {shown[1]}: upgrade this Nexus installation to match the others"
+            )
+        if not upgrade:
+            raise SchemaOutOfDate(
+                f"the database's task queue is at procrastinate {shown[0]} but this Nexus "
+                f"needs {shown[1]}: run `nexus db upgrade`"
+            )
+        with _queue_search_path(conn):
+            for path in pending_queue_migrations(current, target):
+                conn.execute(path.read_bytes())
+            conn.execute(_comment(target))
+        log.info("task queue schema upgraded from procrastinate %s to %s", *shown)

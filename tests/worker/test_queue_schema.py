@@ -1,0 +1,92 @@
+"""The task queue's schema is part of `nexus db upgrade` and follows procrastinate upgrades."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nexus.errors import SchemaOutOfDate
+from nexus.store.database import Database
+from nexus.worker import (
+    _comment,
+    ensure_worker_schema,
+    pending_queue_migrations,
+    procrastinate_version,
+    queue_schema_version,
+)
+
+
+def test_the_schema_upgrade_installs_the_queue_in_the_nexus_schema(db: Database) -> None:
+    with db.connect() as conn:
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'nexus'"
+                " AND tablename LIKE 'procrastinate%'"
+            )
+        }
+        assert tables == {
+            "procrastinate_jobs",
+            "procrastinate_events",
+            "procrastinate_periodic_defers",
+            "procrastinate_workers",
+        }
+        assert queue_schema_version(conn) == procrastinate_version()
+        public = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename LIKE 'procrastinate%'"
+        ).fetchone()
+    assert public == (0,)
+
+
+def test_ensure_worker_schema_is_idempotent(db: Database) -> None:
+    ensure_worker_schema(db)
+    ensure_worker_schema(db)
+    with db.connect() as conn:
+        assert queue_schema_version(conn) == procrastinate_version()
+
+
+def test_a_queue_newer_than_the_installed_procrastinate_is_refused(db: Database) -> None:
+    with db.connect() as conn:
+        conn.execute(_comment((99, 0, 0)))
+        conn.commit()
+    try:
+        with pytest.raises(SchemaOutOfDate, match=r"procrastinate 99\.0\.0, newer than"):
+            ensure_worker_schema(db)
+    finally:
+        with db.connect() as conn:
+            conn.execute(_comment(procrastinate_version()))
+            conn.commit()
+
+
+def test_an_older_queue_without_auto_upgrade_says_what_to_run(db: Database) -> None:
+    with db.connect() as conn:
+        conn.execute(_comment((3, 3, 0)))
+        conn.commit()
+    try:
+        with pytest.raises(SchemaOutOfDate, match=r"run `nexus db upgrade`"):
+            ensure_worker_schema(db, upgrade=False)
+    finally:
+        with db.connect() as conn:
+            conn.execute(_comment(procrastinate_version()))
+            conn.commit()
+
+
+def test_pending_migrations_are_those_after_the_recorded_version(tmp_path: Path) -> None:
+    for name in (
+        "03.02.00_01_pre_batch.sql",
+        "03.02.00_50_post_batch.sql",
+        "03.03.00_01_pre_lock.sql",
+        "03.04.00_01_pre_retry.sql",
+        "03.04.00_50_post_retry.sql",
+        "03.10.00_01_pre_future.sql",
+    ):
+        (tmp_path / name).write_text("SELECT 1;")
+    pending = pending_queue_migrations((3, 2, 0), (3, 4, 0), tmp_path)
+    assert [p.name for p in pending] == [
+        "03.03.00_01_pre_lock.sql",
+        "03.04.00_01_pre_retry.sql",
+        "03.04.00_50_post_retry.sql",
+    ]
+    assert pending_queue_migrations((3, 10, 0), (3, 10, 0), tmp_path) == []
