@@ -8,6 +8,7 @@ client's token in the middle of a page.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
@@ -29,17 +30,20 @@ class TokenBook:
             raise ValueError("token_ttl_s must be positive")
         self.ttl_s = ttl_s
         self._tokens: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
 
     def issue(self) -> str:
         now = time.monotonic()
-        self._tokens = {t: span for t, span in self._tokens.items() if span[1] > now}
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = (now, now + self.ttl_s)
+        with self._lock:
+            self._tokens = {t: span for t, span in self._tokens.items() if span[1] > now}
+            self._tokens[token] = (now, now + self.ttl_s)
         return token
 
     def issued_at(self, token: str) -> float | None:
         """Return when a live token was issued (monotonic), or None if unknown or expired."""
-        span = self._tokens.get(token)
+        with self._lock:
+            span = self._tokens.get(token)
         if span is None or span[1] <= time.monotonic():
             return None
         return span[0]

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nexus.simulator import records
+from nexus.simulator.catalog import BUSINESS_UNITS, PHANTOM_BASE, PHANTOM_INVOICE_BASE
 from nexus.simulator.entities import (
     CHARGEABLE,
     NO_CHARGE,
@@ -33,9 +34,6 @@ from nexus.simulator.entities import (
 )
 from nexus.simulator.feedlog import FeedLog
 from nexus.simulator.plan import (
-    BUSINESS_UNITS,
-    PHANTOM_BASE,
-    PHANTOM_INVOICE_BASE,
     Event,
     Op,
     Planner,
@@ -367,7 +365,12 @@ class Business:
         return cents_to_decimal(cents)
 
     def revenue_by_day(self) -> dict[date, Decimal]:
-        """Return the sales ledger: invoice totals of chargeable completed jobs per local day."""
+        """Return the sales ledger: invoice totals of chargeable completed jobs per local day.
+
+        Jobs count on the tenant-local day they were completed, with what their
+        active invoices total now ($0 while not yet invoiced). Phantom jobs are
+        a bad write, not sales, so the ledger leaves them out.
+        """
         by_day: dict[date, int] = {}
         local_day = self.planner.local_day
         for job in self.jobs.rows.values():

@@ -20,13 +20,40 @@ from random import Random
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from nexus.simulator.catalog import (
+    ADJUSTMENT_BASE,
+    APPOINTMENT_BASE,
+    BUSINESS_UNITS,
+    CAMPAIGNS,
+    CHARGEABLE_TYPES,
+    CITIES,
+    COMPANY,
+    CUSTOMER_BASE,
+    EPOCH_DAY,
+    ESTIMATE_BASE,
+    ESTIMATE_NAMES,
+    FIRST,
+    INVOICE_BASE,
+    ITEM_BASE,
+    JOB_BASE,
+    JOB_TYPES,
+    LAST,
+    LOCATION_OFFSET,
+    NO_CHARGE_TYPES,
+    SKUS,
+    SLOTS_PER_DAY,
+    STREETS,
+    TAX_RATE,
+    TECHNICIANS,
+    UNITS_BY_ID,
+    USERS,
+)
 from nexus.simulator.entities import (
     CANCELED,
     CHARGEABLE,
     NO_CHARGE,
     UNINVOICED,
     Address,
-    BusinessUnit,
     Customer,
     Estimate,
     Invoice,
@@ -64,19 +91,6 @@ class Op(IntEnum):
 # (time, op, subject, argument); equal times apply in the order they were planned.
 Event = tuple[int, Op, Any, Any]
 
-JOB_BASE = 1_000_000_000
-PHANTOM_BASE = JOB_BASE + 900_000_000
-INVOICE_BASE = 2_000_000_000
-ADJUSTMENT_BASE = 2_500_000_000
-PHANTOM_INVOICE_BASE = INVOICE_BASE + 900_000_000
-CUSTOMER_BASE = 3_000_000_000
-LOCATION_OFFSET = 500_000_000
-ESTIMATE_BASE = 4_000_000_000
-APPOINTMENT_BASE = 5_000_000_000
-ITEM_BASE = 6_000_000_000
-SLOTS_PER_DAY = 10_000
-EPOCH_DAY = date(2000, 1, 1)
-
 HOUR = 3600
 DAY = 86_400
 MAX_DELAY = 60 * DAY
@@ -87,115 +101,7 @@ LN_30_DAYS = math.log(30 * DAY)
 LN_1500_DOLLARS = math.log(150_000)  # cents
 # A job is booked at most this long before its visit, so a day is planned this early.
 LEAD_S = 8 * DAY
-TAX_RATE = 0.0825
 Z90 = 1.2815515655446004  # the standard normal's 90th percentile
-
-BUSINESS_UNITS = (
-    BusinessUnit(101, "Plumbing Service"),
-    BusinessUnit(102, "HVAC Service"),
-    BusinessUnit(103, "Drains"),
-)
-# id, name, class, noCharge, business unit indexes, duration (min), active
-JOB_TYPES = (
-    (3001, "Service Call", "Service", False, (0, 1), 90, True),
-    (3002, "Repair", "Service", False, (0, 1), 120, True),
-    (3003, "Maintenance", "Maintenance", False, (1,), 60, True),
-    (3004, "Install", "Install", False, (0, 1), 240, True),
-    (3005, "Drain Cleaning", "Service", False, (2,), 60, True),
-    (3006, "Warranty Service", "Warranty", True, (0, 1), 90, True),
-    (3007, "No Charge Callback", "Service", True, (0, 1, 2), 60, True),
-    (3008, "Legacy Install", "Install", False, (1,), 240, False),
-)
-UNITS_BY_ID = {unit.id: unit for unit in BUSINESS_UNITS}
-CHARGEABLE_TYPES = (0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 4)
-NO_CHARGE_TYPES = (5, 6)
-SKUS = (
-    (9101, "Diagnostic fee"),
-    (9102, "Labor"),
-    (9103, "Parts"),
-    (9104, "Water heater"),
-    (9105, "Drain clearing"),
-    (9106, "Tune-up"),
-)
-FIRST = (
-    "James",
-    "Mary",
-    "Robert",
-    "Patricia",
-    "John",
-    "Jennifer",
-    "Michael",
-    "Linda",
-    "David",
-    "Elizabeth",
-    "William",
-    "Barbara",
-    "Richard",
-    "Susan",
-    "Joseph",
-    "Jessica",
-    "Thomas",
-    "Sarah",
-    "Carlos",
-    "Maria",
-    "Wei",
-    "Aisha",
-    "Minh",
-    "Priya",
-)
-LAST = (
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Hernandez",
-    "Lopez",
-    "Gonzalez",
-    "Wilson",
-    "Anderson",
-    "Thomas",
-    "Taylor",
-    "Moore",
-    "Jackson",
-    "Martin",
-    "Lee",
-    "Perez",
-    "Nguyen",
-    "Patel",
-)
-COMPANY = ("Properties LLC", "Dental Group", "Apartments", "Holdings", "Cafe", "Auto Repair")
-STREETS = (
-    "Oak St",
-    "Elm St",
-    "Maple Ave",
-    "Cedar Ln",
-    "Pecan Dr",
-    "Lamar Blvd",
-    "Congress Ave",
-    "Burnet Rd",
-    "Riverside Dr",
-    "Bluebonnet Ln",
-    "Mesquite Trl",
-    "Live Oak Dr",
-)
-CITIES = (
-    ("Austin", "787"),
-    ("Round Rock", "786"),
-    ("Pflugerville", "786"),
-    ("Cedar Park", "786"),
-    ("Georgetown", "786"),
-    ("San Marcos", "786"),
-)
-ESTIMATE_NAMES = ("Water heater replacement", "AC replacement", "Repipe", "Sewer line repair")
-TECHNICIANS = tuple(range(40_001, 40_013))
-USERS = tuple(range(30_001, 30_006))
-CAMPAIGNS = (20_001, 20_002, 20_003, 20_004)
 
 
 Uniform = Callable[[], float]
@@ -334,8 +240,9 @@ class Planner:
         """Plan a customer's deactivation: merged into an older customer, or just closed."""
         self._retired.add(customer.id)
         merged_to = None
-        if u() < 0.5 and self._initial_customers:
-            target = self._customers[int(u() * self._initial_customers)]
+        pool = self._initial_customers or len(self._customers)  # during setup: those so far
+        if u() < 0.5:
+            target = self._customers[int(u() * pool)]
             if target.id not in self._retired and target.id != customer.id:
                 merged_to = target.id
         return Op.DEACTIVATE_CUSTOMER, customer, merged_to

@@ -103,7 +103,8 @@ class Simulator:
 
     def refuses_new_tokens(self) -> bool:
         """Say whether a tenant sharing these credentials has token rejection switched on."""
-        return any(t.faults.refuses_new_tokens() for t in self.tenants.values())
+        with self._lock:
+            return any(t.faults.refuses_new_tokens() for t in self.tenants.values())
 
 
 def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> SimServer:
