@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, SecretStr
@@ -69,6 +70,20 @@ class Settings(BaseSettings):
     web_password: SecretStr | None = Field(default=None, description="Password for the web UI.")
     webhook_secret: SecretStr | None = Field(
         default=None, description="HMAC secret for ServiceTitan webhooks."
+    )
+    webhook_header: str = Field(
+        default="X-ServiceTitan-Signature",
+        min_length=1,
+        description="Request header that carries a webhook's HMAC signature.",
+    )
+    webhook_algorithm: Literal["sha256", "sha512", "sha1"] = Field(
+        default="sha256", description="Hash of the webhook HMAC."
+    )
+    webhook_encoding: Literal["hex", "base64"] = Field(
+        default="hex", description="How the webhook signature is written in its header."
+    )
+    metrics_open: bool = Field(
+        default=False, description="Serve /metrics without the bearer token."
     )
 
     def require_st_credentials(self) -> tuple[int, str, SecretStr, SecretStr]:
