@@ -7,9 +7,11 @@
         ...  # point a ServiceTitan client at server.base_url and server.auth_url
 
 Modules: `business` (config and the business on the clock), `plan` (the seeded
-day plans), `entities` and `records` (records and their API shapes),
-`feedlog` (change logs and export tokens), `faults`, `auth`, `api` and
-`control` (the HTTP app), `sim` (the Simulator), `live` (`serve_forever`).
+day plans), `catalog` (ids, job types, names), `entities` and `records`
+(records and their API shapes), `feedlog` (change logs and export tokens),
+`faults`, `auth`, `tenant` (what the API asks of a tenant), `api`, `control`
+and `app` (the HTTP app), `problems` (error bodies), `sim` (the Simulator),
+`live` (`serve_forever`).
 """
 
 from nexus.simulator.auth import Credentials
