@@ -6,7 +6,6 @@ it afresh each time, so it never mixes with a real mirror.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,19 +18,17 @@ from nexus.mirror import results_as_dicts, summary, sync_all
 from nexus.servicetitan import ServiceTitanClient
 from nexus.simulator import BusinessConfig, Credentials, Simulator
 from nexus.store.database import Database
-from nexus.store.embedded import embedded_url, stop_embedded
+from nexus.store.embedded import embedded_url
 from nexus.sync.feed_sync import Progress
 
 DEMO_TENANT = 1001
 
 
 def demo_database(home: Path) -> Database:
-    """A fresh embedded database for the demo under `home/demo`."""
-    demo_home = home / "demo"
-    if demo_home.exists():
-        stop_embedded(demo_home)
-        shutil.rmtree(demo_home)
-    return Database(embedded_url(demo_home))
+    """The demo's own embedded database under `home/demo`, emptied and migrated afresh."""
+    db = Database(embedded_url(home / "demo"))
+    db.reset()
+    return db
 
 
 def run_demo(
@@ -43,7 +40,6 @@ def run_demo(
 ) -> dict[str, Any]:
     """Backfill a simulated tenant into a fresh demo database; return the summary."""
     db = demo_database(home)
-    db.upgrade()
     clock = VirtualClock(datetime.now(UTC).replace(microsecond=0))
     credentials = Credentials(
         client_id="demo-client",

@@ -67,17 +67,15 @@ def start_run(conn: Connection, tenant: int, producer: str, now: datetime) -> Ru
 
     Call it while holding `producer_lock`: then no other run can really be running.
     """
-    conn.execute(
-        "UPDATE nexus.runs SET status = 'abandoned', finished_at = %s,"
+    row = conn.execute(
+        "WITH abandoned AS ("
+        " UPDATE nexus.runs SET status = 'abandoned', finished_at = %(now)s, error_kind = 'other',"
         " error = 'the process ended before the run finished (killed or crashed);"
         " its last page was not applied and the next run resumed from the saved token'"
-        " WHERE tenant_id = %s AND producer = %s AND status = 'running'",
-        (now, tenant, producer),
-    )
-    row = conn.execute(
-        "INSERT INTO nexus.runs (tenant_id, producer, started_at, status)"
-        " VALUES (%s, %s, %s, 'running') RETURNING id",
-        (tenant, producer, now),
+        " WHERE tenant_id = %(tenant)s AND producer = %(producer)s AND status = 'running')"
+        " INSERT INTO nexus.runs (tenant_id, producer, started_at, status)"
+        " VALUES (%(tenant)s, %(producer)s, %(now)s, 'running') RETURNING id",
+        {"now": now, "tenant": tenant, "producer": producer},
     ).fetchone()
     assert row is not None
     return Run(id=int(row[0]), tenant=tenant, producer=producer)

@@ -49,16 +49,12 @@ class ReplayResult:
 
 
 def fresh_replay_database(home: Path) -> Database:
-    """A fresh embedded database for replays under `home/replay`, never the real mirror."""
-    import shutil
+    """The replays' own embedded database under `home/replay`, emptied; never the real mirror."""
+    from nexus.store.embedded import embedded_url
 
-    from nexus.store.embedded import embedded_url, stop_embedded
-
-    replay_home = home / "replay"
-    if replay_home.exists():
-        stop_embedded(replay_home)
-        shutil.rmtree(replay_home)
-    return Database(embedded_url(replay_home))
+    db = Database(embedded_url(home / "replay"))
+    db.reset()
+    return db
 
 
 def _business(scenario: Scenario) -> BusinessConfig:

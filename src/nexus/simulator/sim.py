@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import weakref
 from datetime import UTC, datetime, timedelta
@@ -110,10 +109,6 @@ class Simulator:
 def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> SimServer:
     """Return a (not yet started) server for any ASGI app, with Nagle's algorithm off."""
     server = ThreadedServer(app, host, port)
-    # asyncio only disables Nagle on sockets created with IPPROTO_TCP, which the
-    # pre-bound socket is not; without this every response waits ~40 ms for the
-    # client's delayed ACK. Accepted sockets inherit the option from the listener.
-    server._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return SimServer(server)
 
 

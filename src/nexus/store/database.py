@@ -109,6 +109,14 @@ class Database:
         self._checked = True
         return before, after
 
+    def reset(self) -> None:
+        """Drop everything Nexus keeps in this database and migrate afresh (demos, replays)."""
+        with self.connect(autocommit=True) as conn:
+            for schema in ("titan", "nexus", "procrastinate"):
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        self._checked = False
+        self.upgrade()
+
     def ensure_schema(self) -> None:
         """Make sure the schema is current: upgrade it, or say what to run."""
         if self._checked:

@@ -35,7 +35,9 @@ def embedded_url(home: Path) -> str:
 
 def stop_embedded(home: Path) -> bool:
     """Stop the embedded server under `home`; return whether one was running."""
-    from pgserver import _commands
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver import _commands
 
     pgdata = home / "pg"
     if not (pgdata / "postmaster.pid").exists():
@@ -46,9 +48,9 @@ def stop_embedded(home: Path) -> bool:
 
 
 def _server(pgdata: Path) -> Any:
-    import pgserver
-
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI); pgserver copes.
         warnings.simplefilter("ignore")
+        import pgserver
+
         return pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]

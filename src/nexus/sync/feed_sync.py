@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 import psycopg
@@ -19,12 +20,15 @@ from nexus.clock import Clock
 from nexus.ledger import Run, describe_error, finish_run, producer_lock, start_run
 from nexus.servicetitan.feeds import EXPORT_FEEDS, JOB_TYPES, JOBS, Feed
 from nexus.store.database import Database
-from nexus.store.loader import Loader, mark_sync_run
+from nexus.store.loader import Loader, LoadResult, mark_sync_run
 from nexus.store.rows import TABLES
 
 log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[Any]
+
+#: Job types change rarely and have no export feed; the list is reloaded this often.
+JOB_TYPES_EVERY = timedelta(hours=1)
 
 #: producer name → the feed it syncs
 PRODUCERS: dict[str, Feed] = {feed.producer: feed for feed in EXPORT_FEEDS.values()}
@@ -93,6 +97,11 @@ class Syncer:
         db.ensure_schema()
         self._control = db.connect(autocommit=True)
         self._conn = db.connect(autocommit=True)
+        for conn in (self._control, self._conn):
+            # A crash of the database server may lose the last few commits, never half of
+            # one: rows and their token commit together, so lost pages are simply fetched
+            # again. Not waiting for each WAL flush makes frequent small runs cheap.
+            conn.execute("SET synchronous_commit = off")
         self._loaders: dict[str, Loader] = {}
 
     def __enter__(self) -> Syncer:
@@ -131,14 +140,21 @@ class Syncer:
             try:
                 token = read_token(conn, tenant, feed.name)
                 expected = _expected_rows(self.client, feed) if token is None else None
-                if feed is JOBS:
+                if feed is JOBS and self._job_types_due(token is None):
                     self._refresh_job_types(run)
                 loader = self._loader(feed.name)
+                saved = token
                 for page in self.client.export_pages(feed, token):
-                    with conn.transaction():
-                        mark_sync_run(conn, run.id)
-                        result = loader.load(page.data, clock.now())
-                        save_token(conn, tenant, feed.name, page.continue_from, clock.now())
+                    if page.data:
+                        with conn.transaction():
+                            mark_sync_run(conn, run.id)
+                            result = loader.load(page.data, clock.now())
+                            save_token(conn, tenant, feed.name, page.continue_from, clock.now())
+                    else:
+                        result = LoadResult(0, 0)
+                        if page.continue_from != saved:  # nothing new: one write, or none
+                            save_token(conn, tenant, feed.name, page.continue_from, clock.now())
+                    saved = page.continue_from
                     pages += 1
                     run.rows_read += result.read
                     run.rows_changed += result.changed
@@ -161,15 +177,27 @@ class Syncer:
             backfill=token is None,
         )
 
+    def _job_types_due(self, backfill: bool) -> bool:
+        """Refresh job types on a backfill and then at most every `JOB_TYPES_EVERY`."""
+        if backfill:
+            return True
+        row = self._conn.execute(
+            "SELECT updated_at FROM nexus.feeds WHERE tenant_id = %s AND feed = %s",
+            (self.tenant, JOB_TYPES.name),
+        ).fetchone()
+        return row is None or self.clock.now() - row[0] >= JOB_TYPES_EVERY
+
     def _refresh_job_types(self, run: Run) -> None:
-        """Job types have no export feed: refresh the whole (small) list with every job sync."""
+        """Job types have no export feed: reload the whole (small) list."""
         loader = self._loader(JOB_TYPES.name)
-        for page in self.client.list_pages(JOB_TYPES, page_size=5000, all_states=True):
-            with self._conn.transaction():
-                mark_sync_run(self._conn, run.id)
-                result = loader.load(page.data, self.clock.now())
-            run.rows_read += result.read
-            run.rows_changed += result.changed
+        now = self.clock.now()
+        with self._conn.transaction():
+            mark_sync_run(self._conn, run.id)
+            for page in self.client.list_pages(JOB_TYPES, page_size=5000, all_states=True):
+                result = loader.load(page.data, now)
+                run.rows_read += result.read
+                run.rows_changed += result.changed
+            save_token(self._conn, self.tenant, JOB_TYPES.name, "", now)
 
 
 def sync_feed(
