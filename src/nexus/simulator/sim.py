@@ -16,6 +16,7 @@ from nexus.simulator.app import create_app
 from nexus.simulator.auth import Credentials, TokenBook
 from nexus.simulator.business import BusinessConfig
 from nexus.simulator.tenant import Tenant
+from nexus.simulator.webhooks import WebhookSender
 
 
 class Simulator:
@@ -41,6 +42,8 @@ class Simulator:
         self.tenants: dict[int, Tenant] = {}
         self.token_requests = 0
         self._lock = threading.RLock()
+        # Signed change notices to a URL, off until switched on (see webhooks.py).
+        self.webhooks = WebhookSender(self._lock, self.tenants, self.clock)
         # A weak reference: the app refers to the simulator, and a strong one back
         # would keep a large business alive until a full garbage collection.
         self._app: weakref.ref[FastAPI] | None = None
@@ -79,6 +82,7 @@ class Simulator:
             self.clock.set(when)
             for tenant in self.tenants.values():
                 tenant.catch_up()
+            self.webhooks.collect()
             return self.clock.now()
 
     # -- HTTP ------------------------------------------------------------------
