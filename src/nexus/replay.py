@@ -82,10 +82,12 @@ class _Schedule:
             name: p.every for name, p in config.producers.items() if p.enabled and name in PRODUCERS
         }
         self.next_due = dict.fromkeys(self.every, start)
-        self.stopped: set[str] = set()
+        self.stopped: set[str] = set()  # silently not running
+        self.retired: set[str] = set()  # retired in the registry: never scheduled
 
     def due(self, now: datetime) -> list[str]:
-        ready = [n for n, at in self.next_due.items() if at <= now and n not in self.stopped]
+        idle = self.stopped | self.retired
+        ready = [n for n, at in self.next_due.items() if at <= now and n not in idle]
         for name in self.next_due:
             while self.next_due[name] <= now:
                 self.next_due[name] += self.every[name]
@@ -194,8 +196,10 @@ def _apply(
             retire(conn, config, value, reason=reason, actor=ACTOR, now=at, force=True)
         except RegistryError as exc:
             log.warning("replay: %s", exc)
+        schedule.retired.add(value)
     elif kind == "restore":
         schedule.stopped.discard(value)
+        schedule.retired.discard(value)
         try:
             restore(conn, config, value, actor=ACTOR, now=at, reason=reason)
         except RegistryError as exc:
@@ -245,7 +249,8 @@ def rogue_bulk_insert(
             conn.execute(
                 "INSERT INTO titan.jobs (tenant_id, id, job_number, job_status, completed_on,"
                 " created_on, modified_on, invoice_total, raw, created_at, updated_at)"
-                f" SELECT %(tenant)s, 900000000 + g, 'PH' || g, 'Completed', {created},"
+                # Negative ids never collide with ServiceTitan's.
+                f" SELECT %(tenant)s, -g, 'PH' || g, 'Completed', {created},"
                 f" {created}, %(at)s, 612.00, '{{}}'::jsonb, %(at)s, %(at)s"
                 " FROM generate_series(1, %(rows)s) g",
                 {"tenant": tenant, "at": at, "rows": rows},

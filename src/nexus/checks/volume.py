@@ -1,12 +1,15 @@
 """Volume: jobs completed on the last full day against a trailing baseline.
 
 The baseline is the median of the preceding business days (days with at
-least one completed job) and never includes the day under test. Too little
-history is `insufficient_data`, not a verdict.
+least one completed job) and never includes the day under test. A day is a
+warning only when it is both far below the baseline and improbable under a
+Poisson count with the baseline's mean — so an ordinary slow Thursday stays
+quiet. Too little history is `insufficient_data`, not a verdict.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,6 +28,7 @@ class VolumeParams:
     window_days: int = 28
     min_days: int = 14
     drop_ratio: float = 0.5
+    p_value: float = 0.001
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Volume:
     baseline: float | None
     history_days: int
     ratio: float | None
+    p_value: float | None
     severity: Severity
 
 
@@ -64,13 +69,24 @@ def volume(
     history = [c for d, c in counts.items() if d < day and c > 0]
     weekday_open = any(d.weekday() == day.weekday() and c > 0 for d, c in counts.items() if d < day)
     if len(history) < params.min_days:
-        return Volume(day, tested, None, len(history), None, Severity.INSUFFICIENT_DATA)
+        return Volume(day, tested, None, len(history), None, None, Severity.INSUFFICIENT_DATA)
     baseline = float(statistics.median(history))
     ratio = tested / baseline if baseline else None
+    p_value = poisson_cdf(tested, baseline)
     if not weekday_open and tested == 0:
         severity = Severity.OK  # a day the business is normally closed
-    elif ratio is not None and ratio < params.drop_ratio:
+    elif ratio is not None and ratio < params.drop_ratio and p_value < params.p_value:
         severity = Severity.WARNING
     else:
         severity = Severity.OK
-    return Volume(day, tested, baseline, len(history), ratio, severity)
+    return Volume(day, tested, baseline, len(history), ratio, p_value, severity)
+
+
+def poisson_cdf(k: int, mean: float) -> float:
+    """P(X <= k) for X ~ Poisson(mean)."""
+    term = math.exp(-mean)
+    total = term
+    for i in range(1, k + 1):
+        term *= mean / i
+        total += term
+    return min(1.0, total)

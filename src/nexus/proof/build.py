@@ -152,6 +152,7 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> dict[st
             "baseline": vol.baseline,
             "history_days": vol.history_days,
             "ratio": None if vol.ratio is None else round(vol.ratio, 3),
+            "p_value": None if vol.p_value is None else round(vol.p_value, 6),
             "severity": vol.severity.value,
         },
         "zero_invoice_split": split.as_dict(),
@@ -184,14 +185,39 @@ def _questions(
 
 
 def _db_fresh(freshness: list[Freshness]) -> tuple[bool, str]:
-    tables = [f for f in freshness if f.measured_by == "db"]
-    stale = [f.product for f in tables if not f.fresh]
+    """Is the database itself stale? Per mirrored table: has it caught up with ServiceTitan lately?
+
+    A table is current when its newest row, or its owner's last successful sync, is
+    within the table's limit: a quiet evening writes no rows, yet a sync that just
+    found nothing new proves the mirror holds everything the source had.
+    """
+    tables: dict[str, list[Freshness]] = {}
+    for f in freshness:
+        if f.measured_by in ("db", "run_ledger") and f.product.count(".") == 1:
+            tables.setdefault(f.product, []).append(f)
     if not tables:
-        return False, "no mirrored table has rows yet"
-    newest = min((f.age_s for f in tables if f.age_s is not None), default=None)
-    if stale:
-        return False, f"stale in the database (max updated_at): {', '.join(stale)}"
-    return True, f"every mirrored table was written within its limit (newest {newest} s ago)"
+        return False, "no mirrored table is declared"
+    stale = [name for name, results in tables.items() if not any(r.fresh for r in results)]
+    parts = []
+    for name, results in tables.items():
+        ages = ", ".join(
+            f"{'newest row' if r.measured_by == 'db' else 'last sync'} "
+            + ("never" if r.age_s is None else _age_text(r.age_s))
+            for r in results
+        )
+        parts.append(f"{name}: {ages}")
+    verdict = f"stale: {', '.join(stale)}" if stale else "every mirrored table is current"
+    return not stale, f"{verdict} ({'; '.join(parts)})"
+
+
+def _age_text(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.1f} days ago"
 
 
 def _coverage_alerts(coverage: Coverage, cause: Cause, db_fresh: tuple[bool, str]) -> list[Alert]:
@@ -273,7 +299,8 @@ def _volume_alerts(vol: Volume, db_fresh: tuple[bool, str]) -> list[Alert]:
             label="Jobs completed per day vs trailing baseline",
             product="titan.jobs",
             measurement={
-                "counts": f"jobs completed on {vol.day.isoformat()}",
+                "counts": f"{vol.completed} jobs completed on {vol.day.isoformat()} against a "
+                f"baseline of {vol.baseline:g} a day (p = {vol.p_value:.4f})",
                 "n": vol.completed,
                 "baseline": vol.baseline,
                 "ratio": vol.ratio,
