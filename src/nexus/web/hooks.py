@@ -1,0 +1,160 @@
+"""`POST /webhooks/servicetitan/{tenant}`: a thin skin over `nexus.webhooks`.
+
+The handler reads the raw body (the signature covers its exact bytes), lets
+`nexus.webhooks` verify and record it on a pooled connection, hands the hint
+to the background `Refresher` and answers 202 at once: ServiceTitan retries
+slow endpoints, and the refresh does not need the sender to wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from nexus.errors import NexusError
+from nexus.web.metrics import WebhookMetrics
+from nexus.web.site import Site
+from nexus.webhooks import (
+    MAX_BODY_BYTES,
+    Accepted,
+    BadHint,
+    Refresher,
+    ReplayRefused,
+    SignatureRefused,
+    SignatureScheme,
+    WebhookRefused,
+    record_hint,
+    secret_for,
+    verify_delivery,
+)
+
+log = logging.getLogger(__name__)
+
+Connection = psycopg.Connection[Any]
+
+
+class NotServed(WebhookRefused):
+    status = 404
+
+
+class Unavailable(WebhookRefused):
+    status = 503
+
+
+class Connections:
+    """A few reusable autocommit connections for the webhook endpoint's one insert each."""
+
+    def __init__(self, site: Site, keep: int = 8) -> None:
+        self.site = site
+        self.keep = keep
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None or conn.closed:
+            conn = self.site.db.connect(autocommit=True)
+        try:
+            yield conn
+        except psycopg.OperationalError:
+            conn.close()
+            raise
+        if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.close()
+            return
+        with self._lock:
+            if len(self._idle) < self.keep:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+def _outcome(exc: WebhookRefused, signature: str | None) -> str:
+    if isinstance(exc, SignatureRefused):
+        return "unsigned" if not signature else "forged"
+    if isinstance(exc, ReplayRefused):
+        return "replayed"
+    if isinstance(exc, BadHint):
+        return "bad_request"
+    if isinstance(exc, NotServed):
+        return "not_served"
+    return "unavailable"
+
+
+def add_webhook_routes(
+    app: FastAPI, site: Site, refresher: Refresher, metrics: WebhookMetrics
+) -> Connections:
+    """Add the webhook endpoint; return its connection pool (closed with the app)."""
+    scheme = SignatureScheme.from_settings(site.settings)
+    connections = Connections(site)
+
+    def accept(tenant: int, body: bytes, signature: str | None) -> Accepted:
+        secret, source = secret_for(tenant, site.settings, site.config)
+        hint = verify_delivery(
+            tenant=tenant,
+            body=body,
+            signature=signature,
+            secret=secret,
+            secret_source=source,
+            scheme=scheme,
+        )
+        if tenant not in site.tenants:
+            raise NotServed(f"tenant {tenant} is not served by this Nexus")
+        try:
+            with connections.connection() as conn:
+                return record_hint(conn, tenant, body, hint, site.clock.now())
+        except (NexusError, psycopg.OperationalError) as exc:
+            if isinstance(exc, WebhookRefused):
+                raise
+            raise Unavailable(f"the database is unavailable: {exc}") from None
+
+    @app.post(
+        "/webhooks/servicetitan/{tenant}",
+        status_code=202,
+        summary="Accept a signed ServiceTitan webhook as a hint to refresh the ids it names",
+    )
+    async def servicetitan_webhook(tenant: int, request: Request) -> Response:
+        # Anyone can call this URL: label only served tenants, or labels would grow unbounded.
+        label = str(tenant) if tenant in site.tenants else "other"
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            metrics.received.labels(label, "bad_request").inc()
+            return site.json({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            metrics.received.labels(label, "bad_request").inc()
+            return site.json({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
+        signature = request.headers.get(scheme.header)
+        try:
+            accepted = await run_in_threadpool(accept, tenant, body, signature)
+        except WebhookRefused as exc:
+            outcome = _outcome(exc, signature)
+            metrics.received.labels(label, outcome).inc()
+            log.warning("webhook for tenant %s refused (%s): %s", tenant, outcome, exc)
+            return site.json({"error": str(exc)}, exc.status)
+        metrics.received.labels(
+            label, "accepted" if accepted.status == "pending" else "ignored"
+        ).inc()
+        refresher.submit(accepted)
+        return site.json(
+            {"hint": accepted.hint_id, "status": accepted.status, "targets": accepted.targets},
+            202,
+        )
+
+    return connections
