@@ -88,6 +88,14 @@ def slot_key(now: datetime, every: timedelta) -> int:
     return int((slot_start(now, every) - EPOCH).total_seconds())
 
 
+#: Producers of one tenant that must not run at the same time share a lock. Loading
+#: jobs and loading invoices both derive `titan.jobs.invoice_total` from rows of the
+#: other feed; two such page transactions committing at once can each miss the
+#: other's rows (write skew) and leave a total of 0, so a tenant's `job_sync` and
+#: `invoice_sync` take turns. Every other producer has a lock of its own.
+LOCK_GROUPS: dict[str, str] = {"job_sync": "jobs+invoices", "invoice_sync": "jobs+invoices"}
+
+
 @dataclass(frozen=True)
 class Scheduled:
     """One producer of one tenant, run every `every`."""
@@ -99,7 +107,12 @@ class Scheduled:
 
     @property
     def lock(self) -> str:
-        """The procrastinate lock and queueing lock: one run at a time, one in the queue."""
+        """The procrastinate lock: jobs sharing it run one at a time."""
+        return f"{self.tenant}:{LOCK_GROUPS.get(self.producer, self.producer)}"
+
+    @property
+    def queueing_lock(self) -> str:
+        """The procrastinate queueing lock: at most one waiting job per (tenant, producer)."""
         return f"{self.tenant}:{self.producer}"
 
 

@@ -11,10 +11,12 @@ Every worker process runs two things against the Nexus database:
   it. It defers nothing while a job of the same (tenant, producer) is queued
   or running, so a slow run delays the next one instead of stacking it.
 
-Locks, from outermost: each job carries `lock = queueing_lock = "<tenant>:<producer>"`
-(procrastinate runs jobs sharing a lock one at a time, and refuses a second
-waiting job), and the run takes the ledger's advisory lock (`producer_lock`),
-the last word: a run that finds it held elsewhere is skipped, not failed.
+Locks, from outermost: each job carries `queueing_lock = "<tenant>:<producer>"`
+(procrastinate refuses a second waiting job) and `lock = "<tenant>:<producer>"`
+(procrastinate runs jobs sharing a lock one at a time; `job_sync` and
+`invoice_sync` share one, see `scheduling.LOCK_GROUPS`); the run itself takes
+the ledger's advisory lock (`producer_lock`), the last word: a run that finds
+it held elsewhere is skipped, not failed.
 
 A worker that dies (SIGKILL, a lost machine) stops heart-beating; after
 `stalled_after` seconds any live worker puts its jobs back in the queue. The
@@ -292,26 +294,28 @@ def _queued(db: Database) -> Callable[[str], bool]:
 
 _BUSY = (
     "SELECT count(*) AS n FROM procrastinate_jobs"
-    " WHERE lock = %(lock)s AND status IN ('todo', 'doing')"
+    " WHERE queueing_lock = %(queueing_lock)s AND status IN ('todo', 'doing')"
 )
 
 
 async def defer_slot(app: App, item: Scheduled, key: int) -> str:
     """Offer the job of one slot: `deferred`, `taken` (another worker did) or `busy` (wait)."""
-    busy = await app.connector.execute_query_one_async(query=_BUSY, lock=item.lock)
+    busy = await app.connector.execute_query_one_async(
+        query=_BUSY, queueing_lock=item.queueing_lock
+    )
     if busy["n"]:
         return "busy"
     job = jobs.Job(
         id=None,
         queue=QUEUE,
         lock=item.lock,
-        queueing_lock=item.lock,
+        queueing_lock=item.queueing_lock,
         task_name=TASK_NAME,
         task_kwargs={"tenant": item.tenant, "producer": item.producer, "timestamp": key},
     )
     try:
         job_id = await app.job_manager.defer_periodic_job(
-            job, periodic_id=item.lock, defer_timestamp=key
+            job, periodic_id=item.queueing_lock, defer_timestamp=key
         )
     except exceptions.AlreadyEnqueued:
         return "busy"
@@ -382,7 +386,7 @@ async def _schedule(
                     if outcome != "busy":
                         offered[item] = key
                     if outcome == "deferred":
-                        log.debug("deferred %s for slot %s", item.lock, key)
+                        log.debug("deferred %s for slot %s", item.queueing_lock, key)
             if loop.time() >= next_recovery:
                 await recover_stalled(app, options.stalled_after)
                 next_recovery = loop.time() + max(options.tick, options.stalled_after / 3)
