@@ -111,8 +111,10 @@ def error_kind(exc: BaseException) -> str:
     """Classify a failure by its class (never its text), for probable causes."""
     from nexus.errors import BadRecordError, DatabaseError
     from nexus.servicetitan import errors as st
+    from nexus.store.quarantine import FeedHeld
 
     kinds: list[tuple[type[BaseException], str]] = [
+        (FeedHeld, "quarantined"),
         (st.AuthError, "auth"),
         (st.RateLimited, "rate_limited"),
         (st.RetriableAPIError, "unreachable"),

@@ -9,10 +9,10 @@ committed page left off: nothing lost, nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import psycopg
 
@@ -20,12 +20,17 @@ from nexus.clock import Clock
 from nexus.ledger import Run, describe_error, finish_run, producer_lock, start_run
 from nexus.servicetitan.feeds import EXPORT_FEEDS, JOB_TYPES, JOBS, Feed
 from nexus.store.database import Database
-from nexus.store.loader import Loader, LoadResult, mark_sync_run
+from nexus.store.loader import Loader, LoadResult, flatten, mark_sync_run
+from nexus.store.quarantine import FeedHeld, hold
 from nexus.store.rows import TABLES
+from nexus.store.suspicion import Suspicion, suspect
 
 log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[Any]
+
+#: The largest batch one quarantine entry holds; a longer phantom run is held in parts.
+MAX_HELD_RECORDS = 50_000
 
 #: Job types change rarely and have no export feed; the list is reloaded this often.
 JOB_TYPES_EVERY = timedelta(hours=1)
@@ -143,12 +148,25 @@ class Syncer:
                 if feed is JOBS and self._job_types_due(token is None):
                     self._refresh_job_types(run)
                 loader = self._loader(feed.name)
+                spec = TABLES[feed.name]
                 saved = token
-                for page in self.client.export_pages(feed, token):
+                pages_iter = iter(self.client.export_pages(feed, token))
+                for page in pages_iter:
                     if page.data:
+                        rows = flatten(spec, page.data)
+                        suspicion = suspect(
+                            conn,
+                            spec,
+                            tenant,
+                            rows,
+                            backfill=token is None,
+                            run_new_jobs=run.rows_changed,
+                        )
+                        if suspicion is not None:
+                            self._hold(feed, run, page, pages_iter, suspicion, saved)
                         with conn.transaction():
                             mark_sync_run(conn, run.id)
-                            result = loader.load(page.data, clock.now())
+                            result = loader.load_rows(rows, page.data, clock.now())
                             save_token(conn, tenant, feed.name, page.continue_from, clock.now())
                     else:
                         result = LoadResult(0, 0)
@@ -176,6 +194,48 @@ class Syncer:
             rows_changed=run.rows_changed,
             backfill=token is None,
         )
+
+    def _hold(
+        self,
+        feed: Feed,
+        run: Run,
+        first: Any,
+        pages: Iterator[Any],
+        suspicion: Suspicion,
+        token_before: str | None,
+    ) -> NoReturn:
+        """Quarantine a suspect batch — the page and the suspect pages right after it.
+
+        The feed's token stays before the batch, so the next run stops here again
+        until someone releases or drops it; nothing after it is lost.
+        """
+        records = list(first.data)
+        token_after = first.continue_from
+        spec = TABLES[feed.name]
+        while first.has_more and len(records) < MAX_HELD_RECORDS:
+            following = next(pages, None)
+            if following is None or not following.data:
+                break
+            more = suspect(
+                self._conn, spec, self.tenant, flatten(spec, following.data), backfill=False
+            )
+            if more is None or more.kind != suspicion.kind:
+                break
+            records += following.data
+            token_after = following.continue_from
+            first = following
+        held_id = hold(
+            self._conn,
+            tenant=self.tenant,
+            feed=feed.name,
+            run_id=run.id,
+            suspicion=suspicion,
+            records=records,
+            token_before=token_before,
+            token_after=token_after,
+            now=self.clock.now(),
+        )
+        raise FeedHeld(self.tenant, feed.name, held_id, suspicion)
 
     def _job_types_due(self, backfill: bool) -> bool:
         """Refresh job types on a backfill and then at most every `JOB_TYPES_EVERY`."""

@@ -1,0 +1,112 @@
+"""A phantom batch arriving through the feed is quarantined, not loaded; release loads it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from nexus.clock import VirtualClock
+from nexus.mirror import sync_all
+from nexus.servicetitan.feeds import INVOICES, JOBS
+from nexus.simulator import Simulator
+from nexus.store import quarantine
+from nexus.store.database import Database
+from nexus.store.quarantine import FeedHeld
+from nexus.sync.feed_sync import sync_feed
+from stsim import TENANT, client_for
+
+
+def weekly_revenue(db: Database) -> dict[object, Decimal]:
+    with db.connect() as conn:
+        return dict(
+            conn.execute(
+                "SELECT date_trunc('week', completed_on), sum(invoice_total) FROM titan.jobs"
+                " WHERE job_status = 'Completed' GROUP BY 1"
+            ).fetchall()
+        )
+
+
+def token(db: Database, feed: str) -> str | None:
+    with db.connect() as conn:
+        row = conn.execute("SELECT token FROM nexus.feeds WHERE feed = %s", (feed,)).fetchone()
+    return None if row is None else row[0]
+
+
+def test_phantom_batch_is_quarantined_revenue_unchanged_and_release_loads_it(
+    db: Database, sim: Simulator, clock: VirtualClock
+) -> None:
+    tenant = sim.tenant(TENANT)
+    with sim.serve() as server, client_for(server) as client:
+        sync_all(db, client, TENANT, clock)
+        sim.advance(timedelta(hours=6))
+        phantom_ids = tenant.faults.phantom_jobs(3000, same_created_at=True)
+        revenue_before = weekly_revenue(db)
+        jobs_token = token(db, "jobs")
+
+        with pytest.raises(FeedHeld) as held_jobs:
+            sync_feed(db, client, TENANT, JOBS, clock)
+        with pytest.raises(FeedHeld):
+            sync_feed(db, client, TENANT, INVOICES, clock)
+        assert "share one created timestamp" in str(held_jobs.value)
+        assert f"nexus quarantine show {held_jobs.value.held_id}" in str(held_jobs.value)
+
+        assert weekly_revenue(db) == revenue_before
+        assert token(db, "jobs") == jobs_token, "the feed's token stays before the batch"
+        with db.connect() as conn:
+            loaded = conn.execute(
+                "SELECT count(*) FROM titan.jobs WHERE id = ANY(%s)", (phantom_ids,)
+            ).fetchone()[0]  # type: ignore[index]
+            assert loaded == 0
+            held = quarantine.listing(conn, TENANT, "held")
+            runs = conn.execute(
+                "SELECT producer, status, error_kind FROM nexus.runs ORDER BY id DESC LIMIT 2"
+            ).fetchall()
+            kinds = [r[0] for r in conn.execute("SELECT kind FROM nexus.events")]
+        assert {h.feed for h in held} == {"jobs", "invoices"}
+        assert sum(h.rows for h in held if h.feed == "jobs") >= 3000
+        assert all(r[1:] == ("failed", "quarantined") for r in runs)
+        assert kinds.count("writes_quarantined") == 2
+
+        # A second run stops at the same batch again and does not hold it twice.
+        with pytest.raises(FeedHeld):
+            sync_feed(db, client, TENANT, JOBS, clock)
+        with db.connect() as conn:
+            assert len(quarantine.listing(conn, TENANT, "held")) == 2
+
+        # After review, release loads both batches through the normal loader.
+        with db.connect(autocommit=True) as conn:
+            for h in held:
+                quarantine.release(conn, h.id, actor="reviewer", now=clock.now())
+        sync_all(db, client, TENANT, clock)
+    with db.connect() as conn:
+        loaded = conn.execute(
+            "SELECT count(*), sum(invoice_total) FROM titan.jobs WHERE id = ANY(%s)",
+            (phantom_ids,),
+        ).fetchone()
+    assert loaded is not None and loaded[0] == 3000
+    assert loaded[1] == sum(tenant.job_invoice_total(j) for j in phantom_ids)
+    with db.connect() as conn:
+        assert quarantine.listing(conn, TENANT, "held") == []
+
+
+def test_drop_moves_the_feed_past_the_batch_without_loading_it(
+    db: Database, sim: Simulator, clock: VirtualClock
+) -> None:
+    tenant = sim.tenant(TENANT)
+    with sim.serve() as server, client_for(server) as client:
+        sync_all(db, client, TENANT, clock)
+        phantom_ids = tenant.faults.phantom_jobs(200, same_created_at=True)
+        with pytest.raises(FeedHeld) as held:
+            sync_feed(db, client, TENANT, JOBS, clock)
+        with db.connect(autocommit=True) as conn:
+            quarantine.drop(conn, held.value.held_id, actor="reviewer", now=clock.now())
+            with pytest.raises(quarantine.QuarantineError, match="already dropped by reviewer"):
+                quarantine.release(conn, held.value.held_id, actor="someone", now=clock.now())
+        sync_feed(db, client, TENANT, JOBS, clock)
+    with db.connect() as conn:
+        loaded = conn.execute(
+            "SELECT count(*) FROM titan.jobs WHERE id = ANY(%s)", (phantom_ids,)
+        ).fetchone()[0]  # type: ignore[index]
+    assert loaded == 0
