@@ -1,10 +1,14 @@
-"""When producers run: slots on a fixed grid, scaled time, and the retry policy.
+"""When producers run: slots on a fixed grid, the deferrer, scaled time, the retry policy.
 
 A producer with `every = 15m` owns the slots :00, :15, :30 and :45 (UTC); in
 general slot *k* starts at the Unix epoch plus *k* × `every`, so every worker
-on every machine computes the same slots without talking to the others. One
-job is deferred per slot (see `nexus.worker`); slots missed while no worker
-ran are not replayed — the current slot runs, once.
+on every machine computes the same slots without talking to the others. The
+deferrer (`run_scheduler`, in every worker) offers each (tenant, producer) its
+current slot through procrastinate's periodic-defer table, which accepts a
+slot once however many workers offer it, and offers nothing while a job of
+that (tenant, producer) is still queued or running: a slow run delays the next
+one instead of stacking it. Slots missed while no worker ran are not replayed —
+the current slot runs, once. Any duration works, not only what cron can say.
 
 Time comes from a `Clock`. `ScaledClock` runs `scale` times as fast as the
 wall clock from an origin shared by several processes, so a test or a demo
@@ -15,13 +19,16 @@ polling) are divided by the scale.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from procrastinate import jobs
+import psycopg
+from procrastinate import App, exceptions, jobs
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from nexus.clock import Clock
@@ -30,6 +37,9 @@ from nexus.registry.config import Config
 from nexus.servicetitan.errors import FatalAPIError
 
 log = logging.getLogger(__name__)
+
+TASK_NAME = "nexus.run_producer"
+QUEUE = "producers"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -191,3 +201,111 @@ class RetryPolicy(BaseRetryStrategy):
             return None
         wait_ms = int(self.backoff(job.attempts).total_seconds() * 1000 / self.scale)
         return RetryDecision(retry_in={"milliseconds": wait_ms})
+
+
+# -- the deferrer ------------------------------------------------------------
+# Runs in every worker. Offering a slot twice is harmless: procrastinate's
+# periodic-defer table accepts each (producer, slot) once.
+
+_BUSY = (
+    "SELECT count(*) AS n FROM procrastinate_jobs"
+    " WHERE queueing_lock = %(queueing_lock)s AND status IN ('todo', 'doing')"
+)
+
+
+async def defer_slot(app: App, item: Scheduled, key: int) -> str:
+    """Offer the job of one slot: `deferred`, `taken` (another worker did) or `busy` (wait)."""
+    busy = await app.connector.execute_query_one_async(
+        query=_BUSY, queueing_lock=item.queueing_lock
+    )
+    if busy["n"]:
+        return "busy"
+    job = jobs.Job(
+        id=None,
+        queue=QUEUE,
+        lock=item.lock,
+        queueing_lock=item.queueing_lock,
+        task_name=TASK_NAME,
+        task_kwargs={"tenant": item.tenant, "producer": item.producer, "timestamp": key},
+    )
+    try:
+        job_id = await app.job_manager.defer_periodic_job(
+            job, periodic_id=item.queueing_lock, defer_timestamp=key
+        )
+    except exceptions.AlreadyEnqueued:
+        return "busy"
+    return "deferred" if job_id else "taken"
+
+
+async def recover_stalled(app: App, stalled_after: float) -> int:
+    """Put back in the queue the jobs of workers that stopped heart-beating; return how many."""
+    stalled = await app.job_manager.get_stalled_jobs(
+        task_name=TASK_NAME, seconds_since_heartbeat=stalled_after
+    )
+    recovered = 0
+    for job in stalled:
+        try:
+            await app.job_manager.retry_job(job)
+        except exceptions.UniqueViolation:
+            # The next slot's job is already waiting: it will do this job's work.
+            await app.job_manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)
+        except exceptions.ConnectorException:
+            continue  # another worker recovered it first
+        recovered += 1
+        log.warning(
+            "job %s (%s) was left running by a worker that stopped answering; "
+            "it is back in the queue",
+            job.id,
+            job.queueing_lock,
+        )
+    return recovered
+
+
+async def run_scheduler(
+    app: App,
+    clock: Clock,
+    schedule: list[Scheduled],
+    *,
+    tick: float,
+    stalled_after: float,
+    stop: asyncio.Event,
+) -> None:
+    """Offer each producer's current slot, and recover stalled jobs, every `tick` s until `stop`.
+
+    Retired producers (`nexus producers retire`) are not offered; a job queued
+    before the retirement still runs once.
+    """
+    offered: dict[Scheduled, int] = {}
+    retired_logged: set[str] = set()
+    loop = asyncio.get_running_loop()
+    next_recovery = 0.0
+    while not stop.is_set():
+        try:
+            now = clock.now()
+            due = [(s, slot_key(now, s.every)) for s in schedule]
+            due = [(s, key) for s, key in due if offered.get(s) != key]
+            if due:
+                rows = await app.connector.execute_query_all_async(
+                    query="SELECT producer FROM nexus.retired_producers"
+                )
+                retired = {r["producer"] for r in rows}
+                for name in retired_logged - retired:
+                    retired_logged.discard(name)
+                for item, key in due:
+                    if item.producer in retired:
+                        if item.producer not in retired_logged:
+                            log.info("producer %s is retired: not scheduled", item.producer)
+                            retired_logged.add(item.producer)
+                        continue
+                    outcome = await defer_slot(app, item, key)
+                    if outcome != "busy":
+                        offered[item] = key
+                    if outcome == "deferred":
+                        log.debug("deferred %s for slot %s", item.queueing_lock, key)
+            if loop.time() >= next_recovery:
+                await recover_stalled(app, stalled_after)
+                next_recovery = loop.time() + max(tick, stalled_after / 3)
+        except (exceptions.ConnectorException, psycopg.Error, OSError) as exc:
+            log.warning("scheduler: the database did not answer (%s); trying again", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), tick)

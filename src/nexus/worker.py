@@ -5,11 +5,8 @@ Every worker process runs two things against the Nexus database:
 - a procrastinate worker with one task, `nexus.run_producer(tenant, producer,
   timestamp)`, which looks the producer's kind up in `PRODUCER_TASKS` and runs
   it (a sync producer runs `Syncer.run` for its feed);
-- a scheduler loop that puts each (tenant, producer) on its grid of slots
-  (`nexus.scheduling`) and defers one job per slot through procrastinate's
-  periodic-defer table, which accepts a slot once however many workers offer
-  it. It defers nothing while a job of the same (tenant, producer) is queued
-  or running, so a slow run delays the next one instead of stacking it.
+- the deferrer (`scheduling.run_scheduler`), which offers each (tenant,
+  producer) one job per slot of its interval.
 
 Locks, from outermost: each job carries `queueing_lock = "<tenant>:<producer>"`
 (procrastinate refuses a second waiting job) and `lock = "<tenant>:<producer>"`
@@ -51,7 +48,7 @@ from typing import Any, Protocol
 
 import psycopg
 from packaging.version import Version
-from procrastinate import App, JobContext, PsycopgConnector, exceptions, jobs
+from procrastinate import App, JobContext, PsycopgConnector, exceptions
 from procrastinate.schema import SchemaManager
 from psycopg import sql
 
@@ -59,7 +56,16 @@ from nexus.clock import Clock, SystemClock
 from nexus.errors import DatabaseError, NexusError, SchemaOutOfDate
 from nexus.ledger import ProducerBusy, describe_error
 from nexus.registry.config import Config, ProducerConfig
-from nexus.scheduling import Abandoned, RetryPolicy, Scheduled, plan, slot_key, time_scale
+from nexus.scheduling import (
+    QUEUE,
+    TASK_NAME,
+    Abandoned,
+    RetryPolicy,
+    Scheduled,
+    plan,
+    run_scheduler,
+    time_scale,
+)
 from nexus.servicetitan.feeds import EXPORT_FEEDS
 from nexus.servicetitan.ratelimit import RateLimiter
 from nexus.settings import Settings
@@ -69,8 +75,6 @@ from nexus.tenants import client_for, require_credentials, tenant_ids
 
 log = logging.getLogger(__name__)
 
-TASK_NAME = "nexus.run_producer"
-QUEUE = "producers"
 #: procrastinate's tables and functions live in the Nexus schema, next to the run ledger.
 QUEUE_SCHEMA = "nexus"
 DEFAULT_CONCURRENCY = 4
@@ -292,60 +296,6 @@ def _queued(db: Database) -> Callable[[str], bool]:
     return queued
 
 
-_BUSY = (
-    "SELECT count(*) AS n FROM procrastinate_jobs"
-    " WHERE queueing_lock = %(queueing_lock)s AND status IN ('todo', 'doing')"
-)
-
-
-async def defer_slot(app: App, item: Scheduled, key: int) -> str:
-    """Offer the job of one slot: `deferred`, `taken` (another worker did) or `busy` (wait)."""
-    busy = await app.connector.execute_query_one_async(
-        query=_BUSY, queueing_lock=item.queueing_lock
-    )
-    if busy["n"]:
-        return "busy"
-    job = jobs.Job(
-        id=None,
-        queue=QUEUE,
-        lock=item.lock,
-        queueing_lock=item.queueing_lock,
-        task_name=TASK_NAME,
-        task_kwargs={"tenant": item.tenant, "producer": item.producer, "timestamp": key},
-    )
-    try:
-        job_id = await app.job_manager.defer_periodic_job(
-            job, periodic_id=item.queueing_lock, defer_timestamp=key
-        )
-    except exceptions.AlreadyEnqueued:
-        return "busy"
-    return "deferred" if job_id else "taken"
-
-
-async def recover_stalled(app: App, stalled_after: float) -> int:
-    """Put back in the queue the jobs of workers that stopped heart-beating; return how many."""
-    stalled = await app.job_manager.get_stalled_jobs(
-        task_name=TASK_NAME, seconds_since_heartbeat=stalled_after
-    )
-    recovered = 0
-    for job in stalled:
-        try:
-            await app.job_manager.retry_job(job)
-        except exceptions.UniqueViolation:
-            # The next slot's job is already waiting: it will do this job's work.
-            await app.job_manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)
-        except exceptions.ConnectorException:
-            continue  # another worker recovered it first
-        recovered += 1
-        log.warning(
-            "job %s (%s) was left running by a worker that stopped answering; "
-            "it is back in the queue",
-            job.id,
-            job.queueing_lock,
-        )
-    return recovered
-
-
 @dataclass(frozen=True)
 class _Options:
     concurrency: int
@@ -355,45 +305,6 @@ class _Options:
     graceful_timeout: float | None
     install_signal_handlers: bool
     name: str
-
-
-async def _schedule(
-    app: App, runtime: _Runtime, schedule: list[Scheduled], options: _Options, stop: asyncio.Event
-) -> None:
-    """Defer each producer's current slot, and recover stalled jobs, until told to stop."""
-    offered: dict[Scheduled, int] = {}
-    retired_logged: set[str] = set()
-    loop = asyncio.get_running_loop()
-    next_recovery = 0.0
-    while not stop.is_set():
-        try:
-            now = runtime.clock.now()
-            due = [(s, slot_key(now, s.every)) for s in schedule]
-            due = [(s, key) for s, key in due if offered.get(s) != key]
-            if due:
-                rows = await app.connector.execute_query_all_async(
-                    query="SELECT producer FROM nexus.retired_producers"
-                )
-                retired = {r["producer"] for r in rows}
-                for item, key in due:
-                    if item.producer in retired:
-                        if item.producer not in retired_logged:
-                            log.info("producer %s is retired: not scheduled", item.producer)
-                            retired_logged.add(item.producer)
-                        continue
-                    retired_logged.discard(item.producer)
-                    outcome = await defer_slot(app, item, key)
-                    if outcome != "busy":
-                        offered[item] = key
-                    if outcome == "deferred":
-                        log.debug("deferred %s for slot %s", item.queueing_lock, key)
-            if loop.time() >= next_recovery:
-                await recover_stalled(app, options.stalled_after)
-                next_recovery = loop.time() + max(options.tick, options.stalled_after / 3)
-        except (exceptions.ConnectorException, psycopg.Error, OSError) as exc:
-            log.warning("scheduler: the database did not answer (%s); trying again", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), options.tick)
 
 
 class _Shutdown:
@@ -493,7 +404,15 @@ async def _serve(
             name="procrastinate worker",
         )
         scheduler = asyncio.create_task(
-            _schedule(app, runtime, schedule, options, shutdown.stop), name="scheduler"
+            run_scheduler(
+                app,
+                runtime.clock,
+                schedule,
+                tick=options.tick,
+                stalled_after=options.stalled_after,
+                stop=shutdown.stop,
+            ),
+            name="scheduler",
         )
         watcher = asyncio.create_task(_watch(stop_event, shutdown)) if stop_event else None
         stopping = asyncio.create_task(shutdown.stop.wait())
