@@ -36,6 +36,10 @@ producers_app = typer.Typer(
 app.add_typer(producers_app, name="producers")
 doctor_app = typer.Typer(help="Find problems around Nexus.", no_args_is_help=True)
 app.add_typer(doctor_app, name="doctor")
+quarantine_app = typer.Typer(
+    help="Batches held back because they look like phantom writes.", no_args_is_help=True
+)
+app.add_typer(quarantine_app, name="quarantine")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -510,6 +514,99 @@ def heartbeat(
             rows=rows,
         )
     console.print(f"recorded run {run_id} of {producer}")
+
+
+# -- quarantine ------------------------------------------------------------------
+
+
+@quarantine_app.command("list")
+@friendly
+def quarantine_list(
+    every: Annotated[bool, typer.Option("--all", help="Include released and dropped.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List quarantined batches (held ones, unless --all)."""
+    from nexus.store import quarantine
+
+    db = _database()
+    db.ensure_schema()
+    with db.connect() as conn:
+        held = quarantine.listing(conn, None, None if every else "held")
+    if as_json:
+        _print_json([h.as_dict() for h in held])
+        return
+    if not held:
+        console.print("nothing is held in quarantine")
+        return
+    table = Table(title="Quarantine")
+    for col in ("id", "tenant", "feed", "held at", "rows", "status", "reason"):
+        table.add_column(col)
+    for h in held:
+        table.add_row(
+            str(h.id),
+            str(h.tenant),
+            h.feed,
+            h.held_at.isoformat(),
+            str(h.rows),
+            h.status,
+            h.reason,
+        )
+    console.print(table)
+
+
+@quarantine_app.command("show")
+@friendly
+def quarantine_show(
+    held_id: Annotated[int, typer.Argument(help="The batch id from `nexus quarantine list`.")],
+    limit: Annotated[int, typer.Option(help="How many records to print.")] = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a quarantined batch: why it is held and a sample of its records."""
+    from nexus.store import quarantine
+
+    db = _database()
+    db.ensure_schema()
+    with db.connect() as conn:
+        held, records = quarantine.get(conn, held_id)
+    if as_json:
+        _print_json({**held.as_dict(), "records": records[:limit]})
+        return
+    console.print(f"#{held.id} {held.feed} — {held.status} — {held.rows} rows")
+    console.print(f"reason: {held.reason}", highlight=False)
+    for record in records[:limit]:
+        console.print_json(data=record)
+
+
+@quarantine_app.command("release")
+@friendly
+def quarantine_release(
+    held_id: Annotated[int, typer.Argument(help="The batch to load after review.")],
+) -> None:
+    """Load a reviewed batch through the normal loader and let its feed move on."""
+    from nexus.registry.timeline import current_actor
+    from nexus.store import quarantine
+
+    db = _database()
+    db.ensure_schema()
+    with db.connect(autocommit=True) as conn:
+        changed = quarantine.release(conn, held_id, actor=current_actor(), now=SystemClock().now())
+    console.print(f"released #{held_id}: {changed} rows changed; the next sync continues after it")
+
+
+@quarantine_app.command("drop")
+@friendly
+def quarantine_drop(
+    held_id: Annotated[int, typer.Argument(help="The batch to discard.")],
+) -> None:
+    """Discard a held batch; its feed moves past it without loading it."""
+    from nexus.registry.timeline import current_actor
+    from nexus.store import quarantine
+
+    db = _database()
+    db.ensure_schema()
+    with db.connect(autocommit=True) as conn:
+        quarantine.drop(conn, held_id, actor=current_actor(), now=SystemClock().now())
+    console.print(f"dropped #{held_id}; `nexus reconcile` will report any real record it held")
 
 
 # -- demo --------------------------------------------------------------------

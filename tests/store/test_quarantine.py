@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
+import jsonschema
 import pytest
 
+from cli import nexus
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
+from nexus.proof.service import current_proof
+from nexus.registry.config import load_config
 from nexus.servicetitan.feeds import INVOICES, JOBS
 from nexus.simulator import Simulator
 from nexus.store import quarantine
@@ -16,6 +22,8 @@ from nexus.store.database import Database
 from nexus.store.quarantine import FeedHeld
 from nexus.sync.feed_sync import sync_feed
 from stsim import TENANT, client_for
+
+SCHEMA = json.loads((Path(__file__).parents[2] / "src/nexus/proof/proof.schema.json").read_text())
 
 
 def weekly_revenue(db: Database) -> dict[object, Decimal]:
@@ -110,3 +118,35 @@ def test_drop_moves_the_feed_past_the_batch_without_loading_it(
             "SELECT count(*) FROM titan.jobs WHERE id = ANY(%s)", (phantom_ids,)
         ).fetchone()[0]  # type: ignore[index]
     assert loaded == 0
+
+
+def test_the_proof_and_the_cli_show_held_writes(
+    db: Database, sim: Simulator, clock: VirtualClock, tmp_path: Path
+) -> None:
+    tenant = sim.tenant(TENANT)
+    with sim.serve() as server, client_for(server) as client:
+        sync_all(db, client, TENANT, clock)
+        tenant.faults.phantom_jobs(500, same_created_at=True)
+        with pytest.raises(FeedHeld) as held:
+            sync_feed(db, client, TENANT, JOBS, clock)
+    proof = current_proof(db, load_config(None), TENANT, clock)
+    jsonschema.validate(proof, SCHEMA)
+    alert = next(a for a in proof["alerts"] if a["check"] == "quarantine")
+    assert (alert["severity"], alert["label"]) == ("critical", "Writes quarantined")
+    assert alert["probable_cause"]["kind"] == "writes_quarantined"
+    assert proof["verdict"] == "critical"
+    assert any(a["command"] == "nexus quarantine list" for a in proof["actions"])
+
+    listed = nexus("quarantine", "list", "--json", db_url=db.url, home=tmp_path)
+    assert listed.code == 0, listed.err
+    assert [h["id"] for h in listed.json()] == [held.value.held_id]
+    shown = nexus(
+        "quarantine", "show", str(held.value.held_id), "--json", db_url=db.url, home=tmp_path
+    )
+    assert shown.json()["rows"] == 500 and len(shown.json()["records"]) == 5
+    missing = nexus("quarantine", "release", "999", db_url=db.url, home=tmp_path)
+    assert missing.code == 1 and "no quarantined batch #999" in missing.err
+    released = nexus("quarantine", "release", str(held.value.held_id), db_url=db.url, home=tmp_path)
+    assert released.code == 0, released.err
+    again = nexus("quarantine", "release", str(held.value.held_id), db_url=db.url, home=tmp_path)
+    assert again.code == 1 and "already released" in again.err

@@ -118,6 +118,7 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> dict[st
     alerts += _revenue_alerts(rev, cause(COVERAGE_PRODUCT), db_fresh)
     modules = _action_modules(config, freshness)
     alerts += _module_alerts(modules, db_fresh)
+    alerts += _quarantine_alerts(conn, tenant, now, db_fresh)
 
     causes, groups = _group(alerts)
     verdict = _verdict(alerts, coverage)
@@ -404,6 +405,44 @@ def _module_alerts(modules: dict[str, Any], db_fresh: tuple[bool, str]) -> list[
             threshold=None,
             cause=NONE_FOUND,
             questions=_questions(db_fresh, (None, "a census, not a sample"), NONE_FOUND),
+        )
+    ]
+
+
+def _quarantine_alerts(
+    conn: Connection, tenant: int, now: datetime, db_fresh: tuple[bool, str]
+) -> list[Alert]:
+    held = conn.execute(
+        "SELECT id, feed, kind, reason, rows, held_at FROM nexus.quarantine"
+        " WHERE tenant_id = %s AND status = 'held' AND held_at <= %s ORDER BY id",
+        (tenant, now),
+    ).fetchall()
+    if not held:
+        return []
+    ids = [r[0] for r in held]
+    cause = Cause(
+        "writes_quarantined",
+        None,
+        held[0][5],
+        "; ".join(f"#{r[0]} {r[1]}: {r[3]}" for r in held),
+        links={f"quarantine {i}": f"/quarantine#q-{i}" for i in ids},
+    )
+    return [
+        Alert(
+            check="quarantine",
+            severity="critical",
+            label="Writes quarantined",
+            product=None,
+            measurement={
+                "counts": f"{len(held)} batch(es) held back from the mirror, "
+                f"{sum(r[4] for r in held):,} rows; their feeds wait before them",
+                "n": sum(r[4] for r in held),
+                "batches": ids,
+                "feeds": sorted({r[1] for r in held}),
+            },
+            threshold=None,
+            cause=cause,
+            questions=_questions(db_fresh, (None, "a census of held batches"), cause),
         )
     ]
 

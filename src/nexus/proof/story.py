@@ -201,6 +201,18 @@ def _cause_actions(cause: dict[str, Any], proof: dict[str, Any]) -> list[dict[st
                 "low",
             )
         ]
+    if kind == "writes_quarantined":
+        return [
+            _action(
+                "Review the quarantined batches, then release or drop them",
+                "nexus quarantine list",
+                "batches that look like phantom writes are held; their feeds wait until a "
+                "person decides (`nexus quarantine show ID`, then `release ID` or `drop ID`)",
+                "high",
+                "low",
+                "low",
+            )
+        ]
     if kind == "producer_stopped":
         return [
             _action(
