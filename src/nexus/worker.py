@@ -67,7 +67,6 @@ from nexus.scheduling import (
     time_scale,
 )
 from nexus.servicetitan.feeds import EXPORT_FEEDS
-from nexus.servicetitan.ratelimit import RateLimiter
 from nexus.settings import Settings
 from nexus.store.database import Database
 from nexus.sync.feed_sync import PRODUCERS, ExportSource, Syncer
@@ -99,61 +98,66 @@ ClientFactory = Callable[[int], ClosableSource]
 
 
 class SyncerPool:
-    """Syncers (each with its own client and two connections) kept per tenant between runs.
+    """One ServiceTitan client per tenant, and Syncers kept between runs.
 
     Runs of one tenant may go on at once in several threads (different
-    producers), so each run leases a Syncer of its own.
+    producers): they share the tenant's client (one token, one rate limit;
+    the client is thread-safe) and each leases a Syncer (two database
+    connections) of its own. At most `keep` idle Syncers are kept.
     """
 
     def __init__(self, db: Database, clock: Clock, clients: ClientFactory, keep: int) -> None:
         self._db = db
         self._clock = clock
-        self._clients = clients
+        self._factory = clients
         self._keep = keep
-        self._idle: dict[int, list[tuple[ClosableSource, Syncer]]] = defaultdict(list)
+        self._clients: dict[int, ClosableSource] = {}
+        self._idle: dict[int, list[Syncer]] = defaultdict(list)
         self._lock = threading.Lock()
+
+    def client(self, tenant: int) -> ClosableSource:
+        """The tenant's client, made on first use."""
+        with self._lock:
+            if tenant not in self._clients:
+                self._clients[tenant] = self._factory(tenant)
+            return self._clients[tenant]
 
     @contextlib.contextmanager
     def lease(self, tenant: int) -> Iterator[Syncer]:
-        """A Syncer for `tenant`; returned to the pool afterwards unless the run broke."""
+        """A Syncer for `tenant`; back to the pool afterwards unless the run broke."""
         with self._lock:
-            item = self._idle[tenant].pop() if self._idle[tenant] else None
-        if item is None:
-            client = self._clients(tenant)
-            try:
-                item = (client, Syncer(self._db, client, tenant, self._clock))
-            except BaseException:
-                client.close()
-                raise
-        keep = False
+            syncer = self._idle[tenant].pop() if self._idle[tenant] else None
+        if syncer is None:
+            syncer = Syncer(self._db, self.client(tenant), tenant, self._clock)
+        reusable = False
         try:
-            yield item[1]
-            keep = True
+            yield syncer
+            reusable = True
         except ProducerBusy:
-            keep = True  # nothing was touched
+            reusable = True  # nothing was touched
             raise
         finally:
             with self._lock:
-                if keep and sum(len(v) for v in self._idle.values()) < self._keep:
-                    self._idle[tenant].append(item)
-                    item = None
-            if item is not None:
-                _close(item)
+                pooled = reusable and sum(map(len, self._idle.values())) < self._keep
+                if pooled:
+                    self._idle[tenant].append(syncer)
+            if not pooled:
+                _close(syncer)
 
     def close(self) -> None:
+        """Close every idle Syncer and every client (call when no run is going on)."""
         with self._lock:
-            items = [item for idle in self._idle.values() for item in idle]
+            items: list[Syncer | ClosableSource] = [s for idle in self._idle.values() for s in idle]
+            items += self._clients.values()
             self._idle.clear()
+            self._clients.clear()
         for item in items:
             _close(item)
 
 
-def _close(item: tuple[ClosableSource, Syncer]) -> None:
-    client, syncer = item
+def _close(item: Syncer | ClosableSource) -> None:
     with contextlib.suppress(Exception):
-        syncer.close()
-    with contextlib.suppress(Exception):
-        client.close()
+        item.close()
 
 
 @dataclass
@@ -499,12 +503,10 @@ def run_worker(
 
 
 def _default_clients(settings: Settings, tenants: list[int]) -> ClientFactory:
-    credentials = require_credentials(tenants, settings)
-    # One limiter per tenant: the allowance is per tenant, however many runs share it.
-    limiters = {t: RateLimiter(settings.st_rate_limit) for t in tenants}
+    credentials = require_credentials(tenants, settings)  # every problem at once, up front
 
     def make(tenant: int) -> ClosableSource:
-        return client_for(settings, credentials[tenant], limiters.get(tenant))
+        return client_for(settings, credentials[tenant])
 
     return make
 
