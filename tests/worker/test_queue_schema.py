@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from nexus.errors import SchemaOutOfDate
 from nexus.store.database import Database
 from nexus.worker import (
     _comment,
+    drop_queue_schema,
     ensure_worker_schema,
+    install_queue_schema,
     pending_queue_migrations,
     procrastinate_version,
     queue_schema_version,
@@ -90,3 +94,29 @@ def test_pending_migrations_are_those_after_the_recorded_version(tmp_path: Path)
         "03.04.00_50_post_retry.sql",
     ]
     assert pending_queue_migrations((3, 10, 0), (3, 10, 0), tmp_path) == []
+
+
+def test_the_downgrade_removes_every_queue_object_and_the_upgrade_brings_them_back(
+    db: Database,
+) -> None:
+    def objects(conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            "        WHERE n.nspname = 'nexus' AND c.relname LIKE 'procrastinate%%')"
+            " + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            "        WHERE n.nspname = 'nexus' AND p.proname LIKE 'procrastinate%%')"
+            " + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+            "        WHERE n.nspname = 'nexus' AND t.typname LIKE 'procrastinate%%')"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    with db.connect() as conn:
+        installed = objects(conn)
+        assert installed > 20
+        drop_queue_schema(conn)
+        assert objects(conn) == 0
+        install_queue_schema(conn)
+        assert objects(conn) == installed
+        assert queue_schema_version(conn) == procrastinate_version()
+        conn.rollback()
