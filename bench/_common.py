@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import resource
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,17 +20,19 @@ from nexus.store.embedded import embedded_url
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def bench_database() -> Database:
-    """A fresh schema on NEXUS_DATABASE_URL, or on a throwaway embedded server."""
+def bench_database(home: Path | None = None, *, fresh: bool = True) -> Database:
+    """A database on NEXUS_DATABASE_URL, or on an embedded server (throwaway unless `home`).
+
+    `fresh` empties it first; a kept `home` lets a big generated tenant be reused.
+    """
     url = os.environ.get("NEXUS_DATABASE_URL")
     if url is None:
-        home = Path(tempfile.mkdtemp(prefix="nxb"))
-        url = embedded_url(home)
+        url = embedded_url(home or Path(tempfile.mkdtemp(prefix="nxb")))
     db = Database(url)
-    with db.connect(autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS titan CASCADE")
-        conn.execute("DROP SCHEMA IF EXISTS nexus CASCADE")
-    db.upgrade()
+    if fresh:
+        db.reset()
+    else:
+        db.ensure_schema()
     return db
 
 
@@ -91,3 +95,12 @@ def job_pages(count: int, page_size: int = 1000, seed: int = 1) -> Iterator[byte
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def calibration() -> float:
+    """Seconds for a fixed single-core workload: the yardstick for this machine right now."""
+    start = time.perf_counter()
+    digest = b"nexus"
+    for _ in range(300_000):
+        digest = hashlib.sha256(digest).digest()
+    return time.perf_counter() - start
