@@ -1,0 +1,126 @@
+"""Scenario files are parsed strictly: every key works, mistakes name file, line and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nexus.errors import ConfigError
+from nexus.scenario import load_scenario
+
+GOOD = """\
+name: full
+seed: 7
+start: 2026-03-01T00:00:00Z
+until: 2026-04-18T02:42:00Z
+timezone: America/Chicago
+tenant: 2002
+business:
+  completed_jobs_per_day: 9
+  canceled_share: 0.05
+  no_charge_share: 0.08
+  ticket: {median: 380, p90: 1800}
+  invoice_lag_hours: {median: 18, p90: 120}
+  invoice_edit_share: 0.25
+  uninvoiced_share: 0.1
+events:
+  - {at: 2026-04-03T04:07:00Z, bulk_insert: {rows: 10461, same_created_at: true}}
+  - {at: 2026-04-12T00:00:00Z, retire: invoice_sync}
+  - {at: 2026-04-13T00:00:00Z, stop: customer_sync}
+  - {at: 2026-04-14T09:00:00Z, st_outage: {hours: 6, status: 503}}
+  - {at: 2026-04-15T00:00:00Z, rate_limit: {hours: 2, per_second: 5}}
+  - {at: 2026-04-15T06:00:00Z, drop_export_share: {invoices: 0.2}}
+  - {at: 2026-04-16T00:00:00Z, webhooks: off}
+  - {at: 2026-04-16T12:00:00Z, restore: invoice_sync}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_every_key_of_the_format_is_read(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, GOOD))
+    assert (scenario.name, scenario.seed, scenario.tenant) == ("full", 7, 2002)
+    b = scenario.business
+    assert (b.ticket_median, b.ticket_p90) == (380, 1800)
+    assert (b.invoice_lag_median_hours, b.invoice_lag_p90_hours) == (18, 120)
+    assert b.uninvoiced_share == 0.1
+    kinds = [(e.kind, e.value) for e in scenario.events]
+    assert kinds == [
+        ("bulk_insert", {"rows": 10461, "same_created_at": True}),
+        ("retire", "invoice_sync"),
+        ("stop", "customer_sync"),
+        ("st_outage", {"hours": 6, "status": 503}),
+        ("rate_limit", {"hours": 2, "per_second": 5}),
+        ("drop_export_share", {"invoices": 0.2}),
+        ("webhooks", False),
+        ("restore", "invoice_sync"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("seed: 7", "sead: 7"), ":2: sead: unknown key — did you mean 'seed'?"),
+        (("seed: 7", "seed: seven"), ":2: seed: expected an integer, got 'seven'"),
+        (
+            ("until: 2026-04-18T02:42:00Z", "until: 2026-02-01T00:00:00Z"),
+            ":4: until: must be after start",
+        ),
+        (
+            ("timezone: America/Chicago", "timezone: Mars/Olympus"),
+            ":5: timezone: unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            ("canceled_share: 0.05", "canceled_share: 5"),
+            ":9: business.canceled_share: 5 must be between 0 and 1",
+        ),
+        (
+            ("ticket: {median: 380, p90: 1800}", "ticket: {median: 380, p90: 100}"),
+            ":11: business.ticket.p90: 100 must not be below the median 380",
+        ),
+        (
+            ("invoice_edit_share", "invoice_edits"),
+            ":13: business.invoice_edits: unknown key — did you mean 'invoice_edit_share'?",
+        ),
+        (
+            ("rows: 10461", "rowz: 10461"),
+            ":16: events[0].bulk_insert.rowz: unknown key — did you mean 'rows'?",
+        ),
+        (("retire: invoice_sync", "retire: 12"), ":17: events[1].retire: expected a producer name"),
+        (
+            ("status: 503", "status: 200"),
+            ":19: events[3].st_outage.status: 200 must be between 400 and 599",
+        ),
+        (
+            ("webhooks: off", "webhooks: maybe"),
+            ":22: events[6].webhooks: expected on or off, got 'maybe'",
+        ),
+        (
+            ("2026-04-16T12:00:00Z, restore", "2026-04-01T12:00:00Z, restore"),
+            ":23: events[7].at: events must be in time order",
+        ),
+        (
+            ("- {at: 2026-04-13T00:00:00Z, stop", "- {at: 2026-04-13T00:00:00Z, halt"),
+            ":18: events[2].halt: unknown key",
+        ),
+    ],
+)
+def test_each_mistake_names_file_line_key_and_reason(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    path = write(tmp_path, GOOD.replace(*change, 1))
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    assert f"{path}{message}" in str(info.value)
+
+
+def test_missing_required_keys_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="start: is required"):
+        load_scenario(write(tmp_path, "name: x\nseed: 1\nuntil: 2026-01-01T00:00:00Z\n"))
+    with pytest.raises(ConfigError, match=r"scenario.yaml:2: not valid YAML"):
+        load_scenario(write(tmp_path, "name: x\n  seed: [1\n"))
