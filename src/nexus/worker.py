@@ -51,6 +51,7 @@ from packaging.version import Version
 from procrastinate import App, JobContext, PsycopgConnector, exceptions
 from procrastinate.schema import SchemaManager
 from psycopg import sql
+from psycopg_pool import PoolTimeout
 
 from nexus.clock import Clock, SystemClock
 from nexus.errors import DatabaseError, NexusError, SchemaOutOfDate
@@ -433,6 +434,11 @@ async def _serve(
     for result in results:
         if isinstance(result, Exception):
             raise result
+    if not shutdown.requests:
+        raise DatabaseError(
+            "the task queue stopped on its own, most likely because the database stopped "
+            "answering (see the log above); start `nexus worker` again once it is back"
+        )
     log.info("worker %s stopped", options.name)
 
 
@@ -498,8 +504,18 @@ def run_worker(
     )
     try:
         asyncio.run(_serve(app, runtime, schedule, options, stop_event))
+    except (exceptions.ConnectorException, psycopg.Error, PoolTimeout) as exc:
+        raise DatabaseError(
+            f"the task queue lost the database at {db.safe_url}: {_first_line(exc)}; "
+            "start `nexus worker` again once the database answers"
+        ) from exc
     finally:
         syncers.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _default_clients(settings: Settings, tenants: list[int]) -> ClientFactory:
@@ -614,6 +630,8 @@ def ensure_worker_schema(db: Database, *, upgrade: bool = True) -> None:
     installs the queue); then, if procrastinate was upgraded since, its own
     migrations are applied. Call it from `nexus db upgrade` after `Database.upgrade`.
     """
+    with db.connect():
+        pass  # an unreachable database fails here, with Nexus's message rather than a driver's
     db.ensure_schema()
     target = procrastinate_version()
     with db.connect() as conn, conn.transaction():
