@@ -108,16 +108,22 @@ def whisker(
         body.append(_text(tx, 60, pct(tick), "tick-label", anchor))
     if threshold is not None:
         tx = x(threshold)
-        body.append(f'<line class="thr" x1="{_n(tx)}" y1="8" x2="{_n(tx)}" y2="{y_axis}"/>')
         anchor = "start" if threshold < 0.6 else "end"
         dx = 4 if anchor == "start" else -4
-        body.append(_text(tx + dx, 12, f"threshold {pct(threshold)}", "thr-label", anchor))
+        body.append(
+            '<g class="threshold">'
+            f'<line class="thr" x1="{_n(tx)}" y1="8" x2="{_n(tx)}" y2="{y_axis}"/>'
+            + _text(tx + dx, 12, f"threshold {pct(threshold)}", "thr-label", anchor)
+            + "</g>"
+        )
     lo, hi = x(ci_low), x(ci_high)
     body.append(
+        '<g class="ci">'
         f'<line class="whisker" x1="{_n(lo)}" y1="{y_mid}" x2="{_n(hi)}" y2="{y_mid}"/>'
         f'<line class="whisker" x1="{_n(lo)}" y1="{y_mid - 7}" x2="{_n(lo)}" y2="{y_mid + 7}"/>'
         f'<line class="whisker" x1="{_n(hi)}" y1="{y_mid - 7}" x2="{_n(hi)}" y2="{y_mid + 7}"/>'
         f'<circle class="dot" cx="{_n(x(rate))}" cy="{y_mid}" r="5"/>'
+        "</g>"
     )
     text = f"{label}: {pct(rate)}, 95 % interval {pct(ci_low)} to {pct(ci_high)}"
     if threshold is not None:

@@ -1,0 +1,156 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, on a closed network.
+
+It signs in through the form, reads the proof (alert labels, interval whiskers,
+charts), follows an alert's evidence link to the producer page, records every
+request the pages make (all must stay on this server) and saves screenshots
+under artifacts/web/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import ARTIFACTS, PASSWORD, USER, Replayed, replay_app
+from nexus.serving import ThreadedServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium package is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def dashboard(replayed: Replayed) -> Iterator[str]:
+    with ThreadedServer(replay_app(replayed)) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+def test_sign_in_read_the_proof_and_follow_the_evidence(
+    browser: object, dashboard: str, replayed: Replayed
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+
+    # Anonymous: the proof sends the browser to the login form.
+    page.goto(f"{dashboard}/")
+    expect(page).to_have_url(f"{dashboard}/login?next=%2F")
+    page.get_by_label("User name").fill(USER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{dashboard}/")
+
+    # Verdict, story and next actions at the top.
+    expect(page.locator("#verdict")).to_contain_text("critical")
+    expect(page.locator(".verdict .story li").first).to_contain_text(
+        "ST mirror invoice coverage gap"
+    )
+    expect(page.locator(".actions code.cmd").first).to_have_text(
+        "nexus producers restore invoice_sync"
+    )
+
+    # Alert labels, the interval whisker against its threshold, and the charts.
+    labels = page.locator(".alert-label")
+    expect(labels.first).to_be_visible()
+    shown = labels.all_inner_texts()
+    assert "ST mirror invoice coverage gap" in shown
+    for alert in replayed.proof["alerts"]:
+        assert alert["label"] in shown
+    whisker = page.locator("svg.whisker-chart").first
+    expect(whisker).to_be_visible()
+    expect(whisker.locator("g.ci")).to_be_visible()
+    assert whisker.locator("line.whisker").count() == 3
+    expect(whisker.locator("g.threshold")).to_be_visible()
+    expect(whisker.locator("g.threshold")).to_contain_text("threshold 15 %")
+    expect(whisker.locator("circle.dot")).to_be_visible()
+    box = whisker.bounding_box()
+    assert box is not None and box["width"] > 200 and box["height"] > 30
+    coverage = page.locator("svg.coverage-chart")
+    expect(coverage).to_be_visible()
+    assert coverage.locator("rect.bar").count() >= 5
+    assert coverage.locator("line.interval").count() >= 15
+    expect(page.locator("svg.revenue-chart")).to_be_visible()
+    assert page.locator("svg.revenue-chart rect.bar-ref").count() >= 2
+    expect(page.locator("#orphans")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "proof.png"), full_page=True)
+
+    # Every link and control can be reached from the keyboard, starting with "skip".
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+    # Follow the cause's evidence to the producer that was retired.
+    page.locator("a.evidence", has_text="producer invoice_sync").first.click()
+    expect(page).to_have_url(f"{dashboard}/producers/invoice_sync")
+    expect(page.locator("h1")).to_contain_text("invoice_sync")
+    expect(page.locator("h1 .badge")).to_have_text("retired")
+    expect(page.locator("#runs")).to_be_visible()
+    assert page.locator("tr[id^=run-]").count() > 0
+    page.screenshot(path=str(ARTIFACTS / "producer.png"), full_page=True)
+
+    # And the product it orphaned, with its freshness history.
+    page.locator("a", has_text="titan.jobs.invoice_total").first.click()
+    expect(page.locator("svg.freshness-chart")).to_be_visible()
+
+    assert problems == []
+    outside = [
+        url
+        for url in requested
+        if not url.startswith("data:") and urlsplit(url).netloc != urlsplit(dashboard).netloc
+    ]
+    assert outside == [], outside
+    assert len(requested) >= 4
+    context.close()
+
+
+def test_the_proof_fits_a_phone(browser: object, dashboard: str) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    page = context.new_page()
+    page.goto(f"{dashboard}/login")
+    page.get_by_label("User name").fill(USER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#verdict")).to_be_visible()
+    expect(page.locator("svg.whisker-chart").first).to_be_visible()
+    # Nothing wider than the screen but the tables, which scroll inside their frame.
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1
+    page.screenshot(path=str(ARTIFACTS / "proof-phone.png"), full_page=True)
+    context.close()

@@ -1,0 +1,399 @@
+"""Webhooks end to end: the simulator signs and posts, Nexus verifies, refuses replays,
+records the hint and refreshes the named ids through the loader — over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from dbstate import fingerprint
+from fastapi import FastAPI
+
+from conftest import BEARER, SECRET, TENANT, web_settings
+from nexus.clock import VirtualClock
+from nexus.mirror import sync_all
+from nexus.registry.config import Config, TenantConfig
+from nexus.servicetitan import ServiceTitanClient
+from nexus.serving import ThreadedServer
+from nexus.simulator import SimServer, Simulator
+from nexus.store.database import Database
+from nexus.web import create_app
+from nexus.webhooks import BadHint, SignatureScheme, parse_hint
+from stsim import client_for
+
+HEADER = "X-ServiceTitan-Signature"
+
+
+def sign(body: bytes, secret: str = SECRET, algorithm: str = "sha256") -> str:
+    return hmac.new(secret.encode(), body, algorithm).hexdigest()
+
+
+@dataclass
+class Nexus:
+    url: str
+    app: FastAPI
+    db: Database
+
+    def post(
+        self, body: bytes, headers: dict[str, str] | None = None, tenant: int = TENANT
+    ) -> httpx.Response:
+        return httpx.post(
+            f"{self.url}/webhooks/servicetitan/{tenant}",
+            content=body,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            timeout=30,
+        )
+
+    def signed(self, body: bytes, tenant: int = TENANT) -> httpx.Response:
+        return self.post(body, {HEADER: sign(body)}, tenant)
+
+    def settle(self) -> None:
+        assert self.app.state.refresher.wait_idle(60), "the refresh did not finish"
+
+
+@pytest.fixture
+def mirrored(db: Database, client: ServiceTitanClient, clock: VirtualClock) -> Database:
+    """The simulated tenant's 30 days of history, synced into the mirror."""
+    sync_all(db, client, TENANT, clock)
+    return db
+
+
+def serve_nexus(
+    db: Database, server: SimServer, clock: VirtualClock, **settings: Any
+) -> Callable[[], Iterator[Nexus]]:
+    def run() -> Iterator[Nexus]:
+        config = settings.pop("config", Config())
+        app = create_app(
+            web_settings(**settings),
+            config,
+            db,
+            clock,
+            tenants=[TENANT],
+            clients=lambda _t: client_for(server),
+        )
+        with ThreadedServer(app) as running:
+            yield Nexus(running.url, app, db)
+
+    return run
+
+
+@pytest.fixture
+def nexus(mirrored: Database, server: SimServer, clock: VirtualClock) -> Iterator[Nexus]:
+    yield from serve_nexus(mirrored, server, clock)()
+
+
+def invoice_totals(db: Database, ids: list[int]) -> dict[int, Decimal]:
+    with db.connect(autocommit=True) as conn:
+        return dict(
+            conn.execute(
+                "SELECT id, total FROM titan.invoices WHERE tenant_id = %s AND id = ANY(%s)",
+                (TENANT, ids),
+            ).fetchall()
+        )
+
+
+def job_totals(db: Database, ids: list[int]) -> dict[int, Decimal]:
+    with db.connect(autocommit=True) as conn:
+        return dict(
+            conn.execute(
+                "SELECT id, invoice_total FROM titan.jobs WHERE tenant_id = %s AND id = ANY(%s)",
+                (TENANT, ids),
+            ).fetchall()
+        )
+
+
+def runs_of(db: Database, producer: str) -> int:
+    with db.connect(autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM nexus.runs WHERE producer = %s", (producer,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def hints(db: Database) -> list[tuple[str, dict[str, list[int]], str | None]]:
+    with db.connect(autocommit=True) as conn:
+        return conn.execute(
+            "SELECT status, targets, error FROM nexus.webhook_hints ORDER BY id"
+        ).fetchall()
+
+
+# -- the simulator's webhooks keep the mirror current without a sync --------------------------
+
+
+def test_simulated_changes_reach_the_mirror_through_webhooks_alone(
+    nexus: Nexus, sim: Simulator
+) -> None:
+    syncs_before = runs_of(nexus.db, "invoice_sync")
+    sim.webhooks.configure(f"{nexus.url}/webhooks/servicetitan/{{tenant}}", SECRET)
+    sim.webhooks.switch(True)
+    sim.advance(timedelta(hours=30))
+    deliveries = sim.webhooks.deliver()
+    assert deliveries, "thirty hours of business changed no invoice or job"
+    assert {d.status for d in deliveries} == {202}, [d.error for d in deliveries if d.error]
+    nexus.settle()
+
+    tenant = sim.tenant(TENANT)
+    truth = tenant.truth_invoices()
+    invoice_ids = sorted({d.record_id for d in deliveries if d.feed == "invoices"})
+    assert invoice_ids
+    mirrored = invoice_totals(nexus.db, invoice_ids)
+    assert mirrored == {i: Decimal(truth[i]["total"]) for i in invoice_ids}
+    job_ids = sorted({truth[i]["job"]["id"] for i in invoice_ids})
+    assert job_totals(nexus.db, job_ids) == {j: tenant.job_invoice_total(j) for j in job_ids}
+    # No export sync ran: the webhooks alone did it, as recorded runs of their own.
+    assert runs_of(nexus.db, "invoice_sync") == syncs_before
+    assert runs_of(nexus.db, "webhook_refresh") >= 1
+    assert {status for status, _, _ in hints(nexus.db)} == {"refreshed"}
+    page = httpx.get(f"{nexus.url}/webhooks.json", headers=BEARER).json()
+    assert page["counts"]["refreshed"] == len(deliveries)
+
+
+def test_switched_off_the_simulator_announces_nothing(nexus: Nexus, sim: Simulator) -> None:
+    sim.webhooks.configure(f"{nexus.url}/webhooks/servicetitan/{{tenant}}", SECRET)
+    sim.webhooks.switch(True)
+    sim.webhooks.switch(False)
+    sim.advance(timedelta(hours=30))
+    assert sim.webhooks.deliver() == []
+    assert hints(nexus.db) == []
+    # Switched on again, only what changes from then on is announced.
+    sim.webhooks.switch(True)
+    assert sim.webhooks.deliver() == []
+    sim.advance(timedelta(hours=6))
+    assert sim.webhooks.deliver()
+
+
+def test_amounts_in_the_payload_are_never_believed(nexus: Nexus, sim: Simulator) -> None:
+    tenant = sim.tenant(TENANT)
+    invoice = next(r for r in tenant.truth_invoices().values() if Decimal(r["total"]) > 0)
+    body = orjson.dumps(
+        {
+            "eventId": "forged-amount-1",
+            "eventType": "Invoice.Updated",
+            "data": {"id": invoice["id"], "total": "999999.99", "jobId": invoice["job"]["id"]},
+        }
+    )
+    with nexus.db.connect(autocommit=True) as conn:
+        conn.execute(
+            # The mirror holds a stale version (as if an edit had been missed).
+            "UPDATE titan.invoices SET total = 0, raw = jsonb_set(raw, '{total}', '\"0.00\"')"
+            " WHERE tenant_id = %s AND id = %s",
+            (TENANT, invoice["id"]),
+        )
+    assert nexus.signed(body).status_code == 202
+    nexus.settle()
+    assert invoice_totals(nexus.db, [invoice["id"]]) == {invoice["id"]: Decimal(invoice["total"])}
+    job = invoice["job"]["id"]
+    assert job_totals(nexus.db, [job]) == {job: tenant.job_invoice_total(job)}
+
+
+def test_an_invoice_of_a_job_the_mirror_lacks_brings_the_job_too(
+    db: Database, server: SimServer, clock: VirtualClock, sim: Simulator
+) -> None:
+    """Nothing mirrored yet: a hint about one invoice loads it, its job, and the job's total."""
+    tenant = sim.tenant(TENANT)
+    invoice = next(r for r in tenant.truth_invoices().values() if Decimal(r["total"]) > 0)
+    job = invoice["job"]["id"]
+    for running in serve_nexus(db, server, clock)():
+        body = orjson.dumps({"eventType": "invoice.updated", "id": invoice["id"]})
+        assert running.signed(body).status_code == 202
+        running.settle()
+    assert job_totals(db, [job]) == {job: tenant.job_invoice_total(job)}
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+
+def test_forged_unsigned_and_replayed_webhooks_are_refused_and_change_nothing(
+    nexus: Nexus, sim: Simulator
+) -> None:
+    invoice = next(iter(sim.tenant(TENANT).truth_invoices()))
+    body = orjson.dumps(
+        {"eventId": "evt-1", "eventType": "Invoice.Updated", "data": {"id": invoice}}
+    )
+    before = fingerprint(nexus.db)
+    refusals = [
+        ({}, 401),  # unsigned
+        ({HEADER: ""}, 401),
+        ({HEADER: sign(body, "not-the-secret")}, 401),  # forged
+        ({HEADER: sign(body + b" ")}, 401),  # signature of another body
+        ({HEADER: sign(body)[:-2]}, 401),  # truncated
+        ({HEADER: "zz" * 32}, 401),  # not hex
+        ({HEADER: sign(body, algorithm="sha1")}, 401),  # the wrong hash
+        ({"X-Other-Signature": sign(body)}, 401),  # the wrong header
+    ]
+    for headers, status in refusals:
+        r = nexus.post(body, headers)
+        assert r.status_code == status, (headers, r.text)
+        assert "error" in r.json()
+    assert nexus.signed(b"{not json").status_code == 400
+    assert nexus.signed(orjson.dumps({"eventType": "Invoice.Updated"})).status_code == 400
+    assert nexus.signed(body, tenant=4242).status_code == 404
+    assert fingerprint(nexus.db) == before
+
+    assert nexus.signed(body).status_code == 202
+    nexus.settle()
+    accepted = fingerprint(nexus.db)
+    replay = nexus.signed(body)
+    assert replay.status_code == 409
+    assert "replay" in replay.json()["error"]
+    # The same delivery id with another body is a replay too.
+    again = orjson.dumps({"eventId": "evt-1", "eventType": "Invoice.Updated", "id": invoice})
+    assert nexus.signed(again).status_code == 409
+    assert fingerprint(nexus.db) == accepted
+    metrics = httpx.get(f"{nexus.url}/metrics", headers=BEARER).text
+    assert 'nexus_webhooks_received_total{outcome="forged",tenant="1001"}' in metrics
+    assert 'nexus_webhooks_received_total{outcome="replayed",tenant="1001"} 2.0' in metrics
+
+
+def test_without_a_secret_every_webhook_is_refused(
+    mirrored: Database, server: SimServer, clock: VirtualClock
+) -> None:
+    body = orjson.dumps({"eventType": "Invoice.Updated", "id": 1})
+    for running in serve_nexus(mirrored, server, clock, webhook_secret=None)():
+        before = fingerprint(mirrored)
+        for secret in (SECRET, ""):
+            r = running.post(body, {HEADER: sign(body, secret)})
+            assert r.status_code == 401
+            assert "NEXUS_WEBHOOK_SECRET" in r.json()["error"]
+        assert fingerprint(mirrored) == before
+
+
+def test_a_tenant_secret_override_replaces_the_shared_one(
+    mirrored: Database,
+    server: SimServer,
+    clock: VirtualClock,
+    sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEXUS_WEBHOOK_SECRET_1001", "tenant-own-secret")
+    config = Config(
+        tenants=[TenantConfig(id=TENANT, webhook_secret_env="NEXUS_WEBHOOK_SECRET_1001")]
+    )
+    invoice = next(iter(sim.tenant(TENANT).truth_invoices()))
+    body = orjson.dumps({"eventType": "Invoice.Updated", "id": invoice})
+    for running in serve_nexus(mirrored, server, clock, config=config)():
+        assert running.signed(body).status_code == 401  # the shared secret no longer works
+        assert running.post(body, {HEADER: sign(body, "tenant-own-secret")}).status_code == 202
+        running.settle()
+    monkeypatch.delenv("NEXUS_WEBHOOK_SECRET_1001")
+    for running in serve_nexus(mirrored, server, clock, config=config)():
+        r = running.post(body + b" ", {HEADER: sign(body + b" ", SECRET)})
+        assert r.status_code == 401
+        assert "NEXUS_WEBHOOK_SECRET_1001" in r.json()["error"]
+
+
+def test_header_hash_and_encoding_are_settings_the_simulator_follows(
+    mirrored: Database, server: SimServer, clock: VirtualClock, sim: Simulator
+) -> None:
+    options = {
+        "webhook_header": "X-Hook-Signature",
+        "webhook_algorithm": "sha512",
+        "webhook_encoding": "base64",
+    }
+    for running in serve_nexus(mirrored, server, clock, **options)():
+        sim.webhooks.configure(
+            f"{running.url}/webhooks/servicetitan/{{tenant}}",
+            SECRET,
+            header="X-Hook-Signature",
+            algorithm="sha512",
+            encoding="base64",
+        )
+        invoice = next(iter(sim.tenant(TENANT).truth_invoices()))
+        assert sim.webhooks.announce(TENANT, "invoices", [invoice]) == 1
+        [delivery] = sim.webhooks.deliver()
+        assert delivery.status == 202, delivery.error
+        body = orjson.dumps({"eventType": "Invoice.Updated", "id": invoice, "n": 2})
+        hex_signature = {"X-Hook-Signature": sign(body, algorithm="sha512")}
+        assert running.post(body, hex_signature).status_code == 401
+        digest = hmac.new(SECRET.encode(), body, hashlib.sha512).digest()
+        good = {"X-Hook-Signature": "sha512=" + base64.b64encode(digest).decode()}
+        assert running.post(body, good).status_code == 202
+        running.settle()
+
+
+def test_a_refresh_that_cannot_reach_servicetitan_fails_visibly(
+    mirrored: Database, server: SimServer, clock: VirtualClock, sim: Simulator
+) -> None:
+    sim.tenant(TENANT).faults.outage(status=503, until=clock.now() + timedelta(hours=1))
+    invoice = next(iter(sim.tenant(TENANT).truth_invoices()))
+    for running in serve_nexus(mirrored, server, clock)():
+        running.app.state.refresher.clients = lambda _t: client_for(
+            server, max_attempts=1, sleep=lambda _s: None
+        )
+        body = orjson.dumps({"eventType": "Invoice.Updated", "id": invoice})
+        assert running.signed(body).status_code == 202
+        running.settle()
+    [(status, targets, error)] = hints(mirrored)
+    assert status == "failed" and targets == {"invoices": [invoice]}
+    assert error and "503" in error
+    with mirrored.connect(autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT status, error_kind FROM nexus.runs WHERE producer = 'webhook_refresh'"
+        ).fetchone()
+    assert row == ("failed", "unreachable")
+
+
+# -- reading hints ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "targets"),
+    [
+        ({"eventType": "Invoice.Updated", "data": {"id": 7}}, {"invoices": [7]}),
+        ({"eventType": "invoice_updated", "id": 7}, {"invoices": [7]}),
+        ({"type": "JobCompleted", "entityId": "8"}, {"jobs": [8]}),
+        ({"entityType": "Job", "ids": [1, 2, 2]}, {"jobs": [1, 2]}),
+        (
+            {
+                "events": [
+                    {"eventType": "Job.Updated", "id": 1},
+                    {"eventType": "Invoice.Created", "id": 3},
+                ]
+            },
+            {"jobs": [1], "invoices": [3]},
+        ),
+        ([{"eventType": "Customer.Updated", "id": 5}], {"customers": [5]}),
+        ({"eventType": "Technician.Updated", "id": 5}, {}),
+    ],
+)
+def test_hints_are_read_from_the_shapes_servicetitan_may_send(
+    body: Any, targets: dict[str, list[int]]
+) -> None:
+    assert parse_hint(orjson.dumps(body)).targets == targets
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b"42",
+        b'"x"',
+        b'{"eventType": "Invoice.Updated", "id": -1}',
+        b'{"eventType": "Invoice.Updated", "id": true}',
+        b'{"eventType": "Job.Updated", "ids": 5}',
+    ],
+)
+def test_unreadable_hints_are_bad_requests(body: bytes) -> None:
+    with pytest.raises(BadHint):
+        parse_hint(body)
+
+
+def test_signatures_compare_in_constant_time_and_accept_a_prefix() -> None:
+    scheme = SignatureScheme()
+    body = b'{"id": 1}'
+    assert scheme.verify(SECRET.encode(), body, sign(body))
+    assert scheme.verify(SECRET.encode(), body, "sha256=" + sign(body))
+    assert scheme.verify(SECRET.encode(), body, sign(body).upper())
+    assert not scheme.verify(SECRET.encode(), body, None)
+    assert not scheme.verify(SECRET.encode(), body, "sha256=")
+    assert scheme.sign(SECRET.encode(), body) == sign(body)
