@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "nexus.run_producer"
 QUEUE = "producers"
+#: Finished (failed, aborted) jobs stay in the queue's tables this long, for inspection.
+KEEP_FINISHED_JOBS_H = 7 * 24
+CLEANUP_EVERY_S = 3600.0
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -278,7 +281,7 @@ async def run_scheduler(
     offered: dict[Scheduled, int] = {}
     retired_logged: set[str] = set()
     loop = asyncio.get_running_loop()
-    next_recovery = 0.0
+    next_recovery = next_cleanup = 0.0
     while not stop.is_set():
         try:
             now = clock.now()
@@ -305,6 +308,16 @@ async def run_scheduler(
             if loop.time() >= next_recovery:
                 await recover_stalled(app, stalled_after)
                 next_recovery = loop.time() + max(tick, stalled_after / 3)
+            if loop.time() >= next_cleanup:
+                # The ledger keeps the history; finished jobs are only the queue's.
+                await app.job_manager.delete_old_jobs(
+                    nb_hours=KEEP_FINISHED_JOBS_H,
+                    queue=QUEUE,
+                    include_failed=True,
+                    include_cancelled=True,
+                    include_aborted=True,
+                )
+                next_cleanup = loop.time() + CLEANUP_EVERY_S
         except (exceptions.ConnectorException, psycopg.Error, OSError) as exc:
             log.warning("scheduler: the database did not answer (%s); trying again", exc)
         with contextlib.suppress(TimeoutError):
