@@ -358,7 +358,8 @@ _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 def _signal_handlers(
     loop: asyncio.AbstractEventLoop, shutdown: _Shutdown, enabled: bool
 ) -> Iterator[None]:
-    if not enabled:
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        # Signals reach only the main thread; embedders stop the worker with `stop_event`.
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
@@ -470,7 +471,7 @@ def run_worker(
       heartbeats and of silence before a worker's jobs are given to others.
     - `graceful_timeout`: after a first stop request, abandon runs still going after
       this many seconds (default: wait for them).
-    - `install_signal_handlers`: handle SIGTERM/SIGINT (only from the main thread).
+    - `install_signal_handlers`: handle SIGTERM/SIGINT (done only in the main thread).
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
