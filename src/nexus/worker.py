@@ -256,7 +256,7 @@ class _Runtime:
                     " AND status = 'failed' AND error = %s",
                     (tenant, producer, describe_error(exc)),
                 )
-        except NexusError as error:
+        except (NexusError, psycopg.Error) as error:
             log.warning("could not mark the abandoned run in the ledger: %s", error)
 
 
@@ -273,7 +273,7 @@ def connector_for(db: Database, max_size: int = 8) -> PsycopgConnector:
     )
 
 
-def build_app(db: Database, runtime: _Runtime, policy: RetryPolicy, max_size: int = 8) -> App:
+def _build_app(db: Database, runtime: _Runtime, policy: RetryPolicy, max_size: int = 8) -> App:
     """The procrastinate app with the one task, `nexus.run_producer`."""
     app = App(connector=connector_for(db, max_size))
 
@@ -495,7 +495,7 @@ def run_worker(
     )
     syncers = SyncerPool(db, clock, clients, keep=concurrency)
     runtime = _Runtime(db, config, clock, syncers)
-    app = build_app(db, runtime, RetryPolicy(scale=scale, queued=_queued(db)))
+    app = _build_app(db, runtime, RetryPolicy(scale=scale, queued=_queued(db)))
     log.info(
         "worker %s: %d producer runs scheduled for tenants %s, concurrency %d",
         options.name,
