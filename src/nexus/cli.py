@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from nexus.clock import SystemClock
-from nexus.console import console, err_console, sync_progress
+from nexus.console import console, err_console, replay_progress, sync_progress
 from nexus.errors import NexusError
 from nexus.settings import Settings, get_settings
 
@@ -617,17 +617,36 @@ def quarantine_drop(
 def demo(
     serve: Annotated[bool, typer.Option(help="Serve the dashboard afterwards.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated business.")] = 1,
+    port: Annotated[int, typer.Option(help="Port for the dashboard.")] = 8080,
 ) -> None:
-    """Backfill a simulated tenant into a fresh embedded database and summarise it."""
-    from nexus.demo import run_demo
+    """Replay a short story into a fresh embedded database, then serve the dashboard."""
+    from nexus.clock import VirtualClock
+    from nexus.demo import demo_database, demo_scenario, run_demo
 
-    with sync_progress(not as_json) as bar:
-        report = run_demo(_settings().home, seed=seed, on_progress=bar)
+    settings = _settings()
+    db = demo_database(settings.home)
+    scenario = demo_scenario()
+    with replay_progress(scenario, enabled=not as_json) as tick:
+        scenario, _, report = run_demo(db, on_tick=tick)
     if as_json:
         _print_json(report)
-        return
-    _print_summary(report)
+    else:
+        _print_summary(report)
+        console.print(f"verdict: [bold]{report['verdict']}[/]")
+        for line in report["story"]:
+            console.print(f"  • {line}", highlight=False)
+    if serve:
+        from nexus.web.serve import serve as serve_dashboard
+
+        serve_dashboard(
+            settings,
+            "127.0.0.1",
+            port,
+            db=db,
+            clock=VirtualClock(scenario.until),
+            tenants=[scenario.tenant],
+            announce=lambda text: err_console.print(text, highlight=False),
+        )
 
 
 def _print_summary(report: dict[str, Any]) -> None:

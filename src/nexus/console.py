@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
-    TaskID,
     BarColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -50,3 +52,30 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[SyncProgress], Non
             bars.update(task, completed=step.rows, total=total, pages=step.pages)
 
         yield update
+
+
+@contextmanager
+def replay_progress(scenario: Any, enabled: bool = True) -> Iterator[Callable[[datetime], None]]:
+    """Yield a callback that advances one bar through the scenario's virtual days."""
+    if not enabled:
+        yield lambda _t: None
+        return
+    total = (scenario.until - scenario.start).total_seconds()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn(f"[bold]replaying {scenario.name}"),
+        BarColumn(),
+        TextColumn("{task.fields[day]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as bars:
+        task = bars.add_task("replay", total=total, day="")
+
+        def tick(now: datetime) -> None:
+            bars.update(
+                task,
+                completed=(now - scenario.start).total_seconds(),
+                day=f"{now:%b %d %H:%M} UTC",
+            )
+
+        yield tick

@@ -1,27 +1,24 @@
-"""`nexus demo`: an embedded database, a simulated tenant, a backfill and a summary.
+"""`nexus demo`: a short story replayed into a fresh embedded database, then the dashboard.
 
-The demo keeps its own embedded database under ``NEXUS_HOME/demo`` and starts
-it afresh each time, so it never mixes with a real mirror.
+The story (`demo.yaml`): one healthy feed, one orphaned product, one
+small-sample warning. The demo keeps its own embedded database under
+``NEXUS_HOME/demo``, emptied each time, so it never mixes with a real mirror.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
-from nexus.clock import VirtualClock
-from nexus.mirror import results_as_dicts, summary, sync_all
-from nexus.servicetitan import ServiceTitanClient
-from nexus.simulator import BusinessConfig, Credentials, Simulator
+from nexus.mirror import summary
+from nexus.replay import ReplayResult, run_replay
+from nexus.scenario import Scenario, load_scenario
 from nexus.store.database import Database
 from nexus.store.embedded import embedded_url
-from nexus.sync.feed_sync import Progress
 
-DEMO_TENANT = 1001
+STORY = Path(__file__).with_name("demo.yaml")
 
 
 def demo_database(home: Path) -> Database:
@@ -31,37 +28,19 @@ def demo_database(home: Path) -> Database:
     return db
 
 
+def demo_scenario() -> Scenario:
+    return load_scenario(STORY)
+
+
 def run_demo(
-    home: Path,
-    *,
-    seed: int = 1,
-    history_days: int = 60,
-    on_progress: Callable[[Progress], None] | None = None,
-) -> dict[str, Any]:
-    """Backfill a simulated tenant into a fresh demo database; return the summary."""
-    db = demo_database(home)
-    clock = VirtualClock(datetime.now(UTC).replace(microsecond=0))
-    credentials = Credentials(
-        client_id="demo-client",
-        client_secret="demo-secret",  # noqa: S106 - the simulator's own demo credentials
-        app_key="demo-app-key",
-    )
-    sim = Simulator(clock=clock, credentials=credentials)
-    sim.add_tenant(DEMO_TENANT, BusinessConfig(seed=seed), history_days=history_days)
-    with (
-        sim.serve() as server,
-        ServiceTitanClient(
-            api_url=server.base_url,
-            auth_url=server.auth_url,
-            tenant=DEMO_TENANT,
-            client_id=credentials.client_id,
-            client_secret=SecretStr(credentials.client_secret),
-            app_key=SecretStr(credentials.app_key),
-            rate_limit=100.0,
-        ) as client,
-    ):
-        results = sync_all(db, client, DEMO_TENANT, clock, on_progress=on_progress)
-    report = summary(db, DEMO_TENANT)
-    report["syncs"] = results_as_dicts(results)
+    db: Database, on_tick: Callable[[datetime], None] | None = None
+) -> tuple[Scenario, ReplayResult, dict[str, Any]]:
+    """Replay the demo story into `db`; return the scenario, the replay and a summary."""
+    scenario = demo_scenario()
+    result = run_replay(scenario, db, on_tick=on_tick)
+    report = summary(db, scenario.tenant)
+    report["verdict"] = result.proof["verdict"]
+    report["story"] = result.proof["story"]
+    report["runs_replayed"] = result.runs
     report["database"] = db.safe_url
-    return report
+    return scenario, result, report

@@ -33,9 +33,11 @@ def story_for(proof: dict[str, Any], coverage: Coverage, params: CoverageParams)
         if cause["severity"] not in ("critical", "warning"):
             continue
         primary = next(a for a in alerts if a["check"] == cause["primary"])
+        # A gap in the mirror's numbers reads like a field problem; say plainly it is not.
+        field = "This is not a field problem; " if primary["check"] == "invoice_coverage" else ""
         lines.append(
             f"{primary['label']} is {cause['severity']}: {_measured(primary)}. "
-            f"This is not a field problem; the probable cause is {cause['kind'].replace('_', ' ')}"
+            f"{field}The probable cause is {cause['kind'].replace('_', ' ')}"
             f" since {_when(cause['since'])}: {cause['evidence']}"
         )
         symptoms = [label for label in cause["alerts"] if label != primary["label"]]
