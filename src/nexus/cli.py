@@ -516,6 +516,30 @@ def heartbeat(
     console.print(f"recorded run {run_id} of {producer}")
 
 
+# -- serve -----------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    tenant: Annotated[
+        list[int] | None, typer.Option("--tenant", help="Tenant to show (repeatable).")
+    ] = None,
+) -> None:
+    """Serve the dashboard, its JSON API, ServiceTitan webhooks and /metrics."""
+    from nexus.web.serve import serve as serve_dashboard
+
+    serve_dashboard(
+        _settings(),
+        host,
+        port,
+        tenants=tenant or None,
+        announce=lambda text: err_console.print(text, highlight=False),
+    )
+
+
 # -- quarantine ------------------------------------------------------------------
 
 
