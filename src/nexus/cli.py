@@ -118,8 +118,11 @@ def _print_json(data: Any) -> None:
 @friendly
 def db_upgrade() -> None:
     """Apply pending schema migrations."""
+    from nexus.worker import ensure_worker_schema
+
     db = _database()
     before, after = db.upgrade()
+    ensure_worker_schema(db)
     if before == after:
         console.print(f"schema already at revision {after}")
     else:
@@ -514,6 +517,41 @@ def heartbeat(
             rows=rows,
         )
     console.print(f"recorded run {run_id} of {producer}")
+
+
+# -- worker ----------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Producer runs at once in this process.")
+    ] = 4,
+    graceful_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds a first SIGTERM waits for runs before abandoning them."),
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option(hidden=True, help="Run time this many times faster (tests).")
+    ] = 1.0,
+) -> None:
+    """Run every producer on its schedule, with other workers sharing the work, until stopped."""
+    from datetime import UTC, datetime
+
+    from nexus.scheduling import ScaledClock
+    from nexus.worker import run_worker
+
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    clock = ScaledClock(time_scale, datetime.now(UTC)) if time_scale != 1.0 else None
+    run_worker(
+        _settings(),
+        _config(),
+        clock=clock,
+        concurrency=concurrency,
+        graceful_timeout=graceful_timeout,
+    )
 
 
 # -- serve -----------------------------------------------------------------------

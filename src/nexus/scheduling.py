@@ -101,12 +101,12 @@ def slot_key(now: datetime, every: timedelta) -> int:
     return int((slot_start(now, every) - EPOCH).total_seconds())
 
 
-#: Producers of one tenant that must not run at the same time share a lock. Loading
-#: jobs and loading invoices both derive `titan.jobs.invoice_total` from rows of the
-#: other feed; two such page transactions committing at once can each miss the
-#: other's rows (write skew) and leave a total of 0, so a tenant's `job_sync` and
-#: `invoice_sync` take turns. Every other producer has a lock of its own.
-LOCK_GROUPS: dict[str, str] = {"job_sync": "jobs+invoices", "invoice_sync": "jobs+invoices"}
+#: Producers of one tenant that must not run at the same time would share a lock here.
+#: None need to: job and invoice page loads, which derive `titan.jobs.invoice_total`
+#: from each other, already take turns page by page inside the loader
+#: (`nexus.store.loader.invoice_total_lock`), which also covers `nexus sync` and
+#: webhook refreshes running beside a worker.
+LOCK_GROUPS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -149,3 +149,35 @@ def test_each_kind_of_bad_job_field_is_named(field: str, value: Any, expected: s
         JOBS.flatten(record)
     assert info.value.field == field
     assert expected in str(info.value)
+
+
+def test_concurrent_job_and_invoice_pages_never_lose_a_derived_total(db: Database) -> None:
+    """Each load reads the other feed's rows; the loader makes them take turns."""
+    import threading
+
+    rounds = 40
+    for r in range(rounds):
+        base = 1000 * (r + 1)
+        jobs = [job(base + i) for i in range(20)]
+        invoices = [invoice(base + 500 + i, base + i, f"{i + 1}.00") for i in range(20)]
+        barrier = threading.Barrier(2)
+
+        def run(spec: Any, records: list[dict]) -> None:
+            with db.connect(autocommit=True) as conn:
+                loader = Loader(conn, spec, TENANT)
+                with conn.transaction():
+                    mark_sync_run(conn, 1)
+                    barrier.wait()
+                    loader.load(records, T0)
+
+        threads = [
+            threading.Thread(target=run, args=(JOBS, jobs)),
+            threading.Thread(target=run, args=(INVOICES, invoices)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    totals = {k: v[0] for k, v in jobs_state(db).items()}
+    expected = {1000 * (r + 1) + i: Decimal(f"{i + 1}.00") for r in range(rounds) for i in range(20)}
+    assert totals == expected

@@ -78,12 +78,13 @@ def test_plan_schedules_enabled_implemented_producers_for_every_tenant(
     )
 
 
-def test_jobs_and_invoices_of_a_tenant_share_a_lock_but_never_a_queue_slot() -> None:
+def test_each_producer_of_a_tenant_has_its_own_lock_and_queue_slot() -> None:
     every = timedelta(minutes=15)
     jobs_ = Scheduled(1001, "job_sync", "sync", every)
     invoices = Scheduled(1001, "invoice_sync", "sync", every)
     customers = Scheduled(1001, "customer_sync", "sync", every)
-    assert jobs_.lock == invoices.lock == "1001:jobs+invoices"
+    # Jobs and invoices take turns page by page in the loader, not producer by producer.
+    assert (jobs_.lock, invoices.lock) == ("1001:job_sync", "1001:invoice_sync")
     assert customers.lock == "1001:customer_sync"
     assert (jobs_.queueing_lock, invoices.queueing_lock) == ("1001:job_sync", "1001:invoice_sync")
     assert Scheduled(1002, "job_sync", "sync", every).lock != jobs_.lock

@@ -27,6 +27,15 @@ from nexus.store.rows import JOBS, Record, Row, TableSpec
 Connection = psycopg.Connection[Any]
 
 
+#: Feeds whose loads derive titan.jobs.invoice_total from each other.
+DERIVES_INVOICE_TOTAL = frozenset({"jobs", "invoices"})
+
+
+def invoice_total_lock(tenant: int) -> int:
+    """The advisory-lock key that serialises a tenant's job and invoice page loads."""
+    return (0x6E78 << 48) | (tenant & 0xFFFFFFFFFFFF)
+
+
 @dataclass(frozen=True)
 class LoadResult:
     read: int
@@ -85,6 +94,11 @@ class Loader:
         if not rows:
             return LoadResult(0, 0)
         cur = self.conn.cursor()
+        if self.spec.feed in DERIVES_INVOICE_TOTAL:
+            # Jobs and invoices of a tenant load one page at a time: each reads the other's
+            # committed rows to derive invoice_total, so two concurrent pages would each miss
+            # the other's. The lock ends with the caller's transaction.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (invoice_total_lock(self.tenant),))
         cur.execute(sql.SQL("TRUNCATE {}").format(self._stage))
         with cur.copy(self._copy_sql) as copy:
             copy.set_types(["int4", *self.spec.types, "jsonb"])
