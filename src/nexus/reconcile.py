@@ -1,0 +1,499 @@
+"""Reconcile the mirror with ServiceTitan: the periodic full check for what a cursor missed.
+
+Each feed's list endpoint is read page by page (pageSize 5000, every state:
+`activeState=All` for invoices, `active=Any` elsewhere, jobs have no filter;
+`modifiedOnOrAfter` when a window start is given) and every record is compared
+with its mirror row on id, amounts, `modifiedOn` and `active`. Differences are
+classified:
+
+- `missing_in_mirror`: ServiceTitan has the record, the mirror does not;
+- `missing_in_st`: the mirror has a row (in the window) ServiceTitan does not list;
+- `field_mismatch`: the copies differ and the difference is not explained by a
+  change the feed has yet to deliver — ServiceTitan's copy is not newer than
+  the mirror's, or it changed before the feed's last successful sync started
+  (so the export should have delivered it: the cursor missed it);
+- `timing_only`: ServiceTitan changed the record after the feed's last
+  successful sync started, so the next sync brings it.
+
+Only ids and the compared fields of one page are held at a time, plus the set
+of ids seen (to find `missing_in_st`), so a 100,000-job tenant costs a few MB.
+The API calls are exactly one per page: at most 1 + ⌈records / 5000⌉ per feed.
+
+`repair` loads every difference ServiceTitan can fix (missing, mismatched and
+timing-only records) through the normal loader, in one transaction marked as
+this run: a failure anywhere — ServiceTitan unreachable on the last page —
+rolls every repair back, so nothing is half-repaired. The run is the
+`reconcile` producer's, in the run ledger under its lock; a finished
+reconciliation is kept in `nexus.reconciliations`, and one that repaired
+something records an event on the timeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import orjson
+import psycopg
+from psycopg import sql
+
+from nexus.clock import Clock
+from nexus.ledger import finish_run, producer_lock, start_run
+from nexus.registry.timeline import current_actor, record_event
+from nexus.servicetitan.feeds import ALL_FEEDS, Feed
+from nexus.servicetitan.pages import ListPage
+from nexus.store.database import Database
+from nexus.store.loader import Loader, flatten, mark_sync_run
+from nexus.store.rows import TABLES, Record, TableSpec
+
+Connection = psycopg.Connection[Any]
+
+#: The run ledger's name for reconciliations (declared as `[producers.reconcile]`).
+PRODUCER = "reconcile"
+#: The list endpoints' largest page.
+PAGE_SIZE = 5000
+#: The difference classes, in report order.
+CLASSES = ("missing_in_mirror", "missing_in_st", "field_mismatch", "timing_only")
+#: Feeds reconciled by default, in order: jobs before invoices, so a repaired
+#: job is there when its invoices derive its total.
+DEFAULT_FEEDS = ("jobs", "invoices", "customers", "estimates", "job_types")
+#: ServiceTitan's export may hold back the last few minutes of changes (it says
+#: "come back in 5-10 minutes"): a change this close before a sync started may
+#: still be on its way, so it counts as timing, not as a miss.
+EXPORT_SETTLE = timedelta(minutes=10)
+#: Ids kept per class and feed as evidence.
+EXAMPLES = 20
+
+# The amounts compared per feed (mirror column names), besides modifiedOn and active.
+AMOUNTS: dict[str, tuple[str, ...]] = {
+    "jobs": ("total",),
+    "invoices": ("total",),
+    "customers": ("balance",),
+    "estimates": ("subtotal", "tax"),
+    "job_types": (),
+}
+
+
+class ListSource(Protocol):
+    """What a reconciliation needs from a ServiceTitan client."""
+
+    tenant: int
+    calls_by_path: Mapping[str, int]
+
+    def list_pages(
+        self, feed: Feed, *, page_size: int = ..., all_states: bool = ..., **filters: str
+    ) -> Iterator[ListPage]: ...
+
+
+# (modified_on, amounts, active or None when the record does not carry it)
+Compact = tuple[datetime | None, tuple[Decimal | None, ...], bool | None]
+
+
+@dataclass
+class FeedReport:
+    """What reconciling one feed found."""
+
+    feed: str
+    records: int = 0
+    matching: int = 0
+    missing_in_mirror: int = 0
+    missing_in_st: int = 0
+    field_mismatch: int = 0
+    timing_only: int = 0
+    api_calls: int = 0
+    repaired: int = 0
+    unrepaired: int = 0
+    #: the feed's last successful sync start, less EXPORT_SETTLE: changes after it are timing
+    horizon: datetime | None = None
+    examples: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def differences(self) -> int:
+        return self.missing_in_mirror + self.missing_in_st + self.field_mismatch + self.timing_only
+
+    def count(self, klass: str, record_id: int) -> None:
+        setattr(self, klass, getattr(self, klass) + 1)
+        ids = self.examples.setdefault(klass, [])
+        if len(ids) < EXAMPLES:
+            ids.append(record_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "missing_in_mirror": self.missing_in_mirror,
+            "missing_in_st": self.missing_in_st,
+            "field_mismatch": self.field_mismatch,
+            "timing_only": self.timing_only,
+            "api_calls": self.api_calls,
+            "records": self.records,
+            "matching": self.matching,
+            "repaired": self.repaired,
+            "unrepaired": self.unrepaired,
+            "horizon": None if self.horizon is None else self.horizon.isoformat(),
+            "examples": {k: self.examples[k] for k in CLASSES if k in self.examples},
+        }
+
+
+@dataclass
+class ReconcileReport:
+    """One reconciliation: per feed what differed, and what was repaired."""
+
+    tenant: int
+    run_id: int
+    at: datetime
+    since: datetime | None
+    repair: bool
+    feeds: dict[str, FeedReport]
+    finished_at: datetime | None = None
+    id: int | None = None
+
+    @property
+    def repaired(self) -> int:
+        return sum(f.repaired for f in self.feeds.values())
+
+    @property
+    def api_calls(self) -> int:
+        return sum(f.api_calls for f in self.feeds.values())
+
+    @property
+    def differences(self) -> int:
+        return sum(f.differences for f in self.feeds.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """`{"feeds": {feed: {missing_in_mirror, missing_in_st, field_mismatch,
+        timing_only, api_calls, …}}, "repaired": n, …}`."""
+        return {
+            "feeds": {name: report.as_dict() for name, report in self.feeds.items()},
+            "repaired": self.repaired,
+            "tenant": self.tenant,
+            "run_id": self.run_id,
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "since": None if self.since is None else self.since.isoformat(),
+            "repair": self.repair,
+        }
+
+    def summary_lines(self) -> list[str]:
+        """The report for a terminal, one line per feed and one for the total."""
+        window = f"since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else "everything"
+        lines = [f"tenant {self.tenant}: reconciled {window} (run {self.run_id})"]
+        for name, f in self.feeds.items():
+            parts = ", ".join(f"{getattr(f, k)} {k.replace('_', ' ')}" for k in CLASSES)
+            repaired = f"; {f.repaired} repaired" if self.repair else ""
+            lines.append(
+                f"  {name}: {f.records} records in ServiceTitan, {f.matching} match; "
+                f"{parts}{repaired} ({f.api_calls} API calls)"
+            )
+        if self.repair:
+            lines.append(f"repaired {self.repaired} records through the loader")
+        elif any(f.differences - f.missing_in_st for f in self.feeds.values()):
+            lines.append("run `nexus reconcile --repair` to load what differs from ServiceTitan")
+        return lines
+
+
+def run_reconcile(
+    db: Database,
+    client: ListSource,
+    tenant: int,
+    clock: Clock,
+    feeds: Iterable[str] | None = None,
+    since: datetime | None = None,
+    repair: bool = False,
+    *,
+    checkpoint: Callable[[], None] | None = None,
+    actor: str | None = None,
+) -> ReconcileReport:
+    """Compare the mirror with ServiceTitan's list endpoints and, with `repair`, fix it.
+
+    Runs as the `reconcile` producer: under its lock (`ProducerBusy` if another
+    process runs it) and recorded in `nexus.runs`, failed runs included.
+    `checkpoint` is called between pages (a worker raises there to stop).
+    """
+    names = list(dict.fromkeys(feeds or DEFAULT_FEEDS))
+    for name in names:
+        if name not in ALL_FEEDS or name not in TABLES:
+            known = ", ".join(DEFAULT_FEEDS)
+            raise ValueError(f"unknown feed '{name}': choose one of {known}")
+    if since is not None and since.tzinfo is None:
+        raise ValueError(f"since {since!r} is naive: give a timezone (UTC)")
+    db.ensure_schema()
+    with (
+        db.connect(autocommit=True) as control,
+        db.connect(autocommit=True) as conn,
+        producer_lock(control, tenant, PRODUCER),
+    ):
+        started = clock.now()
+        run = start_run(control, tenant, PRODUCER, started)
+        report = ReconcileReport(tenant, run.id, started, since, repair, {})
+        try:
+            with conn.transaction() if repair else contextlib.nullcontext():
+                if repair:
+                    mark_sync_run(conn, run.id)
+                for name in names:
+                    report.feeds[name] = _reconcile_feed(
+                        conn,
+                        client,
+                        tenant,
+                        ALL_FEEDS[name],
+                        clock,
+                        since,
+                        started,
+                        repair,
+                        checkpoint,
+                    )
+                report.finished_at = clock.now()
+                report.id = _save(conn, report)
+                if report.repaired:
+                    _record_repair(conn, report, actor or current_actor())
+        except BaseException as exc:
+            run.rows_read = sum(f.records for f in report.feeds.values())
+            finish_run(control, run, clock.now(), error=exc)
+            raise
+        run.rows_read = sum(f.records for f in report.feeds.values())
+        run.rows_changed = report.repaired
+        finish_run(control, run, clock.now())
+    return report
+
+
+def _reconcile_feed(
+    conn: Connection,
+    client: ListSource,
+    tenant: int,
+    feed: Feed,
+    clock: Clock,
+    since: datetime | None,
+    started: datetime,
+    repair: bool,
+    checkpoint: Callable[[], None] | None,
+) -> FeedReport:
+    spec = TABLES[feed.name]
+    report = FeedReport(feed.name, horizon=_horizon(conn, tenant, feed))
+    mirror = _MirrorIndex(conn, spec, tenant)
+    loader = Loader(conn, spec, tenant) if repair else None
+    path = feed.list_url_path(tenant)
+    calls_before = client.calls_by_path.get(path, 0)
+    filters = {} if since is None else {"modifiedOnOrAfter": _iso(since)}
+    seen: set[int] = set()
+    try:
+        for page in client.list_pages(feed, page_size=PAGE_SIZE, all_states=True, **filters):
+            _compare_page(page.data, spec, mirror, report, seen, loader, clock)
+            if checkpoint is not None:
+                checkpoint()
+    finally:
+        report.api_calls = client.calls_by_path.get(path, 0) - calls_before
+    for record_id in mirror.ids_in_window(since, started):
+        if record_id not in seen:
+            report.count("missing_in_st", record_id)
+    return report
+
+
+def _compare_page(
+    records: Sequence[Record],
+    spec: TableSpec,
+    mirror: _MirrorIndex,
+    report: FeedReport,
+    seen: set[int],
+    loader: Loader | None,
+    clock: Clock,
+) -> None:
+    rows = flatten(spec, records)
+    known = mirror.lookup([row[0] for row in rows])
+    to_load: list[dict[str, Any]] = []
+    expected: dict[int, Compact] = {}
+    for record, row in zip(records, rows, strict=True):
+        record_id = int(row[0])
+        if record_id in seen:  # a page boundary moved under us; count each record once
+            continue
+        seen.add(record_id)
+        report.records += 1
+        theirs = mirror.compact(row, carries_active="active" in record)
+        ours = known.get(record_id)
+        klass = _classify(theirs, ours, report.horizon)
+        if klass is None:
+            report.matching += 1
+            continue
+        report.count(klass, record_id)
+        if loader is not None and _loadable(theirs, ours):
+            to_load.append(_with_active(record, ours))
+            expected[record_id] = theirs
+    if loader is not None and to_load:
+        loader.load(to_load, clock.now())
+        # Count what really matches now: a load the loader declines is not a repair.
+        after = mirror.lookup(list(expected))
+        for record_id, theirs in expected.items():
+            if _same(theirs, after.get(record_id)):
+                report.repaired += 1
+            else:
+                report.unrepaired += 1
+
+
+def _classify(theirs: Compact, ours: Compact | None, horizon: datetime | None) -> str | None:
+    """The difference class of one record, or None when the copies agree."""
+    modified = theirs[0]
+    pending = horizon is not None and modified is not None and modified > horizon
+    if ours is None:
+        return "timing_only" if pending else "missing_in_mirror"
+    if _same(theirs, ours):
+        return None
+    ours_modified = ours[0]
+    newer = modified is not None and (ours_modified is None or modified > ours_modified)
+    return "timing_only" if newer and pending else "field_mismatch"
+
+
+def _same(theirs: Compact, ours: Compact | None) -> bool:
+    if ours is None:
+        return False
+    active_differs = theirs[2] is not None and theirs[2] != ours[2]
+    return theirs[0] == ours[0] and theirs[1] == ours[1] and not active_differs
+
+
+def _loadable(theirs: Compact, ours: Compact | None) -> bool:
+    """Whether loading ServiceTitan's copy can repair the row: the loader keeps newer rows."""
+    if ours is None or theirs[0] is None or ours[0] is None:
+        return True
+    return theirs[0] >= ours[0]
+
+
+def _with_active(record: Record, ours: Compact | None) -> dict[str, Any]:
+    """Give a list record the `active` flag the export carries and the job list lacks.
+
+    Reading a missing flag as "active" would revive a deactivated job, so the
+    mirror's own value is kept (a job new to the mirror is taken as active).
+    """
+    out = dict(record)
+    if "active" not in out:
+        out["active"] = True if ours is None or ours[2] is None else ours[2]
+    return out
+
+
+class _MirrorIndex:
+    """The compared fields of one feed's mirror rows, looked up a page of ids at a time."""
+
+    def __init__(self, conn: Connection, spec: TableSpec, tenant: int) -> None:
+        self.conn = conn
+        self.spec = spec
+        self.tenant = tenant
+        names = spec.names
+        self._modified = names.index("modified_on")
+        self._amounts = tuple(names.index(n) for n in AMOUNTS[spec.feed])
+        self._active = names.index("active")
+        cols = sql.SQL(", ").join(
+            sql.Identifier(n) for n in ("id", "modified_on", *AMOUNTS[spec.feed], "active")
+        )
+        self._lookup = sql.SQL(
+            "SELECT {} FROM {} WHERE tenant_id = %s AND id = ANY(%s::int8[])"
+        ).format(cols, sql.SQL(spec.table))
+
+    def compact(self, row: Sequence[Any], carries_active: bool) -> Compact:
+        """The compared fields of a flattened ServiceTitan record."""
+        return (
+            row[self._modified],
+            tuple(row[i] for i in self._amounts),
+            bool(row[self._active]) if carries_active else None,
+        )
+
+    def lookup(self, ids: list[int]) -> dict[int, Compact]:
+        if not ids:
+            return {}
+        rows = self.conn.execute(self._lookup, (self.tenant, ids)).fetchall()
+        return {int(r[0]): (r[1], tuple(r[2:-1]), bool(r[-1])) for r in rows}
+
+    def ids_in_window(self, since: datetime | None, started: datetime) -> Iterator[int]:
+        """Ids of the mirror's rows in the window (changed on or after `since`).
+
+        Rows stored after the reconciliation started are left out: ServiceTitan's
+        list, read before them, cannot be expected to show them.
+        """
+        query = sql.SQL("SELECT id FROM {} WHERE tenant_id = %s AND created_at <= %s").format(
+            sql.SQL(self.spec.table)
+        )
+        params: list[Any] = [self.tenant, started]
+        if since is not None:
+            query = sql.SQL("{} AND modified_on >= %s").format(query)
+            params.append(since)
+        for (record_id,) in self.conn.execute(query, params):
+            yield int(record_id)
+
+
+def _horizon(conn: Connection, tenant: int, feed: Feed) -> datetime | None:
+    """Changes after this may not have reached the mirror yet: the last good sync's start."""
+    row = conn.execute(
+        "SELECT max(started_at) FROM nexus.runs"
+        " WHERE tenant_id = %s AND producer = %s AND status = 'succeeded'",
+        (tenant, feed.producer),
+    ).fetchone()
+    started: datetime | None = row[0] if row else None
+    return None if started is None else started - EXPORT_SETTLE
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _save(conn: Connection, report: ReconcileReport) -> int:
+    feeds = {name: f.as_dict() for name, f in report.feeds.items()}
+    row = conn.execute(
+        "INSERT INTO nexus.reconciliations"
+        " (tenant_id, at, finished_at, run_id, since, repair, feeds, repaired)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s) RETURNING id",
+        (
+            report.tenant,
+            report.at,
+            report.finished_at or report.at,
+            report.run_id,
+            report.since,
+            report.repair,
+            orjson.dumps(feeds).decode(),
+            report.repaired,
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _record_repair(conn: Connection, report: ReconcileReport, actor: str) -> None:
+    repaired = {name: f.repaired for name, f in report.feeds.items() if f.repaired}
+    what = ", ".join(f"{n} {name}" for name, n in repaired.items())
+    record_event(
+        conn,
+        at=report.finished_at or report.at,
+        kind="reconcile_repaired",
+        actor=actor,
+        tenant=report.tenant,
+        producer=PRODUCER,
+        reason=f"reconcile found records the feeds had missed and loaded them: {what}",
+        detail={
+            "run_id": report.run_id,
+            "reconciliation_id": report.id,
+            "repaired": repaired,
+            "feeds": {
+                name: {k: getattr(f, k) for k in CLASSES}
+                for name, f in report.feeds.items()
+                if f.differences
+            },
+        },
+    )
+
+
+def latest_reconciliation(conn: Connection, tenant: int) -> dict[str, Any] | None:
+    """The latest finished reconciliation of `tenant`, as `ReconcileReport.as_dict` shapes it."""
+    row = conn.execute(
+        "SELECT id, at, run_id, since, repair, feeds, repaired FROM nexus.reconciliations"
+        " WHERE tenant_id = %s ORDER BY at DESC, id DESC LIMIT 1",
+        (tenant,),
+    ).fetchone()
+    if row is None:
+        return None
+    return {
+        "feeds": row[5],
+        "repaired": row[6],
+        "tenant": tenant,
+        "run_id": row[2],
+        "id": row[0],
+        "at": row[1].isoformat(),
+        "since": None if row[3] is None else row[3].isoformat(),
+        "repair": row[4],
+    }
