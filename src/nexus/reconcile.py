@@ -20,9 +20,11 @@ of ids seen (to find `missing_in_st`), so a 100,000-job tenant costs a few MB.
 The API calls are exactly one per page: at most 1 + ⌈records / 5000⌉ per feed.
 
 `repair` loads every difference ServiceTitan can fix (missing, mismatched and
-timing-only records) through the normal loader, in one transaction marked as
-this run: a failure anywhere — ServiceTitan unreachable on the last page —
-rolls every repair back, so nothing is half-repaired. The run is the
+timing-only records) through the normal loader. The records are spooled in a
+temporary table while the pages are read and loaded only after the last one,
+in one transaction marked as this run: a failure anywhere — ServiceTitan
+unreachable on the last page — leaves nothing half-repaired, and the loader's
+locks are held for the load, not for the whole reconciliation. The run is the
 `reconcile` producer's, in the run ledger under its lock; a finished
 reconciliation is kept in `nexus.reconciliations`, and one that repaired
 something records an event on the timeline.
@@ -30,7 +32,6 @@ something records an event on the timeline.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,7 @@ from typing import Any, Protocol
 import orjson
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.clock import Clock
 from nexus.ledger import finish_run, producer_lock, start_run
@@ -229,21 +231,17 @@ def run_reconcile(
         run = start_run(control, tenant, PRODUCER, started)
         report = ReconcileReport(tenant, run.id, started, since, repair, {})
         try:
-            with conn.transaction() if repair else contextlib.nullcontext():
-                if repair:
+            spool = _Spool(conn) if repair else None
+            for name in names:
+                report.feeds[name] = _reconcile_feed(
+                    conn, client, ALL_FEEDS[name], since, started, spool, checkpoint
+                )
+            # Everything was read: only now does anything get written, in one transaction.
+            with conn.transaction():
+                if spool is not None:
                     mark_sync_run(conn, run.id)
-                for name in names:
-                    report.feeds[name] = _reconcile_feed(
-                        conn,
-                        client,
-                        tenant,
-                        ALL_FEEDS[name],
-                        clock,
-                        since,
-                        started,
-                        repair,
-                        checkpoint,
-                    )
+                    for name in names:
+                        _repair(conn, tenant, report.feeds[name], spool, clock)
                 report.finished_at = clock.now()
                 report.id = _save(conn, report)
                 if report.repaired:
@@ -261,25 +259,22 @@ def run_reconcile(
 def _reconcile_feed(
     conn: Connection,
     client: ListSource,
-    tenant: int,
     feed: Feed,
-    clock: Clock,
     since: datetime | None,
     started: datetime,
-    repair: bool,
+    spool: _Spool | None,
     checkpoint: Callable[[], None] | None,
 ) -> FeedReport:
-    spec = TABLES[feed.name]
+    tenant = client.tenant
     report = FeedReport(feed.name, horizon=_horizon(conn, tenant, feed))
-    mirror = _MirrorIndex(conn, spec, tenant)
-    loader = Loader(conn, spec, tenant) if repair else None
+    mirror = _MirrorIndex(conn, TABLES[feed.name], tenant)
     path = feed.list_url_path(tenant)
     calls_before = client.calls_by_path.get(path, 0)
     filters = {} if since is None else {"modifiedOnOrAfter": _iso(since)}
     seen: set[int] = set()
     try:
         for page in client.list_pages(feed, page_size=PAGE_SIZE, all_states=True, **filters):
-            _compare_page(page.data, spec, mirror, report, seen, loader, clock)
+            _compare_page(page.data, mirror, report, seen, spool)
             if checkpoint is not None:
                 checkpoint()
     finally:
@@ -292,17 +287,14 @@ def _reconcile_feed(
 
 def _compare_page(
     records: Sequence[Record],
-    spec: TableSpec,
     mirror: _MirrorIndex,
     report: FeedReport,
     seen: set[int],
-    loader: Loader | None,
-    clock: Clock,
+    spool: _Spool | None,
 ) -> None:
-    rows = flatten(spec, records)
+    rows = flatten(mirror.spec, records)
     known = mirror.lookup([row[0] for row in rows])
-    to_load: list[dict[str, Any]] = []
-    expected: dict[int, Compact] = {}
+    to_repair: list[dict[str, Any]] = []
     for record, row in zip(records, rows, strict=True):
         record_id = int(row[0])
         if record_id in seen:  # a page boundary moved under us; count each record once
@@ -316,18 +308,71 @@ def _compare_page(
             report.matching += 1
             continue
         report.count(klass, record_id)
-        if loader is not None and _loadable(theirs, ours):
-            to_load.append(_with_active(record, ours))
-            expected[record_id] = theirs
-    if loader is not None and to_load:
-        loader.load(to_load, clock.now())
-        # Count what really matches now: a load the loader declines is not a repair.
-        after = mirror.lookup(list(expected))
-        for record_id, theirs in expected.items():
-            if _same(theirs, after.get(record_id)):
+        if spool is not None and _loadable(theirs, ours):
+            to_repair.append(_with_active(record, ours))
+    if spool is not None:
+        spool.add(report.feed, to_repair)
+
+
+def _repair(conn: Connection, tenant: int, report: FeedReport, spool: _Spool, clock: Clock) -> None:
+    """Load a feed's spooled records; count those whose row now matches ServiceTitan's."""
+    spec = TABLES[report.feed]
+    mirror = _MirrorIndex(conn, spec, tenant)
+    loader: Loader | None = None
+    for records in spool.batches(report.feed):
+        loader = loader or Loader(conn, spec, tenant)
+        loader.load(records, clock.now())
+        rows = flatten(spec, records)
+        after = mirror.lookup([int(row[0]) for row in rows])
+        for row in rows:
+            # A load the loader declines (say, an older copy) is not a repair.
+            if _same(mirror.compact(row, carries_active=True), after.get(int(row[0]))):
                 report.repaired += 1
             else:
                 report.unrepaired += 1
+
+
+class _Spool:
+    """Records to repair, kept in a temporary table until every page has been read.
+
+    Loading them only after the last page keeps a failure from leaving half a
+    repair behind, keeps memory flat, and holds the loader's locks for seconds,
+    not for the whole reconciliation.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._seq = 0
+        set_json_dumps(orjson.dumps, context=conn)
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS reconcile_spool"
+            " (feed text, seq int8, record jsonb, PRIMARY KEY (feed, seq))"
+        )
+        conn.execute("TRUNCATE reconcile_spool")
+
+    def add(self, feed: str, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        with self.conn.cursor().copy(
+            "COPY reconcile_spool (feed, seq, record) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["text", "int8", "jsonb"])
+            for record in records:
+                self._seq += 1
+                copy.write_row((feed, self._seq, Jsonb(record)))
+
+    def batches(self, feed: str, size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                "SELECT seq, record FROM reconcile_spool WHERE feed = %s AND seq > %s"
+                " ORDER BY seq LIMIT %s",
+                (feed, last, size),
+            ).fetchall()
+            if not rows:
+                return
+            last = int(rows[-1][0])
+            yield [row[1] for row in rows]
 
 
 def _classify(theirs: Compact, ours: Compact | None, horizon: datetime | None) -> str | None:

@@ -68,8 +68,8 @@ def test_st_unreachable_midway_fails_the_run_and_repairs_nothing(
             run_reconcile(db, failing, TENANT, clock, repair=True)
     message = str(info.value)
     assert "503" in message and "/invoices" in message
-    # The jobs feed was compared and its repairs loaded before invoices failed:
-    # the transaction took them back with everything else.
+    # The jobs feed was compared and its repairs spooled before invoices failed:
+    # none of them reached the mirror, and no reconciliation or event was kept.
     assert snapshot(db) == before
     status, kind, error = runs(db)[-1]
     assert (status, kind) == ("failed", "unreachable")
