@@ -533,6 +533,7 @@ class Refresher:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._busy = 0
+        self._queued: set[int] = set()  # hint ids submitted and not yet done
         self._idle = threading.Condition(self._lock)
 
     def start(self) -> Refresher:
@@ -556,12 +557,17 @@ class Refresher:
         self._refreshers.clear()
 
     def submit(self, accepted: Accepted) -> None:
+        """Queue a pending hint for refresh (once, however often it is submitted)."""
         if accepted.status != "pending":
             return
         with self._lock:
+            if accepted.hint_id in self._queued:
+                return
+            self._queued.add(accepted.hint_id)
             self._busy += 1
+            started = self._thread is not None
         self._queue.put(accepted)
-        if self._thread is None:
+        if not started:
             self.start()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -599,18 +605,26 @@ class Refresher:
                     break
                 batch.append(item)
                 ids += _count(item.targets)
-            by_tenant: dict[int, list[Accepted]] = {}
-            for item in batch:
-                by_tenant.setdefault(item.tenant, []).append(item)
-            for tenant, items in by_tenant.items():
-                outcome = self._refresh(tenant, items)
-                if self.on_done is not None:
-                    done = time.monotonic()
-                    for item in items:
-                        self.on_done(outcome, tenant, done - item.received)
-            with self._idle:
-                self._busy -= len(batch)
-                self._idle.notify_all()
+            try:
+                self._process(batch)
+            except Exception:  # the thread must outlive any one batch
+                log.exception("webhook refresh of %d hint(s) failed unexpectedly", len(batch))
+            finally:
+                with self._idle:
+                    self._busy -= len(batch)
+                    self._queued.difference_update(i.hint_id for i in batch)
+                    self._idle.notify_all()
+
+    def _process(self, batch: list[Accepted]) -> None:
+        by_tenant: dict[int, list[Accepted]] = {}
+        for item in batch:
+            by_tenant.setdefault(item.tenant, []).append(item)
+        for tenant, items in by_tenant.items():
+            outcome = self._refresh(tenant, items)
+            if self.on_done is not None:
+                done = time.monotonic()
+                for item in items:
+                    self.on_done(outcome, tenant, done - item.received)
 
     def _refresh(self, tenant: int, items: list[Accepted]) -> str:
         hint_ids = [i.hint_id for i in items]

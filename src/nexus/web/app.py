@@ -370,7 +370,7 @@ def _page_routes(app: FastAPI, site: Site) -> None:
     db, config, clock = site.db, site.config, site.clock
     expected = 1 - config.checks.invoice_coverage.threshold
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     def healthz() -> Response:
         try:
             with db.connect(autocommit=True) as conn:

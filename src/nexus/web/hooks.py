@@ -117,6 +117,7 @@ def add_webhook_routes(
         if tenant not in site.tenants:
             raise NotServed(f"tenant {tenant} is not served by this Nexus")
         try:
+            site.db.ensure_schema()  # checked once per process
             with connections.connection() as conn:
                 return record_hint(conn, tenant, body, hint, site.clock.now())
         except (NexusError, psycopg.OperationalError) as exc:
