@@ -156,6 +156,14 @@ def test_simulated_changes_reach_the_mirror_through_webhooks_alone(
     assert {status for status, _, _ in hints(nexus.db)} == {"refreshed"}
     page = httpx.get(f"{nexus.url}/webhooks.json", headers=BEARER).json()
     assert page["counts"]["refreshed"] == len(deliveries)
+    assert page["latency_s"]["p99"] is not None
+    # Each hint links to the run that refreshed it, and that run is on the producer page.
+    html = httpx.get(f"{nexus.url}/webhooks", headers=BEARER).text
+    run = page["hints"][0]["run_id"]
+    assert f'href="/producers/webhook_refresh#run-{run}"' in html
+    producer = httpx.get(f"{nexus.url}/producers/webhook_refresh", headers=BEARER).text
+    assert f'<tr id="run-{run}">' in producer
+    assert "Targeted refreshes of the ids named by ServiceTitan webhooks" in producer
 
 
 def test_switched_off_the_simulator_announces_nothing(nexus: Nexus, sim: Simulator) -> None:
