@@ -67,6 +67,12 @@ DEFAULT_FEEDS = ("jobs", "invoices", "customers", "estimates", "job_types")
 #: "come back in 5-10 minutes"): a change this close before a sync started may
 #: still be on its way, so it counts as timing, not as a miss.
 EXPORT_SETTLE = timedelta(minutes=10)
+LABELS = {
+    "missing_in_mirror": "missing in the mirror",
+    "missing_in_st": "missing in ServiceTitan",
+    "field_mismatch": "mismatched",
+    "timing_only": "not yet synced",
+}
 #: Ids kept per class and feed as evidence.
 EXAMPLES = 20
 
@@ -180,14 +186,18 @@ class ReconcileReport:
 
     def summary_lines(self) -> list[str]:
         """The report for a terminal, one line per feed and one for the total."""
-        window = f"since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else "everything"
-        lines = [f"tenant {self.tenant}: reconciled {window} (run {self.run_id})"]
+        window = f"changes since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else "everything"
+        lines = [
+            f"tenant {self.tenant}: reconciled {window} of {', '.join(self.feeds)} "
+            f"with ServiceTitan (run {self.run_id})"
+        ]
         for name, f in self.feeds.items():
-            parts = ", ".join(f"{getattr(f, k)} {k.replace('_', ' ')}" for k in CLASSES)
+            parts = ", ".join(f"{getattr(f, k)} {LABELS[k]}" for k in CLASSES)
             repaired = f"; {f.repaired} repaired" if self.repair else ""
+            calls = f"{f.api_calls} API call{'s' if f.api_calls != 1 else ''}"
             lines.append(
-                f"  {name}: {f.records} records in ServiceTitan, {f.matching} match; "
-                f"{parts}{repaired} ({f.api_calls} API calls)"
+                f"  {name}: {f.records} in ServiceTitan, {f.matching} match; "
+                f"{parts}{repaired} ({calls})"
             )
         if self.repair:
             lines.append(f"repaired {self.repaired} records through the loader")

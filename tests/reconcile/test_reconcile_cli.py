@@ -1,0 +1,108 @@
+"""`nexus reconcile` as a user runs it: JSON shape, exit codes, a clear error when ST is down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+
+from cli import Result, nexus
+from nexus.cli import app
+from nexus.clock import VirtualClock
+from nexus.mirror import sync_all
+from nexus.reconcile import CLASSES, DEFAULT_FEEDS
+from nexus.simulator import BusinessConfig, SimServer, Simulator
+from nexus.store.database import Database
+from stsim import CREDENTIALS, TENANT, client_for
+
+pytestmark = pytest.mark.skipif(
+    "reconcile" not in typer.main.get_command(app).commands,  # type: ignore[attr-defined]
+    reason="`nexus reconcile` is not wired into the CLI yet",
+)
+
+
+@pytest.fixture
+def lossy(db: Database) -> Iterator[tuple[Simulator, SimServer]]:
+    """A mirrored tenant whose invoice feed lost a third of its changes, served over HTTP."""
+    clock = VirtualClock(datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1))
+    sim = Simulator(clock=clock, credentials=CREDENTIALS, export_page_size=500)
+    sim.add_tenant(TENANT, BusinessConfig(seed=51), history_days=20)
+    sim.tenant(TENANT).faults.drop_export_share({"invoices": 0.3})
+    with sim.serve() as server:
+        with client_for(server) as client:
+            sync_all(db, client, TENANT, clock)
+        yield sim, server
+
+
+def run(server: SimServer, db: Database, home: Path, *args: str) -> Result:
+    env = {
+        "NEXUS_ST_API_URL": server.base_url,
+        "NEXUS_ST_AUTH_URL": server.auth_url,
+        "NEXUS_ST_CLIENT_ID": CREDENTIALS.client_id,
+        "NEXUS_ST_CLIENT_SECRET": CREDENTIALS.client_secret,
+        "NEXUS_ST_APP_KEY": CREDENTIALS.app_key,
+        "NEXUS_ST_RATE_LIMIT": "500",
+        "NEXUS_ST_MAX_ATTEMPTS": "1",
+    }
+    return nexus(*args, db_url=db.url, home=home, env=env)
+
+
+def runs(db: Database) -> list[tuple[Any, ...]]:
+    with db.connect() as conn:
+        return conn.execute(
+            "SELECT status, error_kind FROM nexus.runs WHERE producer = 'reconcile' ORDER BY id"
+        ).fetchall()
+
+
+def test_json_report_then_repair(
+    db: Database, lossy: tuple[Simulator, SimServer], tmp_path: Path
+) -> None:
+    _, server = lossy
+    looked = run(server, db, tmp_path, "reconcile", "--json")
+    assert looked.code == 0, looked.err
+    report = looked.json()
+    assert list(report["feeds"]) == list(DEFAULT_FEEDS)
+    for counts in report["feeds"].values():
+        for key in (*CLASSES, "api_calls"):
+            assert isinstance(counts[key], int)
+        assert counts["api_calls"] == 1
+    assert report["repaired"] == 0
+    lost = report["feeds"]["invoices"]["missing_in_mirror"]
+    assert lost > 0
+
+    fixed = run(server, db, tmp_path, "reconcile", "--feed", "invoices", "--repair", "--json")
+    assert fixed.code == 0, fixed.err
+    assert list(fixed.json()["feeds"]) == ["invoices"]
+    assert fixed.json()["repaired"] == lost
+
+    text = run(server, db, tmp_path, "reconcile", "--feed", "invoices", "--since", "2020-01-01")
+    assert text.code == 0, text.err
+    assert "invoices:" in text.out and "0 missing in the mirror" in text.out
+    assert runs(db) == [("succeeded", None)] * 3
+
+
+def test_an_unknown_feed_is_a_usage_error(
+    db: Database, lossy: tuple[Simulator, SimServer], tmp_path: Path
+) -> None:
+    _, server = lossy
+    result = run(server, db, tmp_path, "reconcile", "--feed", "payments")
+    assert result.code == 2
+    assert "unknown feed 'payments'" in result.err
+    assert runs(db) == []
+
+
+def test_st_down_is_one_clear_error_and_a_failed_run(
+    db: Database, lossy: tuple[Simulator, SimServer], tmp_path: Path
+) -> None:
+    sim, server = lossy
+    sim.tenant(TENANT).faults.outage(503)
+    result = run(server, db, tmp_path, "reconcile", "--repair", "--json")
+    assert result.code == 1
+    assert result.out == ""
+    assert result.err.startswith("error:") and "503" in result.err
+    assert "Traceback" not in result.err
+    assert runs(db) == [("failed", "unreachable")]
