@@ -46,8 +46,9 @@ def with_access(settings: Settings, announce: Callable[[str], None]) -> Settings
     token = secrets.token_urlsafe(24)
     announce(
         "No NEXUS_WEB_TOKEN or NEXUS_WEB_USER/NEXUS_WEB_PASSWORD is set; "
-        f"this run's access token is: {token}"
+        "sign in with this run's access token:"
     )
+    announce(f"  {token}")  # on a line of its own, so no wrapping can split it
     return settings.model_copy(update={"web_token": SecretStr(token)})
 
 
