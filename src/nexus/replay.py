@@ -10,7 +10,9 @@ insert is a rogue write into the mirror that meets the database's guard.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +31,7 @@ from nexus.registry.ownership import RegistryError, restore, retire
 from nexus.registry.timeline import record_event
 from nexus.scenario import Scenario, ScenarioEvent
 from nexus.servicetitan import ServiceTitanClient
+from nexus.serving import ThreadedServer
 from nexus.simulator import BusinessConfig, Credentials, Simulator
 from nexus.store.database import Database
 from nexus.sync.feed_sync import PRODUCERS, Syncer
@@ -36,6 +39,11 @@ from nexus.sync.feed_sync import PRODUCERS, Syncer
 log = logging.getLogger(__name__)
 
 ACTOR = "replay"
+CREDENTIALS = Credentials(
+    client_id="replay-client",
+    client_secret="replay-secret",  # noqa: S106 - the simulator's own credentials
+    app_key="replay-app-key",
+)
 STEP = timedelta(minutes=15)
 
 
@@ -107,39 +115,28 @@ def run_replay(
     config = load_config(scenario.config)
     tenant = scenario.tenant
     clock = VirtualClock(scenario.start)
-    credentials = Credentials(
-        client_id="replay-client",
-        client_secret="replay-secret",  # noqa: S106 - the simulator's own credentials
-        app_key="replay-app-key",
-    )
-    sim = Simulator(clock=clock, credentials=credentials)
+    sim = Simulator(clock=clock, credentials=CREDENTIALS)
     sim.add_tenant(tenant, _business(scenario), history_days=0)
     schedule = _Schedule(config, scenario.start)
     events = list(scenario.events)
     checkpoints = sorted(observe_at)
     result = ReplayResult(proof={}, simulator=sim)
     with (
+        contextlib.ExitStack() as stack,
         sim.serve() as server,
-        ServiceTitanClient(
-            api_url=server.base_url,
-            auth_url=server.auth_url,
-            tenant=tenant,
-            client_id=credentials.client_id,
-            client_secret=SecretStr(credentials.client_secret),
-            app_key=SecretStr(credentials.app_key),
-            # Virtual time: no real waiting between requests or before retries.
-            rate_limit=1_000_000.0,
-            max_attempts=3,
-            sleep=lambda _s: None,
-        ) as client,
+        _client(scenario, server) as client,
         Syncer(db, client, tenant, clock) as syncer,
         db.connect(autocommit=True) as conn,
     ):
+        hooks = _webhooks(scenario, sim, server, db, config, clock, stack)
         now = scenario.start
         while True:
             sim.advance_to(now)
             while events and events[0].at <= now:
                 _apply(events.pop(0), scenario, sim, conn, config, schedule)
+            if hooks is not None and sim.webhooks.enabled:
+                sim.webhooks.deliver()
+                hooks.wait_idle(timeout=60)
             for producer in schedule.due(now):
                 result.runs += 1
                 try:
@@ -157,6 +154,55 @@ def run_replay(
             now = min(now + step, scenario.until)
         result.proof = _proof(conn, config, scenario, sim, scenario.until)
     return result
+
+
+def _webhooks(
+    scenario: Scenario,
+    sim: Simulator,
+    server: Any,
+    db: Database,
+    config: Config,
+    clock: VirtualClock,
+    stack: contextlib.ExitStack,
+) -> Any:
+    """When the scenario switches webhooks, serve Nexus's webhook endpoint to the simulator.
+
+    Webhooks start in the opposite state of the scenario's first `webhooks` event
+    (a scenario that turns them off had them on). Returns the app's refresher.
+    """
+    switches = [e for e in scenario.events if e.kind == "webhooks"]
+    if not switches:
+        return None
+    from nexus.settings import Settings
+    from nexus.web.app import create_app
+
+    secret = secrets.token_hex(32)
+    settings = Settings(
+        webhook_secret=SecretStr(secret), web_token=SecretStr(secrets.token_urlsafe(16))
+    )
+    hook_client = stack.enter_context(_client(scenario, server))
+    app = create_app(
+        settings, config, db, clock, tenants=[scenario.tenant], clients=lambda _t: hook_client
+    )
+    web = stack.enter_context(ThreadedServer(app))
+    sim.webhooks.configure(f"{web.url}/webhooks/servicetitan/{{tenant}}", secret)
+    sim.webhooks.switch(not switches[0].value)
+    return app.state.refresher
+
+
+def _client(scenario: Scenario, server: Any) -> ServiceTitanClient:
+    return ServiceTitanClient(
+        api_url=server.base_url,
+        auth_url=server.auth_url,
+        tenant=scenario.tenant,
+        client_id=CREDENTIALS.client_id,
+        client_secret=SecretStr(CREDENTIALS.client_secret),
+        app_key=SecretStr(CREDENTIALS.app_key),
+        # Virtual time: no real waiting between requests or before retries.
+        rate_limit=1_000_000.0,
+        max_attempts=3,
+        sleep=lambda _s: None,
+    )
 
 
 def _proof(
@@ -218,6 +264,7 @@ def _apply(
         faults.drop_export_share(value)
         _scenario_event(conn, tenant, at, "st_drop_export_share", reason, value)
     elif kind == "webhooks":
+        sim.webhooks.switch(bool(value))
         _scenario_event(conn, tenant, at, "webhooks_on" if value else "webhooks_off", reason, {})
     elif kind == "bulk_insert":
         rogue_bulk_insert(conn, tenant, at, value["rows"], value.get("same_created_at", True))
