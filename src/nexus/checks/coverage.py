@@ -139,27 +139,41 @@ def zero_invoice_split(
     but not in the mirror; the rest of the chargeable, past-lag $0 jobs are
     `unexplained` until a diagnosis looks at them.
     """
-    rows = conn.execute(
-        "SELECT j.id, j.job_status, j.completed_on, j.no_charge OR j.recall_for_id IS NOT NULL"
-        " OR j.warranty_id IS NOT NULL OR coalesce(jt.no_charge, false)"
+    row = conn.execute(
+        "SELECT"
+        " count(*) FILTER (WHERE kind = 'canceled'),"
+        " count(*) FILTER (WHERE kind = 'no_charge'),"
+        " count(*) FILTER (WHERE kind = 'sync_miss'),"
+        " count(*) FILTER (WHERE kind = 'not_finished'),"
+        " count(*) FILTER (WHERE kind = 'unexplained')"
+        " FROM (SELECT CASE"
+        "   WHEN j.job_status = 'Canceled' THEN 'canceled'"
+        "   WHEN j.no_charge OR j.recall_for_id IS NOT NULL OR j.warranty_id IS NOT NULL"
+        "        OR coalesce(jt.no_charge, false) THEN 'no_charge'"
+        "   WHEN j.id = ANY(%(sync_miss)s) THEN 'sync_miss'"
+        "   WHEN j.completed_on > %(lag_start)s THEN 'not_finished'"
+        "   ELSE 'unexplained' END AS kind"
         + JOIN_TYPES
         + " WHERE j.tenant_id = %(tenant)s AND j.active AND j.invoice_total = 0"
         " AND j.job_status IN ('Completed', 'Canceled')"
-        " AND coalesce(j.completed_on, j.modified_on) > %(start)s"
-        " AND coalesce(j.completed_on, j.modified_on) <= %(now)s",
-        {"tenant": tenant, "start": now - params.window, "now": now},
-    ).fetchall()
-    counts = dict.fromkeys(("not_finished", "no_charge", "canceled", "sync_miss", "unexplained"), 0)
-    lag_start = now - params.expected_lag
-    for job_id, status, completed_on, no_charge in rows:
-        if status == "Canceled":
-            counts["canceled"] += 1
-        elif no_charge:
-            counts["no_charge"] += 1
-        elif job_id in sync_miss_ids:
-            counts["sync_miss"] += 1
-        elif completed_on is not None and completed_on > lag_start:
-            counts["not_finished"] += 1
-        else:
-            counts["unexplained"] += 1
-    return ZeroSplit(**counts)
+        # Completed jobs by completion time, canceled ones (never completed) by booking
+        # time: the partial index jobs_zero_total_idx holds exactly this expression.
+        " AND coalesce(j.completed_on, j.created_on) > %(start)s"
+        " AND coalesce(j.completed_on, j.created_on) <= %(now)s) AS zero",
+        {
+            "tenant": tenant,
+            "start": now - params.window,
+            "now": now,
+            "lag_start": now - params.expected_lag,
+            "sync_miss": sorted(sync_miss_ids),
+        },
+    ).fetchone()
+    assert row is not None
+    canceled, no_charge, sync_miss, not_finished, unexplained = (int(v) for v in row)
+    return ZeroSplit(
+        not_finished=not_finished,
+        no_charge=no_charge,
+        canceled=canceled,
+        sync_miss=sync_miss,
+        unexplained=unexplained,
+    )

@@ -34,6 +34,8 @@ class RevenueParams:
     same_created_min_rows: int = 100
     min_capture: float = 0.9
     weeks: int = 8
+    baseline_weeks: int = 4
+    same_created_days: int = 28
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,10 @@ def revenue(
     local_today = now.astimezone(tz).date()
     first_day = local_today - timedelta(days=local_today.weekday() + 7 * (params.weeks - 1))
     start = datetime.combine(first_day, datetime.min.time(), tz)
-    # A longer history for the spike baseline than the weeks shown.
-    history = mirror_weekly(conn, tenant, start - timedelta(weeks=8), now, timezone)
+    # A little more history than the weeks shown, for the spike baseline.
+    history = mirror_weekly(
+        conn, tenant, start - timedelta(weeks=params.baseline_weeks), now, timezone
+    )
     weeks = []
     day = first_day
     while day <= local_today:
@@ -215,8 +219,10 @@ def spikes(
     found = []
     ordered = sorted(history)
     for i, week in enumerate(ordered):
-        trailing = [history[w] for w in ordered[max(0, i - 8) : i] if history[w] > 0]
-        if len(trailing) >= 4:
+        trailing = [
+            history[w] for w in ordered[max(0, i - params.baseline_weeks) : i] if history[w] > 0
+        ]
+        if len(trailing) >= max(2, params.baseline_weeks - 1):
             median = statistics.median(trailing)
             if median > 0 and history[week] > params.spike_ratio * median:
                 found.append(
@@ -227,22 +233,22 @@ def spikes(
                         week=week,
                     )
                 )
+    days = params.same_created_days
     row = conn.execute(
-        "SELECT created_on, count(*), sum(count(*)) OVER () FROM titan.jobs"
+        "SELECT created_on, count(*) FROM titan.jobs"
         " WHERE tenant_id = %s AND created_on > %s AND created_on <= %s"
-        " GROUP BY created_on ORDER BY 2 DESC LIMIT 1",
-        (tenant, now - timedelta(days=60), now),
+        " GROUP BY created_on HAVING count(*) >= %s ORDER BY 2 DESC LIMIT 1",
+        (tenant, now - timedelta(days=days), now, params.same_created_min_rows),
     ).fetchone()
     if row is not None:
-        stamp, rows, total = row[0], int(row[1]), int(row[2])
         # No real business books a hundred jobs in the same instant.
-        if rows >= params.same_created_min_rows:
-            found.append(
-                Spike(
-                    "shared_created_timestamp",
-                    f"{rows:,} of {total:,} jobs created in 60 days share one created "
-                    f"timestamp ({stamp.isoformat()})",
-                    rows=rows,
-                )
+        stamp, rows = row[0], int(row[1])
+        found.append(
+            Spike(
+                "shared_created_timestamp",
+                f"{rows:,} jobs created in the last {days} days share one created "
+                f"timestamp ({stamp.isoformat()})",
+                rows=rows,
             )
+        )
     return found
