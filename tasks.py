@@ -65,7 +65,7 @@ def test(args: list[str]) -> None:
 
 def bench(args: list[str]) -> None:
     setup()
-    for script in args or ["loader.py"]:
+    for script in args or ["loader.py", "replay.py"]:
         run(BIN / "python", ROOT / "bench" / script)
 
 
