@@ -474,12 +474,22 @@ class _MirrorIndex:
 
 
 def _horizon(conn: Connection, tenant: int, feed: Feed) -> datetime | None:
-    """Changes after this may not have reached the mirror yet: the last good sync's start."""
-    row = conn.execute(
-        "SELECT max(started_at) FROM nexus.runs"
-        " WHERE tenant_id = %s AND producer = %s AND status = 'succeeded'",
-        (tenant, feed.producer),
-    ).fetchone()
+    """Changes after this may not have reached the mirror yet: the last good sync's start.
+
+    Job types have no export feed; they are reloaded whole now and then, so the
+    time of their last reload is theirs.
+    """
+    if feed.export_path is None:
+        row = conn.execute(
+            "SELECT updated_at FROM nexus.feeds WHERE tenant_id = %s AND feed = %s",
+            (tenant, feed.name),
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT max(started_at) FROM nexus.runs"
+            " WHERE tenant_id = %s AND producer = %s AND status = 'succeeded'",
+            (tenant, feed.producer),
+        ).fetchone()
     started: datetime | None = row[0] if row else None
     return None if started is None else started - EXPORT_SETTLE
 
