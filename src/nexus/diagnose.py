@@ -628,7 +628,6 @@ def diagnosis_cause(d: Diagnosis) -> Cause | None:
         f"diagnosis {d.id} on {d.at:%b %d %H:%M} UTC asked ServiceTitan about {d.sampled} of "
         f"{d.population} completed $0 jobs"
     )
-    links = {"diagnosis": f"/diagnoses/{d.id}"} if d.id is not None else {}
     if misses.count >= unbilled.count:
         examples = ", ".join(
             f"job {j.id} (${j.evidence.get('st_total')})"
@@ -642,7 +641,6 @@ def diagnosis_cause(d: Diagnosis) -> Cause | None:
             f"{head}: {misses.count} ({_pct(misses)}) are invoiced there but not in the "
             f"mirror, e.g. {examples}{repaired}. The invoice feed missed changes; "
             "`nexus reconcile --feed invoices --repair` finds and loads all of them.",
-            links=links,
         )
     return Cause(
         "not_invoiced",
@@ -651,7 +649,6 @@ def diagnosis_cause(d: Diagnosis) -> Cause | None:
         f"{head}: {unbilled.count} ({_pct(unbilled)}) are chargeable, completed more than "
         f"{d.expected_lag.total_seconds() / 86400:g} days ago and still $0 in ServiceTitan. "
         "The mirror is right: the work was not invoiced.",
-        links=links,
     )
 
 
