@@ -66,9 +66,8 @@ DEFAULT_PARAMS = CoverageParams()
 
 
 class JobSource(Protocol):
-    """What a diagnosis needs from a ServiceTitan client."""
+    """What a diagnosis needs from a ServiceTitan client (of the tenant diagnosed)."""
 
-    tenant: int
     api_calls: int
 
     def get_by_ids(self, feed: Feed, ids: Iterable[int]) -> list[dict[str, Any]]: ...

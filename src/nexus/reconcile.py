@@ -87,9 +87,8 @@ AMOUNTS: dict[str, tuple[str, ...]] = {
 
 
 class ListSource(Protocol):
-    """What a reconciliation needs from a ServiceTitan client."""
+    """What a reconciliation needs from a ServiceTitan client (of the tenant reconciled)."""
 
-    tenant: int
     calls_by_path: Mapping[str, int]
 
     def list_pages(
@@ -244,7 +243,7 @@ def run_reconcile(
             spool = _Spool(conn) if repair else None
             for name in names:
                 report.feeds[name] = _reconcile_feed(
-                    conn, client, ALL_FEEDS[name], since, started, spool, checkpoint
+                    conn, client, tenant, ALL_FEEDS[name], since, started, spool, checkpoint
                 )
             # Everything was read: only now does anything get written, in one transaction.
             with conn.transaction():
@@ -269,13 +268,13 @@ def run_reconcile(
 def _reconcile_feed(
     conn: Connection,
     client: ListSource,
+    tenant: int,
     feed: Feed,
     since: datetime | None,
     started: datetime,
     spool: _Spool | None,
     checkpoint: Callable[[], None] | None,
 ) -> FeedReport:
-    tenant = client.tenant
     report = FeedReport(feed.name, horizon=_horizon(conn, tenant, feed))
     mirror = _MirrorIndex(conn, TABLES[feed.name], tenant)
     path = feed.list_url_path(tenant)
