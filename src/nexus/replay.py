@@ -87,7 +87,9 @@ class _Schedule:
 
     def __init__(self, config: Config, start: datetime) -> None:
         self.every = {
-            name: p.every for name, p in config.producers.items() if p.enabled and name in PRODUCERS
+            name: p.every
+            for name, p in config.producers.items()
+            if p.enabled and (name in PRODUCERS or p.kind == "cache_export")
         }
         self.next_due = dict.fromkeys(self.every, start)
         self.stopped: set[str] = set()  # silently not running
@@ -140,7 +142,7 @@ def run_replay(
             for producer in schedule.due(now):
                 result.runs += 1
                 try:
-                    syncer.run_producer(producer)
+                    _run_producer(producer, config, syncer, db, tenant, clock)
                 except NexusError as exc:
                     result.failed_runs += 1
                     log.info("replay %s: %s failed: %s", now.isoformat(), producer, exc)
@@ -154,6 +156,20 @@ def run_replay(
             now = min(now + step, scenario.until)
         result.proof = _proof(conn, config, scenario, sim, scenario.until)
     return result
+
+
+def _run_producer(
+    producer: str, config: Config, syncer: Syncer, db: Database, tenant: int, clock: VirtualClock
+) -> None:
+    """Run one producer through the same code path the worker uses."""
+    declared = config.producers[producer]
+    if declared.kind == "cache_export" and declared.path is not None:
+        from nexus.cache_export import export_jobs_cache
+
+        path = config.resolve_path(declared.path)
+        export_jobs_cache(db, tenant, path, declared.days, clock, producer=producer)
+    else:
+        syncer.run_producer(producer)
 
 
 def _webhooks(

@@ -193,10 +193,20 @@ def run_sync(run: ProducerRun) -> None:
         syncer.run(feed, on_progress=lambda p: None if p.done else run.checkpoint())
 
 
-#: How each kind of producer runs. `reconcile` and `cache_export` register here
-#: when they exist (`PRODUCER_TASKS["reconcile"] = run_reconcile`); until then
-#: the worker logs that they are not scheduled. `external` producers never run here.
-PRODUCER_TASKS: dict[str, ProducerTask] = {"sync": run_sync}
+def run_cache_export(run: ProducerRun) -> None:
+    """Run a `cache_export` producer: write its snapshot file from the mirror."""
+    from nexus.cache_export import export_jobs_cache
+
+    assert run.config.path is not None
+    run.checkpoint()
+    export_jobs_cache(
+        run.db, run.tenant, run.config.path, run.config.days, run.clock, producer=run.producer
+    )
+
+
+#: How each kind of producer runs; a kind missing here is logged and not scheduled.
+#: `external` producers never run here.
+PRODUCER_TASKS: dict[str, ProducerTask] = {"sync": run_sync, "cache_export": run_cache_export}
 
 
 class _Runtime:
@@ -232,6 +242,9 @@ class _Runtime:
             if should_abort():
                 raise Abandoned(tenant, producer, "an abort was requested", by_user=True)
 
+        if config.path is not None:
+            # Paths in nexus.toml are relative to the file, not to the worker's folder.
+            config = config.model_copy(update={"path": self.config.resolve_path(config.path)})
         run = ProducerRun(tenant, producer, config, self.db, self.clock, self.syncers, checkpoint)
         try:
             task(run)

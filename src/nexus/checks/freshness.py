@@ -63,10 +63,12 @@ def product_freshness(
     now: datetime,
     owner_entry: LedgerEntry | None,
     owner: str,
+    file_path: Path | None = None,
 ) -> list[Freshness]:
+    """How fresh `product` is; a file product is read at `file_path` (resolved by the caller)."""
     limit = int(product.max_age.total_seconds())
     if product.kind == "file":
-        return [_file_freshness(product, now, limit)]
+        return [_file_freshness(product.name, file_path or product.path, now, limit)]
     results = []
     if product.kind == "table":
         newest = newest_row(conn, product.name, tenant)
@@ -98,16 +100,15 @@ def product_freshness(
     return results
 
 
-def _file_freshness(product: ProductLike, now: datetime, limit: int) -> Freshness:
-    path = Path(product.path) if product.path else None
+def _file_freshness(name: str, path: Path | None, now: datetime, limit: int) -> Freshness:
     if path is None or not path.exists():
         return Freshness(
-            product.name, "file_mtime", None, limit, False, f"file mtime: {path} does not exist"
+            name, "file_mtime", None, limit, False, f"file mtime: {path} does not exist"
         )
     mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
     age = _age(now, mtime)
     assert age is not None
-    return Freshness(product.name, "file_mtime", age, limit, age <= limit, f"file mtime of {path}")
+    return Freshness(name, "file_mtime", age, limit, age <= limit, f"file mtime of {path}")
 
 
 def is_fresh(results: list[Freshness]) -> bool | None:

@@ -101,7 +101,10 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> dict[st
         if product.name in state.retired_products:
             continue
         owner = state.owners.get(product.name, product.owner)
-        freshness += product_freshness(conn, product, tenant, now, entries.get(owner), owner)
+        path = config.resolve_path(product.path) if product.path else None
+        freshness += product_freshness(
+            conn, product, tenant, now, entries.get(owner), owner, file_path=path
+        )
     db_fresh = _db_fresh(freshness)
 
     coverage = invoice_coverage(conn, tenant, now, inputs.coverage)

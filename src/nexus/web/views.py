@@ -172,7 +172,15 @@ def products_list(db: Database, config: Config, tenant: int, now: datetime) -> d
             measured = (
                 []
                 if retired or owner is None
-                else product_freshness(conn, product, tenant, now, entries.get(owner), owner)
+                else product_freshness(
+                    conn,
+                    product,
+                    tenant,
+                    now,
+                    entries.get(owner),
+                    owner,
+                    file_path=config.resolve_path(product.path) if product.path else None,
+                )
             )
             orphan = orphan_of.get(product.name)
             rows.append(
@@ -207,7 +215,15 @@ def product_detail(
         measured = (
             []
             if retired or owner is None
-            else product_freshness(conn, product, tenant, now, entries.get(owner), owner)
+            else product_freshness(
+                conn,
+                product,
+                tenant,
+                now,
+                entries.get(owner),
+                owner,
+                file_path=config.resolve_path(product.path) if product.path else None,
+            )
         )
         orphan = next(
             (o for o in orphans(conn, config, tenant, now, state, entries) if o.product == name),
