@@ -162,7 +162,7 @@ def test_concurrent_job_and_invoice_pages_never_lose_a_derived_total(db: Databas
         invoices = [invoice(base + 500 + i, base + i, f"{i + 1}.00") for i in range(20)]
         barrier = threading.Barrier(2)
 
-        def run(spec: Any, records: list[dict]) -> None:
+        def run(spec: Any, records: list[dict], barrier: threading.Barrier) -> None:
             with db.connect(autocommit=True) as conn:
                 loader = Loader(conn, spec, TENANT)
                 with conn.transaction():
@@ -171,13 +171,15 @@ def test_concurrent_job_and_invoice_pages_never_lose_a_derived_total(db: Databas
                     loader.load(records, T0)
 
         threads = [
-            threading.Thread(target=run, args=(JOBS, jobs)),
-            threading.Thread(target=run, args=(INVOICES, invoices)),
+            threading.Thread(target=run, args=(JOBS, jobs, barrier)),
+            threading.Thread(target=run, args=(INVOICES, invoices, barrier)),
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
     totals = {k: v[0] for k, v in jobs_state(db).items()}
-    expected = {1000 * (r + 1) + i: Decimal(f"{i + 1}.00") for r in range(rounds) for i in range(20)}
+    expected = {
+        1000 * (r + 1) + i: Decimal(f"{i + 1}.00") for r in range(rounds) for i in range(20)
+    }
     assert totals == expected
