@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -87,16 +88,33 @@ class Database:
         return head
 
     def current_revision(self) -> str | None:
-        with self._engine().connect() as conn:
+        with self._translated(), self._engine().connect() as conn:
             return MigrationContext.configure(
                 conn, opts={"version_table_schema": "nexus"}
             ).get_current_revision()
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Turn SQLAlchemy's connection failures into the same message as `connect`."""
+        try:
+            yield
+        except sqlalchemy.exc.DBAPIError as exc:
+            original = exc.orig if exc.orig is not None else exc
+            if isinstance(exc, sqlalchemy.exc.OperationalError):
+                raise DatabaseError(
+                    f"cannot connect to the database at {self.safe_url}: "
+                    f"{_first_line(original)}. Unset NEXUS_DATABASE_URL to use the embedded "
+                    "server, or check that the server is running and the URL is right."
+                ) from None
+            raise DatabaseError(
+                f"the database at {self.safe_url} refused a schema step: {_first_line(original)}"
+            ) from None
 
     def upgrade(self) -> tuple[str | None, str]:
         """Apply pending migrations; return (revision before, revision after)."""
         cfg = self._alembic()
         engine = self._engine()
-        with engine.begin() as conn:
+        with self._translated(), engine.begin() as conn:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS nexus")
             before = MigrationContext.configure(
