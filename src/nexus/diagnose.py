@@ -2,9 +2,10 @@
 
 The population is the mirror's completed jobs in the coverage window whose
 `invoice_total` is zero. A seeded random sample of them is looked up in
-ServiceTitan — jobs by id and their invoices by id, 50 ids per call, and only
-the jobs that would be called genuinely unbilled are checked once more with
-all invoices of the job — and each job is classified:
+ServiceTitan — jobs by id and their invoices by id, 50 ids per call; a job
+about to be called a sync miss or genuinely unbilled is read once more with
+all its invoices (one call), so adjustments the mirror never saw count too —
+and each job is classified:
 
 - `missing_in_st`: ServiceTitan has no such job;
 - `sync_miss`: ServiceTitan's invoices add up to a total the mirror lacks;
@@ -387,18 +388,19 @@ def _classify(
     completed = _parse(theirs.get("completedOn")) or mine.get("completed_on")
     evidence.update(_st_evidence(theirs, invoices.values(), total))
     evidence["completed_on"] = _iso(completed)
-    if total == 0 and status == "Completed" and not _no_charge(theirs, facts.no_charge_types):
-        past_lag = completed is None or completed <= now - expected_lag
-        if past_lag:
-            # About to call the work unbilled: make sure no other invoice of the job
-            # (an adjustment the mirror never saw) carries a total.
-            more = client.invoices_for_job(job_id)
-            flatten(TABLES["invoices"], more)
-            for record in more:
-                invoices[int(record["id"])] = record
-            total = _st_total(invoices.values())
-            evidence.update(_st_evidence(theirs, invoices.values(), total))
-            evidence["checked_all_invoices"] = True
+    chargeable = status == "Completed" and not _no_charge(theirs, facts.no_charge_types)
+    past_lag = completed is None or completed <= now - expected_lag
+    if total != 0 or (chargeable and past_lag):
+        # About to report ServiceTitan's total (a sync miss) or to call the work
+        # unbilled: read every invoice of the job, so an adjustment the mirror never
+        # saw is neither left out of the total nor taken for nothing.
+        more = client.invoices_for_job(job_id)
+        flatten(TABLES["invoices"], more)
+        for record in more:
+            invoices[int(record["id"])] = record
+        total = _st_total(invoices.values())
+        evidence.update(_st_evidence(theirs, invoices.values(), total))
+        evidence["checked_all_invoices"] = True
     klass, reason = _decide(theirs, total, completed, now, expected_lag, facts.no_charge_types)
     if klass == "sync_miss":
         changed = [_parse(r.get("modifiedOn")) for r in invoices.values()]
