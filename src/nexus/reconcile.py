@@ -15,9 +15,10 @@ classified:
 - `timing_only`: ServiceTitan changed the record after the feed's last
   successful sync started, so the next sync brings it.
 
-Only ids and the compared fields of one page are held at a time, plus the set
-of ids seen (to find `missing_in_st`), so a 100,000-job tenant costs a few MB.
-The API calls are exactly one per page: at most 1 + ⌈records / 5000⌉ per feed.
+Pages are streamed: besides the page in hand, only the ids seen (to find
+`missing_in_st`) are kept, so memory does not grow with the tenant (it is
+mostly one parsed page of 5,000 records; see bench/reconcile.py). The API
+calls are one per page: at most 1 + ⌈records / 5000⌉ per feed.
 
 `repair` loads every difference ServiceTitan can fix (missing, mismatched and
 timing-only records) through the normal loader. The records are spooled in a
