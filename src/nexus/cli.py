@@ -36,6 +36,10 @@ producers_app = typer.Typer(
 app.add_typer(producers_app, name="producers")
 doctor_app = typer.Typer(help="Find problems around Nexus.", no_args_is_help=True)
 app.add_typer(doctor_app, name="doctor")
+diagnose_app = typer.Typer(
+    help="Ask ServiceTitan directly about what the mirror shows.", no_args_is_help=True
+)
+app.add_typer(diagnose_app, name="diagnose")
 quarantine_app = typer.Typer(
     help="Batches held back because they look like phantom writes.", no_args_is_help=True
 )
@@ -517,6 +521,89 @@ def heartbeat(
             rows=rows,
         )
     console.print(f"recorded run {run_id} of {producer}")
+
+
+# -- diagnose and reconcile --------------------------------------------------------
+
+
+@diagnose_app.command("invoices")
+@friendly
+def diagnose_invoices(
+    sample: Annotated[
+        int, typer.Option(min=1, help="How many zero-invoice jobs to ask ServiceTitan about.")
+    ] = 30,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the sample (printed with every diagnosis).")
+    ] = None,
+    repair: Annotated[
+        bool, typer.Option(help="Load the sync misses found through the normal loader.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Sample completed $0 jobs and tell sync misses from genuinely unbilled work."""
+    from nexus.diagnose import diagnose_invoices as diagnose
+    from nexus.servicetitan import ServiceTitanClient
+
+    settings = _settings()
+    tenant = settings.require_st_credentials()[0]
+    with ServiceTitanClient.from_settings(settings) as client:
+        result = diagnose(
+            _database(), client, tenant, SystemClock(), sample=sample, seed=seed, repair=repair
+        )
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        for line in result.summary_lines():
+            console.print(line, highlight=False)
+
+
+@app.command()
+@friendly
+def reconcile(
+    feed: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this feed (jobs, invoices, customers, estimates, job_types)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only records modified on or after this date (UTC).")
+    ] = None,
+    repair: Annotated[
+        bool, typer.Option(help="Load what differs from ServiceTitan through the loader.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare the mirror with ServiceTitan in full, report every difference, repair on request."""
+    from datetime import UTC, datetime
+
+    from nexus.reconcile import DEFAULT_FEEDS, run_reconcile
+    from nexus.servicetitan import ServiceTitanClient
+
+    for name in feed or []:
+        if name not in DEFAULT_FEEDS:
+            raise typer.BadParameter(
+                f"unknown feed '{name}': choose from {', '.join(DEFAULT_FEEDS)}",
+                param_hint="--feed",
+            )
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            raise typer.BadParameter(
+                f"'{since}' is not a date such as 2026-04-01", param_hint="--since"
+            ) from None
+        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start
+    settings = _settings()
+    tenant = settings.require_st_credentials()[0]
+    with ServiceTitanClient.from_settings(settings) as client:
+        report = run_reconcile(
+            _database(), client, tenant, SystemClock(), feed or None, start, repair
+        )
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        for line in report.summary_lines():
+            console.print(line, highlight=False)
 
 
 # -- worker ----------------------------------------------------------------------

@@ -90,7 +90,8 @@ AMOUNTS: dict[str, tuple[str, ...]] = {
 class ListSource(Protocol):
     """What a reconciliation needs from a ServiceTitan client (of the tenant reconciled)."""
 
-    calls_by_path: Mapping[str, int]
+    @property
+    def calls_by_path(self) -> Mapping[str, int]: ...
 
     def list_pages(
         self, feed: Feed, *, page_size: int = ..., all_states: bool = ..., **filters: str

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from pydantic import SecretStr
@@ -89,7 +89,7 @@ class _Schedule:
         self.every = {
             name: p.every
             for name, p in config.producers.items()
-            if p.enabled and (name in PRODUCERS or p.kind == "cache_export")
+            if p.enabled and (name in PRODUCERS or p.kind in ("cache_export", "reconcile"))
         }
         self.next_due = dict.fromkeys(self.every, start)
         self.stopped: set[str] = set()  # silently not running
@@ -163,7 +163,11 @@ def _run_producer(
 ) -> None:
     """Run one producer through the same code path the worker uses."""
     declared = config.producers[producer]
-    if declared.kind == "cache_export" and declared.path is not None:
+    if declared.kind == "reconcile":
+        from nexus.reconcile import ListSource, run_reconcile
+
+        run_reconcile(db, cast(ListSource, syncer.client), tenant, clock)
+    elif declared.kind == "cache_export" and declared.path is not None:
         from nexus.cache_export import export_jobs_cache
 
         path = config.resolve_path(declared.path)

@@ -44,7 +44,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import psycopg
 from packaging.version import Version
@@ -204,9 +204,28 @@ def run_cache_export(run: ProducerRun) -> None:
     )
 
 
+def run_reconcile_producer(run: ProducerRun) -> None:
+    """Run the `reconcile` producer: the periodic full comparison that catches what a cursor missed.
+
+    It reports differences and does not repair: repairs are a person's call
+    (`nexus reconcile --repair`), and the proof shows what was found.
+    """
+    from nexus.reconcile import ListSource, run_reconcile
+
+    run.checkpoint()
+    with run.syncer() as syncer:
+        # The pool's syncers hold full ServiceTitan clients, which list pages too.
+        client = cast(ListSource, syncer.client)
+        run_reconcile(run.db, client, run.tenant, run.clock, checkpoint=run.checkpoint)
+
+
 #: How each kind of producer runs; a kind missing here is logged and not scheduled.
 #: `external` producers never run here.
-PRODUCER_TASKS: dict[str, ProducerTask] = {"sync": run_sync, "cache_export": run_cache_export}
+PRODUCER_TASKS: dict[str, ProducerTask] = {
+    "sync": run_sync,
+    "cache_export": run_cache_export,
+    "reconcile": run_reconcile_producer,
+}
 
 
 class _Runtime:

@@ -7,21 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import typer.main
 
 from cli import Result, nexus
-from nexus.cli import app
 from nexus.clock import VirtualClock
 from nexus.diagnose import CLASSES
 from nexus.mirror import sync_all
 from nexus.simulator import BusinessConfig, SimServer, Simulator
 from nexus.store.database import Database
 from stsim import CREDENTIALS, TENANT, client_for
-
-pytestmark = pytest.mark.skipif(
-    "diagnose" not in typer.main.get_command(app).commands,  # type: ignore[attr-defined]
-    reason="`nexus diagnose invoices` is not wired into the CLI yet",
-)
 
 
 @pytest.fixture

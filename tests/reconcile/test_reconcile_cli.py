@@ -8,21 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
 
 from cli import Result, nexus
-from nexus.cli import app
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
 from nexus.reconcile import CLASSES, DEFAULT_FEEDS
 from nexus.simulator import BusinessConfig, SimServer, Simulator
 from nexus.store.database import Database
 from stsim import CREDENTIALS, TENANT, client_for
-
-pytestmark = pytest.mark.skipif(
-    "reconcile" not in typer.main.get_command(app).commands,  # type: ignore[attr-defined]
-    reason="`nexus reconcile` is not wired into the CLI yet",
-)
 
 
 @pytest.fixture

@@ -27,10 +27,15 @@ ARGS = [
     "--no-first-run",
 ]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium package is not installed"),
-]
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _chromium_is_installed() -> None:
+    """A missing browser is a failed test, never a skipped one: `.ci/run` installs it."""
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
+    )
 
 
 @pytest.fixture(scope="module")
