@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from nexus.store.database import Database
 
@@ -63,3 +64,10 @@ def db(_migrated: Database) -> Database:
     """The test database with an up-to-date schema and empty tables."""
     _clean(_migrated)
     return Database(_migrated.url)
+
+
+# Machines here are shared and noisy: property tests judge behaviour, not speed.
+settings.register_profile(
+    "nexus", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=100
+)
+settings.load_profile("nexus")

@@ -544,11 +544,21 @@ def diagnose_invoices(
     from nexus.diagnose import diagnose_invoices as diagnose
     from nexus.servicetitan import ServiceTitanClient
 
+    from nexus.proof.inputs import proof_inputs
+
     settings = _settings()
     tenant = settings.require_st_credentials()[0]
+    coverage = proof_inputs(_config(), tenant).coverage  # the window and lag of nexus.toml
     with ServiceTitanClient.from_settings(settings) as client:
         result = diagnose(
-            _database(), client, tenant, SystemClock(), sample=sample, seed=seed, repair=repair
+            _database(),
+            client,
+            tenant,
+            SystemClock(),
+            sample=sample,
+            seed=seed,
+            repair=repair,
+            params=coverage,
         )
     if as_json:
         _print_json(result.as_dict())

@@ -35,6 +35,33 @@ def sync_command(
     return [sys.executable, "-m", "nexus.cli", "sync", "--json"], env
 
 
+def last_run_id(db: Database, status: str | None = None) -> int:
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT coalesce(max(id), 0) FROM nexus.runs"
+            " WHERE %(status)s::text IS NULL OR status = %(status)s",
+            {"status": status},
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def kill_mid_run(
+    proc: subprocess.Popen[bytes], db: Database, rng: random.Random, before: int
+) -> bool:
+    """Wait until the sync is inside a run of its own, let it load a little, then SIGKILL it."""
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and last_run_id(db, "running") <= before:
+        if time.monotonic() > deadline:
+            raise AssertionError("the sync never started a run")
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 0.4))
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True
+
+
 def test_sigkill_during_backfill_then_rerun_ends_with_exactly_the_source(
     db: Database, make_sim: Callable[..., Simulator], tmp_path: Path
 ) -> None:
@@ -44,12 +71,9 @@ def test_sigkill_during_backfill_then_rerun_ends_with_exactly_the_source(
     with sim.serve() as server:
         cmd, env = sync_command(server.base_url, server.auth_url, db, tmp_path)
         for _ in range(6):
+            before = last_run_id(db)
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(rng.uniform(0.3, 2.0))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-            proc.wait()
+            kills += kill_mid_run(proc, db, rng, before)
         done = subprocess.run(
             cmd, env=env, capture_output=True, text=True, timeout=300, check=False
         )
@@ -61,6 +85,9 @@ def test_sigkill_during_backfill_then_rerun_ends_with_exactly_the_source(
             conn.execute("SELECT status, count(*) FROM nexus.runs GROUP BY status").fetchall()
         )
         pages = conn.execute("SELECT sum(pages) FROM nexus.feeds").fetchone()[0]  # type: ignore[index]
+        failed = conn.execute("SELECT producer, error FROM nexus.runs WHERE status = 'failed'")
+        failures = failed.fetchall()
+    assert failures == [], failures
     assert statuses.get("running", 0) == 0, "the final run closes every run a kill left open"
-    assert statuses.get("abandoned", 0) >= 1, "killed runs are marked abandoned by the next run"
+    assert statuses.get("abandoned", 0) == kills, "each killed run is marked abandoned"
     assert pages > 0

@@ -150,16 +150,21 @@ class Syncer:
                 loader = self._loader(feed.name)
                 spec = TABLES[feed.name]
                 saved = token
+                # A backfill (first load, or a first load resumed after a kill) brings
+                # everything at once; the surge and spike checks judge later runs only.
+                backfill: bool | None = None
                 pages_iter = iter(self.client.export_pages(feed, token))
                 for page in pages_iter:
                     if page.data:
                         rows = flatten(spec, page.data)
+                        if backfill is None:
+                            backfill = token is None or not self._ever_succeeded(feed)
                         suspicion = suspect(
                             conn,
                             spec,
                             tenant,
                             rows,
-                            backfill=token is None,
+                            backfill=backfill,
                             run_new_jobs=run.rows_changed,
                         )
                         if suspicion is not None:
@@ -236,6 +241,14 @@ class Syncer:
             now=self.clock.now(),
         )
         raise FeedHeld(self.tenant, feed.name, held_id, suspicion)
+
+    def _ever_succeeded(self, feed: Feed) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM nexus.runs WHERE tenant_id = %s AND producer = %s"
+            " AND status = 'succeeded' LIMIT 1",
+            (self.tenant, feed.producer),
+        ).fetchone()
+        return row is not None
 
     def _job_types_due(self, backfill: bool) -> bool:
         """Refresh job types on a backfill and then at most every `JOB_TYPES_EVERY`."""
