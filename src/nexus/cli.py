@@ -542,9 +542,8 @@ def diagnose_invoices(
 ) -> None:
     """Sample completed $0 jobs and tell sync misses from genuinely unbilled work."""
     from nexus.diagnose import diagnose_invoices as diagnose
-    from nexus.servicetitan import ServiceTitanClient
-
     from nexus.proof.inputs import proof_inputs
+    from nexus.servicetitan import ServiceTitanClient
 
     settings = _settings()
     tenant = settings.require_st_credentials()[0]
