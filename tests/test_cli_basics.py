@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from cli import nexus
-
 from nexus.registry.config import default_config_text, load_config
 from nexus.store.database import Database
 
