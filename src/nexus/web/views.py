@@ -158,6 +158,23 @@ def _runs(conn: Connection, tenant: int, producer: str, now: datetime) -> list[d
 # -- products -------------------------------------------------------------------------------
 
 
+def _measure(
+    conn: Any,
+    config: Config,
+    product: Any,
+    tenant: int,
+    now: datetime,
+    owner: str | None,
+    retired: bool,
+    entries: dict[str, Any],
+) -> list[Any]:
+    """A product's freshness measures now; none for a retired or ownerless product."""
+    if retired or owner is None:
+        return []
+    path = config.resolve_path(product.path) if product.path else None
+    return product_freshness(conn, product, tenant, now, entries.get(owner), owner, file_path=path)
+
+
 def products_list(db: Database, config: Config, tenant: int, now: datetime) -> dict[str, Any]:
     """Every declared product with its owner, freshness and orphan state."""
     db.ensure_schema()
@@ -169,19 +186,7 @@ def products_list(db: Database, config: Config, tenant: int, now: datetime) -> d
         for product in config.products:
             retired = product.name in state.retired_products
             owner = state.owners.get(product.name)
-            measured = (
-                []
-                if retired or owner is None
-                else product_freshness(
-                    conn,
-                    product,
-                    tenant,
-                    now,
-                    entries.get(owner),
-                    owner,
-                    file_path=config.resolve_path(product.path) if product.path else None,
-                )
-            )
+            measured = _measure(conn, config, product, tenant, now, owner, retired, entries)
             orphan = orphan_of.get(product.name)
             rows.append(
                 {
@@ -212,19 +217,7 @@ def product_detail(
         entries = ledger(conn, tenant, now)
         retired = name in state.retired_products
         owner = state.owners.get(name)
-        measured = (
-            []
-            if retired or owner is None
-            else product_freshness(
-                conn,
-                product,
-                tenant,
-                now,
-                entries.get(owner),
-                owner,
-                file_path=config.resolve_path(product.path) if product.path else None,
-            )
-        )
+        measured = _measure(conn, config, product, tenant, now, owner, retired, entries)
         orphan = next(
             (o for o in orphans(conn, config, tenant, now, state, entries) if o.product == name),
             None,
