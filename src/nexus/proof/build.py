@@ -25,12 +25,13 @@ from nexus.checks.freshness import Freshness, product_freshness
 from nexus.checks.revenue import Revenue, RevenueParams, read_reference_table, revenue
 from nexus.checks.stats import Severity, wilson
 from nexus.checks.volume import Volume, VolumeParams, volume
-from nexus.proof.causes import NONE_FOUND, Cause, cause_for_product
+from nexus.proof.causes import NONE_FOUND, Cause, FeedGap, cause_for_product
 from nexus.proof.story import actions_for, story_for
 from nexus.registry.model import RegistryConfig
 from nexus.registry.ownership import ownership
 from nexus.registry.timeline import events
 from nexus.registry.vitals import ledger, orphans, vitals
+from nexus.servicetitan.feeds import EXPORT_FEEDS
 
 Connection = psycopg.Connection[Any]
 Reference = Callable[[Connection], tuple[Mapping[str, float] | None, str | None]]
@@ -93,8 +94,10 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> dict[st
     timeline = events(conn, tenant=tenant, until=now)
     error_kinds = _error_kinds(conn, [i for e in entries.values() for i in e.failed_run_ids])
 
+    gaps = _feed_gaps(conn, tenant, now)
+
     def cause(product: str) -> Cause:
-        return cause_for_product(product, state, by_producer, entries, timeline, error_kinds)
+        return cause_for_product(product, state, by_producer, entries, timeline, error_kinds, gaps)
 
     freshness: list[Freshness] = []
     for product in config.products:
@@ -490,6 +493,31 @@ def _verdict(alerts: list[Alert], coverage: Coverage) -> str:
     if coverage.severity is Severity.INSUFFICIENT_DATA:
         return "insufficient_data"
     return "ok"
+
+
+def _feed_gaps(conn: Connection, tenant: int, now: datetime) -> dict[str, FeedGap]:
+    """Per sync producer: what the latest reconciliation (if not repaired since) found missing."""
+    row = conn.execute(
+        "SELECT run_id, finished_at, feeds, repair FROM nexus.reconciliations"
+        " WHERE tenant_id = %s AND finished_at <= %s ORDER BY finished_at DESC, id DESC LIMIT 1",
+        (tenant, now),
+    ).fetchone()
+    if row is None or row[3]:  # none, or the latest one repaired what it found
+        return {}
+    run_id, at, feeds, _ = row
+    moved = dict(
+        conn.execute(
+            "SELECT feed, updated_at FROM nexus.feeds WHERE tenant_id = %s", (tenant,)
+        ).fetchall()
+    )
+    gaps = {}
+    for name, counts in feeds.items():
+        feed = EXPORT_FEEDS.get(name)
+        if feed is None:
+            continue
+        missing = int(counts.get("missing_in_mirror", 0)) + int(counts.get("field_mismatch", 0))
+        gaps[feed.producer] = FeedGap(name, feed.producer, missing, run_id, at, moved.get(name))
+    return gaps
 
 
 def _error_kinds(conn: Connection, run_ids: list[int]) -> dict[int, str | None]:

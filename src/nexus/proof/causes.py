@@ -61,6 +61,18 @@ def _links(producer: str | None, run_ids: tuple[int, ...] = ()) -> dict[str, str
     return links
 
 
+@dataclass(frozen=True)
+class FeedGap:
+    """What the latest reconciliation found a feed's export failed to deliver."""
+
+    feed: str
+    producer: str
+    missing: int  # in ServiceTitan, older than the sync horizon, not in the mirror (or differing)
+    reconcile_run: int
+    reconciled_at: datetime
+    token_moved_at: datetime | None
+
+
 def cause_for_product(
     product: str,
     state: Ownership,
@@ -68,6 +80,7 @@ def cause_for_product(
     entries: dict[str, LedgerEntry],
     events: list[Event],
     run_error_kinds: dict[int, str | None],
+    gaps: dict[str, FeedGap] | None = None,
 ) -> Cause:
     """The probable cause behind a symptom on `product`, with its evidence."""
     owner = state.owners.get(product)
@@ -125,5 +138,23 @@ def cause_for_product(
             + "; no failure is recorded, so it is not running at all.",
             run_ids=(vital.last_run_id,) if vital.last_run_id else (),
             links=_links(owner),
+        )
+    gap = (gaps or {}).get(owner)
+    if gap is not None and gap.missing > 0:
+        moved = (
+            f"its token last moved {gap.token_moved_at:%b %d %H:%M} UTC"
+            if gap.token_moved_at
+            else "its token never moved"
+        )
+        return Cause(
+            "feed_stuck",
+            owner,
+            gap.token_moved_at,
+            f"{owner} runs, but the {gap.feed} export is not delivering what ServiceTitan has: "
+            f"reconcile run {gap.reconcile_run} ({gap.reconciled_at:%b %d %H:%M} UTC) found "
+            f"{gap.missing} {gap.feed} records older than the last sync that the mirror lacks "
+            f"or holds differently; {moved}.",
+            run_ids=(gap.reconcile_run,),
+            links=_links(owner, (gap.reconcile_run,)),
         )
     return NONE_FOUND

@@ -203,6 +203,19 @@ def _cause_actions(cause: dict[str, Any], proof: dict[str, Any]) -> list[dict[st
                 "low",
             )
         ]
+    if kind == "feed_stuck":
+        feed = _feed_of(producer)
+        return [
+            _action(
+                f"Load what the {feed} export did not deliver",
+                f"nexus reconcile --feed {feed} --repair",
+                "the latest reconciliation found records ServiceTitan has and the mirror lacks; "
+                "a repair loads them through the normal loader (no sync window to widen)",
+                "high",
+                "low",
+                "low",
+            )
+        ]
     if kind == "writes_quarantined":
         return [
             _action(

@@ -1,0 +1,5 @@
+"""Sync tests share the simulated tenant fixtures."""
+
+from stsim import client, clock, make_sim, server, sim
+
+__all__ = ["client", "clock", "make_sim", "server", "sim"]
