@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from conftest import BEARER, PASSWORD, TOKEN, USER, Replayed, replay_app, web_settings
 from nexus.errors import ConfigError
 from nexus.web.auth import SESSION_COOKIE, Access, LoginThrottle, safe_next
 from nexus.web.serve import check_bind, is_loopback, with_access
+from webkit import BEARER, PASSWORD, TOKEN, USER, Replayed, replay_app, web_settings
 
 OPEN = {"/healthz", "/login", "/logout"}
 EXAMPLES = {"name": "invoice_sync", "tenant": "1001"}

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import ARTIFACTS, PASSWORD, USER, Replayed, replay_app
 from nexus.serving import ThreadedServer
+from webkit import ARTIFACTS, PASSWORD, USER, Replayed, replay_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import BEARER, Replayed
+from webkit import BEARER, Replayed
 
 
 def scrape(web: TestClient) -> dict[str, Any]:

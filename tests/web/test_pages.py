@@ -12,7 +12,6 @@ import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import BEARER, TENANT, Replayed, web_settings
 from nexus.clock import VirtualClock
 from nexus.ledger import finish_run, start_run
 from nexus.proof.service import current_proof
@@ -21,6 +20,7 @@ from nexus.registry.producers import producers_report
 from nexus.servicetitan.errors import AuthError
 from nexus.store.database import Database
 from nexus.web import create_app
+from webkit import BEARER, TENANT, Replayed, web_settings
 
 ROOT = Path(__file__).parents[2]
 SCHEMA = json.loads((ROOT / "src/nexus/proof/proof.schema.json").read_text())

@@ -18,7 +18,6 @@ import pytest
 from dbstate import fingerprint
 from fastapi import FastAPI
 
-from conftest import BEARER, SECRET, TENANT, web_settings
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
 from nexus.registry.config import Config, TenantConfig
@@ -29,6 +28,7 @@ from nexus.store.database import Database
 from nexus.web import create_app
 from nexus.webhooks import BadHint, SignatureScheme, parse_hint
 from stsim import client_for
+from webkit import BEARER, SECRET, TENANT, web_settings
 
 HEADER = "X-ServiceTitan-Signature"
 
