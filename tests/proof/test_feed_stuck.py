@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 
 from nexus.clock import VirtualClock
+from nexus.diagnose import diagnose_invoices
 from nexus.mirror import sync_all
 from nexus.proof.service import current_proof
 from nexus.reconcile import run_reconcile
@@ -35,6 +36,16 @@ def test_reconcile_evidence_turns_an_unexplained_gap_into_a_stuck_feed(
         assert alert is not None and alert["severity"] == "critical"
         assert alert["probable_cause"]["kind"] == "none_found"
 
+        # A diagnosis that finds sync misses becomes the probable cause...
+        diagnosis = diagnose_invoices(db, client, TENANT, clock, sample=30, seed=3)
+        diagnosed = current_proof(db, config, TENANT, clock)
+        jsonschema.validate(diagnosed, SCHEMA)
+        cause = coverage_alert(diagnosed)["probable_cause"]  # type: ignore[index]
+        assert (cause["kind"], cause["producer"]) == ("sync_miss", "invoice_sync")
+        assert diagnosed["zero_invoice_split"]["sync_miss"] == len(diagnosis.sync_miss_ids) > 0
+        assert diagnosed["actions"][0]["command"] == "nexus reconcile --feed invoices --repair"
+
+        # ...and a reconciliation's evidence names the feed itself.
         report = run_reconcile(db, client, TENANT, clock, feeds=["invoices"])
         after = current_proof(db, config, TENANT, clock)
         jsonschema.validate(after, SCHEMA)

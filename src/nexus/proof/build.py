@@ -25,6 +25,7 @@ from nexus.checks.freshness import Freshness, product_freshness
 from nexus.checks.revenue import Revenue, RevenueParams, read_reference_table, revenue
 from nexus.checks.stats import Severity, wilson
 from nexus.checks.volume import Volume, VolumeParams, volume
+from nexus.diagnose import diagnosis_cause, latest_diagnosis
 from nexus.proof.causes import NONE_FOUND, Cause, FeedGap, cause_for_product
 from nexus.proof.story import actions_for, story_for
 from nexus.registry.model import RegistryConfig
@@ -95,9 +96,19 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> dict[st
     error_kinds = _error_kinds(conn, [i for e in entries.values() for i in e.failed_run_ids])
 
     gaps = _feed_gaps(conn, tenant, now)
+    # The latest diagnosis says which sampled $0 jobs ServiceTitan has invoiced, and
+    # what its sample points to when lineage finds no cause.
+    diagnosis = latest_diagnosis(conn, tenant)
+    if diagnosis is not None and diagnosis.at > now:
+        diagnosis = None
+    diagnosed = diagnosis_cause(diagnosis) if diagnosis is not None else None
+    sync_misses = inputs.sync_miss_ids | (diagnosis.sync_miss_ids if diagnosis else frozenset())
 
     def cause(product: str) -> Cause:
-        return cause_for_product(product, state, by_producer, entries, timeline, error_kinds, gaps)
+        found = cause_for_product(product, state, by_producer, entries, timeline, error_kinds, gaps)
+        if found.kind == "none_found" and product == COVERAGE_PRODUCT and diagnosed:
+            return diagnosed
+        return found
 
     freshness: list[Freshness] = []
     for product in config.products:
@@ -112,7 +123,7 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> dict[st
 
     coverage = invoice_coverage(conn, tenant, now, inputs.coverage)
     days = coverage_by_day(conn, tenant, now, inputs.timezone)
-    split = zero_invoice_split(conn, tenant, now, inputs.coverage, inputs.sync_miss_ids)
+    split = zero_invoice_split(conn, tenant, now, inputs.coverage, sync_misses)
     vol = volume(conn, tenant, now, inputs.timezone, inputs.volume)
     reference, reference_name = (inputs.reference or (lambda c: table_reference(c, tenant)))(conn)
     rev = revenue(conn, tenant, now, inputs.timezone, reference, reference_name, inputs.revenue)

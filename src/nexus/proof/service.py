@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from nexus.clock import Clock
-from nexus.diagnose import latest_diagnosis
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
 from nexus.registry.config import Config
@@ -16,8 +15,4 @@ def current_proof(db: Database, config: Config, tenant: int, clock: Clock) -> di
     """Build the Evolution Proof for `tenant` as of the clock's now."""
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
-        # The latest diagnosis says which sampled $0 jobs ServiceTitan has invoiced.
-        diagnosis = latest_diagnosis(conn, tenant)
-        misses = diagnosis.sync_miss_ids if diagnosis is not None else frozenset()
-        inputs = proof_inputs(config, tenant, sync_miss_ids=misses)
-        return build_proof(conn, inputs, clock.now())
+        return build_proof(conn, proof_inputs(config, tenant), clock.now())

@@ -203,6 +203,30 @@ def _cause_actions(cause: dict[str, Any], proof: dict[str, Any]) -> list[dict[st
                 "low",
             )
         ]
+    if kind == "sync_miss":
+        return [
+            _action(
+                "Load the invoices the feed missed",
+                "nexus reconcile --feed invoices --repair",
+                "a diagnosis found completed jobs invoiced in ServiceTitan but $0 in the mirror; "
+                "a full reconciliation finds and loads every one of them",
+                "high",
+                "medium",
+                "low",
+            )
+        ]
+    if kind == "not_invoiced":
+        return [
+            _action(
+                "Follow up the completed work that was never invoiced",
+                "nexus diagnose invoices --sample 30 --json",
+                "the mirror is right: ServiceTitan itself shows these chargeable jobs at $0 past "
+                "the usual invoice lag — a business follow-up, not a data fix",
+                "high",
+                "medium",
+                "low",
+            )
+        ]
     if kind == "feed_stuck":
         feed = _feed_of(producer)
         return [
