@@ -89,5 +89,6 @@ def test_sigkill_during_backfill_then_rerun_ends_with_exactly_the_source(
         failures = failed.fetchall()
     assert failures == [], failures
     assert statuses.get("running", 0) == 0, "the final run closes every run a kill left open"
-    assert statuses.get("abandoned", 0) == kills, "each killed run is marked abandoned"
+    # A kill can land between two runs of one sync; every kill inside a run leaves one.
+    assert 1 <= statuses.get("abandoned", 0) <= kills, "killed runs are marked abandoned"
     assert pages > 0

@@ -213,7 +213,8 @@ def test_sigterm_finishes_the_run_a_second_sigterm_abandons_it_and_the_next_run_
             "SELECT queueing_lock FROM nexus.procrastinate_jobs WHERE status = 'todo' ORDER BY id",
         )
         assert [w[0] for w in waiting] == [
-            f"{TENANT}:{p}" for p in ("invoice_sync", "customer_sync", "estimate_sync")
+            f"{TENANT}:{p}"
+            for p in ("invoice_sync", "customer_sync", "estimate_sync", "reconcile")
         ], "the producers not yet run stay queued for the next worker"
 
         # Two SIGTERMs in the middle of the invoices backfill: abandoned at a page boundary.
@@ -256,5 +257,7 @@ def test_sigterm_finishes_the_run_a_second_sigterm_abandons_it_and_the_next_run_
     assert resumed["rows_read"] == total - committed, "the run resumed; it did not start over"
     ledger = runs(db)
     assert_no_overlap(ledger)
-    assert Counter(r["status"] for r in ledger) == {"succeeded": 4, "abandoned": 1}
+    syncs = [r for r in ledger if r["producer"].endswith("_sync")]
+    assert Counter(r["status"] for r in syncs) == {"succeeded": 4, "abandoned": 1}
+    assert [r["status"] for r in ledger if r["producer"] == "reconcile"] == ["succeeded"]
     assert_mirror_equals_truth(db, sim, TENANT)
