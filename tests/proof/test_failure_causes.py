@@ -1,0 +1,51 @@
+"""Failing producers are named by what their failures were: auth, reachability, or other."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from nexus.clock import VirtualClock
+from nexus.errors import NexusError
+from nexus.mirror import sync_all
+from nexus.proof.service import current_proof
+from nexus.registry.config import load_config
+from nexus.servicetitan.feeds import INVOICES
+from nexus.simulator import Simulator
+from nexus.store.database import Database
+from nexus.sync.feed_sync import sync_feed
+from stsim import TENANT, client_for
+
+
+def invoice_cause(db: Database, clock: VirtualClock) -> dict:
+    proof = current_proof(db, load_config(None), TENANT, clock)
+    alert = next(a for a in proof["alerts"] if a["product"] == "titan.invoices")
+    return alert["probable_cause"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [("token", "st_auth_failing"), ("outage", "st_unreachable"), ("record", "producer_failing")],
+)
+def test_the_cause_of_a_stale_table_follows_its_producers_failures(
+    db: Database, sim: Simulator, clock: VirtualClock, fault: str, kind: str
+) -> None:
+    faults = sim.tenant(TENANT).faults
+    with sim.serve() as server, client_for(server, max_attempts=2) as client:
+        sync_all(db, client, TENANT, clock)
+        sim.advance(timedelta(hours=1))
+        if fault == "token":
+            faults.token_rejection(revoke_issued=True)
+        elif fault == "outage":
+            faults.outage(503)
+        else:
+            faults.malformed_record("invoices", times=None)
+        for _ in range(20):  # five hours of failing runs every 15 minutes
+            sim.advance(timedelta(minutes=15))
+            with pytest.raises(NexusError):
+                sync_feed(db, client, TENANT, INVOICES, clock)
+    cause = invoice_cause(db, clock)
+    assert (cause["kind"], cause["producer"]) == (kind, "invoice_sync")
+    assert len(cause["run_ids"]) >= 1
+    assert "failed 20 run(s) in a row" in cause["evidence"]
