@@ -42,6 +42,7 @@ STALE_CRITICAL_FACTOR = 4
 
 
 def table_reference(conn: Connection, tenant: int) -> tuple[Mapping[str, float] | None, str | None]:
+    """The sales ledger kept in `nexus.reference_revenue`, when it holds anything for `tenant`."""
     weeks = read_reference_table(conn, tenant)
     return (weeks, "sales ledger") if weeks else (None, None)
 

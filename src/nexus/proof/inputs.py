@@ -12,10 +12,9 @@ from nexus.checks.revenue import (
     RevenueParams,
     read_reference_csv,
     read_reference_sql,
-    read_reference_table,
 )
 from nexus.checks.volume import VolumeParams
-from nexus.proof.build import ProofInputs
+from nexus.proof.build import ProofInputs, table_reference
 from nexus.registry.config import Config
 
 Connection = psycopg.Connection[Any]
@@ -41,8 +40,7 @@ def proof_inputs(
             return read_reference_csv(config.resolve_path(reference.csv)), reference.name
         if reference is not None and reference.sql is not None:
             return read_reference_sql(conn, reference.sql, tenant), reference.name
-        weeks = read_reference_table(conn, tenant)
-        return (weeks, "sales ledger") if weeks else (None, None)
+        return table_reference(conn, tenant)
 
     return ProofInputs(
         config=config,
