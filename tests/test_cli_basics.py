@@ -7,6 +7,7 @@ from pathlib import Path
 from cli import nexus
 from nexus.registry.config import default_config_text, load_config
 from nexus.store.database import Database
+from nexus.store.embedded import stop_embedded
 
 
 def test_init_writes_the_default_file_and_refuses_to_overwrite(
@@ -51,6 +52,14 @@ def test_an_unreachable_database_says_how_to_fix_it(tmp_path: Path) -> None:
 
 
 def test_demo_tells_its_story_as_json(tmp_path: Path) -> None:
+    try:
+        check_demo(tmp_path)
+    finally:
+        # The demo leaves its embedded server running for later commands; not in tests.
+        stop_embedded(tmp_path / "demo")
+
+
+def check_demo(tmp_path: Path) -> None:
     result = nexus(
         "demo", "--no-serve", "--json", db_url="", home=tmp_path, env={"NEXUS_DATABASE_URL": ""}
     )
