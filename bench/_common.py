@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import random
@@ -15,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from nexus.store.database import Database
-from nexus.store.embedded import embedded_url
+from nexus.store.embedded import embedded_url, stop_embedded
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -27,7 +28,10 @@ def bench_database(home: Path | None = None, *, fresh: bool = True) -> Database:
     """
     url = os.environ.get("NEXUS_DATABASE_URL")
     if url is None:
-        url = embedded_url(home or Path(tempfile.mkdtemp(prefix="nxb")))
+        where = home or Path(tempfile.mkdtemp(prefix="nxb"))
+        url = embedded_url(where)
+        if home is None:  # a throwaway server goes away with the benchmark
+            atexit.register(stop_embedded, where)
     db = Database(url)
     if fresh:
         db.reset()
