@@ -66,3 +66,15 @@ def client_for(server: SimServer, **overrides: object) -> ServiceTitanClient:
 def client(server: SimServer) -> Iterator[ServiceTitanClient]:
     with client_for(server) as st:
         yield st
+
+
+def st_env(server: SimServer, **overrides: str) -> dict[str, str]:
+    """The NEXUS_ST_* variables that point a `nexus` process at the simulated tenant."""
+    return {
+        "NEXUS_ST_API_URL": server.base_url,
+        "NEXUS_ST_AUTH_URL": server.auth_url,
+        "NEXUS_ST_CLIENT_ID": CREDENTIALS.client_id,
+        "NEXUS_ST_CLIENT_SECRET": CREDENTIALS.client_secret,
+        "NEXUS_ST_APP_KEY": CREDENTIALS.app_key,
+        **overrides,
+    }

@@ -15,7 +15,7 @@ from nexus.mirror import sync_all
 from nexus.reconcile import CLASSES, DEFAULT_FEEDS
 from nexus.simulator import BusinessConfig, SimServer, Simulator
 from nexus.store.database import Database
-from stsim import CREDENTIALS, TENANT, client_for
+from stsim import CREDENTIALS, TENANT, client_for, st_env
 
 
 @pytest.fixture
@@ -32,15 +32,7 @@ def lossy(db: Database) -> Iterator[tuple[Simulator, SimServer]]:
 
 
 def run(server: SimServer, db: Database, home: Path, *args: str) -> Result:
-    env = {
-        "NEXUS_ST_API_URL": server.base_url,
-        "NEXUS_ST_AUTH_URL": server.auth_url,
-        "NEXUS_ST_CLIENT_ID": CREDENTIALS.client_id,
-        "NEXUS_ST_CLIENT_SECRET": CREDENTIALS.client_secret,
-        "NEXUS_ST_APP_KEY": CREDENTIALS.app_key,
-        "NEXUS_ST_RATE_LIMIT": "500",
-        "NEXUS_ST_MAX_ATTEMPTS": "1",
-    }
+    env = st_env(server, NEXUS_ST_RATE_LIMIT="500", NEXUS_ST_MAX_ATTEMPTS="1")
     return nexus(*args, db_url=db.url, home=home, env=env)
 
 

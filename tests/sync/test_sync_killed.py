@@ -12,25 +12,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mirror_check import assert_mirror_equals_truth
-from nexus.simulator import Simulator
+from nexus.simulator import SimServer, Simulator
 from nexus.store.database import Database
-from stsim import CREDENTIALS, TENANT
+from stsim import TENANT, st_env
 
 
-def sync_command(
-    server_url: str, auth_url: str, db: Database, home: Path
-) -> tuple[list[str], dict[str, str]]:
+def sync_command(server: SimServer, db: Database, home: Path) -> tuple[list[str], dict[str, str]]:
     env = {
         **os.environ,
         "NEXUS_HOME": str(home),
         "NEXUS_DATABASE_URL": db.url,
-        "NEXUS_ST_API_URL": server_url,
-        "NEXUS_ST_AUTH_URL": auth_url,
         "NEXUS_ST_TENANT": str(TENANT),
-        "NEXUS_ST_CLIENT_ID": CREDENTIALS.client_id,
-        "NEXUS_ST_CLIENT_SECRET": CREDENTIALS.client_secret,
-        "NEXUS_ST_APP_KEY": CREDENTIALS.app_key,
-        "NEXUS_ST_RATE_LIMIT": "200",
+        **st_env(server, NEXUS_ST_RATE_LIMIT="200"),
     }
     return [sys.executable, "-m", "nexus.cli", "sync", "--json"], env
 
@@ -69,7 +62,7 @@ def test_sigkill_during_backfill_then_rerun_ends_with_exactly_the_source(
     rng = random.Random(20261125)
     kills = 0
     with sim.serve() as server:
-        cmd, env = sync_command(server.base_url, server.auth_url, db, tmp_path)
+        cmd, env = sync_command(server, db, tmp_path)
         for _ in range(6):
             before = last_run_id(db)
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
