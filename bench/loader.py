@@ -20,7 +20,9 @@ from _common import bench_database, job_pages
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.store.loader import Loader, flatten, mark_sync_run
-from nexus.store.rows import JOBS
+from nexus.store.rows import TABLES
+
+JOBS = TABLES["jobs"]
 
 TENANT = 1
 

@@ -24,7 +24,9 @@ from nexus.clock import VirtualClock
 from nexus.proof.service import current_proof
 from nexus.registry.config import load_config
 from nexus.store.loader import Loader, mark_sync_run
-from nexus.store.rows import INVOICES, JOBS
+from nexus.store.rows import TABLES
+
+JOBS, INVOICES = TABLES["jobs"], TABLES["invoices"]
 
 TENANT = 1001
 NOW = datetime(2026, 4, 18, 2, 42, tzinfo=UTC)

@@ -104,7 +104,7 @@ def slot_key(now: datetime, every: timedelta) -> int:
 #: Producers of one tenant that must not run at the same time would share a lock here.
 #: None need to: job and invoice page loads, which derive `titan.jobs.invoice_total`
 #: from each other, already take turns page by page inside the loader
-#: (`nexus.store.loader.invoice_total_lock`), which also covers `nexus sync` and
+#: (`nexus.store.loader.derivation_lock`), which also covers `nexus sync` and
 #: webhook refreshes running beside a worker.
 LOCK_GROUPS: dict[str, str] = {}
 

@@ -11,7 +11,9 @@ import pytest
 from nexus.errors import BadRecordError
 from nexus.store.database import Database
 from nexus.store.loader import Loader, mark_sync_run
-from nexus.store.rows import INVOICES, JOBS
+from nexus.store.rows import TABLES
+
+JOBS, INVOICES = TABLES["jobs"], TABLES["invoices"]
 
 T0 = datetime(2026, 4, 1, 12, tzinfo=UTC)
 TENANT = 7

@@ -2,12 +2,14 @@
 
 Every page of records is flattened first (a bad record fails the page before
 anything is written), copied in binary into a temporary stage table, then
-merged into its `titan` table with one `INSERT … ON CONFLICT` that only touches
-rows whose raw record really changed. Re-delivered rows and repeated runs
-therefore change nothing. Loading invoices recomputes `titan.jobs.invoice_total`
-for the jobs they belong to in the same transaction, and loading a job computes
-its total from the invoices already mirrored — whichever feed arrives first,
-the derived value is right when the transaction commits.
+merged into its `titan` table with one `INSERT … ON CONFLICT` on the feed's
+key that only touches rows whose raw record really changed. Re-delivered rows
+and repeated runs therefore change nothing. Derived columns (see
+`nexus.catalog.derived`) are kept right in the same transaction: loading
+invoices recomputes `titan.jobs.invoice_total` of their jobs, loading
+appointments their jobs' `scheduled_at`, and loading a job computes both from
+the rows already mirrored — whichever feed arrives first, the derived values
+are right when the transaction commits.
 """
 
 from __future__ import annotations
@@ -22,17 +24,14 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
 
-from nexus.store.rows import JOBS, Record, Row, TableSpec
+from nexus.catalog.derived import DERIVING_FEEDS, Derived
+from nexus.store.rows import TABLES, Record, Row, TableSpec
 
 Connection = psycopg.Connection[Any]
 
 
-#: Feeds whose loads derive titan.jobs.invoice_total from each other.
-DERIVES_INVOICE_TOTAL = frozenset({"jobs", "invoices"})
-
-
-def invoice_total_lock(tenant: int) -> int:
-    """The advisory-lock key that serialises a tenant's job and invoice page loads."""
+def derivation_lock(tenant: int) -> int:
+    """The advisory-lock key that serialises a tenant's page loads of deriving feeds."""
     return (0x6E78 << 48) | (tenant & 0xFFFFFFFFFFFF)
 
 
@@ -94,11 +93,11 @@ class Loader:
         if not rows:
             return LoadResult(0, 0)
         cur = self.conn.cursor()
-        if self.spec.feed in DERIVES_INVOICE_TOTAL:
-            # Jobs and invoices of a tenant load one page at a time: each reads the other's
-            # committed rows to derive invoice_total, so two concurrent pages would each miss
-            # the other's. The lock ends with the caller's transaction.
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (invoice_total_lock(self.tenant),))
+        if self.spec.feed in DERIVING_FEEDS:
+            # Jobs, invoices and appointments of a tenant load one page at a time: each reads
+            # the others' committed rows to derive a value, so two concurrent pages would each
+            # miss the other's. The lock ends with the caller's transaction.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (derivation_lock(self.tenant),))
         cur.execute(sql.SQL("TRUNCATE {}").format(self._stage))
         with cur.copy(self._copy_sql) as copy:
             copy.set_types(["int4", *self.spec.types, "jsonb"])
@@ -107,49 +106,54 @@ class Loader:
                 write((seq, *row, Jsonb(rec)))
         cur.execute(self._upsert_sql, {"tenant": self.tenant, "now": now})
         changed = cur.rowcount
-        if self.spec.feed == "invoices":
-            changed_jobs = refresh_invoice_totals(self.conn, self.tenant, now, stage=self._stage)
-            changed += changed_jobs
+        for derived in self.spec.feeds_into:
+            changed += refresh_derived(self.conn, derived, self.tenant, now, stage=self._stage)
         return LoadResult(read=len(rows), changed=changed)
 
 
 def _upsert_statement(spec: TableSpec, stage: sql.Identifier) -> sql.Composed:
     names = spec.names
+    key = sql.SQL(", ").join(map(sql.Identifier, spec.key))
+    skey = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(k)) for k in spec.key)
     cols = sql.SQL(", ").join(map(sql.Identifier, names))
     scols = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(n)) for n in names)
+    derived = [d.column for d in spec.derives]
     updates: list[sql.Composable] = [
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n))
-        for n in (*names, "raw", "updated_at")
-        if n != "id"
+        for n in (*names, *derived, "raw", "updated_at")
+        if n not in spec.key
     ]
     # A record can arrive twice in one page (includeRecentChanges repeats rows):
     # keep its newest version. Never let an older version overwrite a newer one.
-    changed: sql.Composable = sql.SQL(
-        "(t.raw IS DISTINCT FROM EXCLUDED.raw"
-        " AND (t.modified_on IS NULL OR EXCLUDED.modified_on IS NULL"
-        " OR EXCLUDED.modified_on >= t.modified_on))"
+    changed: sql.Composable = sql.SQL("t.raw IS DISTINCT FROM EXCLUDED.raw")
+    order: sql.Composable = sql.SQL("s.seq DESC")
+    if spec.modified is not None:
+        modified = sql.Identifier(spec.modified)
+        changed = sql.SQL(
+            "(t.raw IS DISTINCT FROM EXCLUDED.raw"
+            " AND (t.{0} IS NULL OR EXCLUDED.{0} IS NULL OR EXCLUDED.{0} >= t.{0}))"
+        ).format(modified)
+        order = sql.SQL("s.{} DESC NULLS LAST, s.seq DESC").format(modified)
+    for column in derived:
+        changed = sql.SQL("({} OR t.{} IS DISTINCT FROM EXCLUDED.{})").format(
+            changed, sql.Identifier(column), sql.Identifier(column)
+        )
+    extra_cols = sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(c)) for c in derived)
+    extra_vals = sql.SQL("").join(
+        sql.SQL(", ({})").format(_derived_value(d, sql.SQL("s.id"))) for d in spec.derives
     )
-    extra_cols: sql.Composable = sql.SQL("")
-    extra_vals: sql.Composable = sql.SQL("")
-    if spec is JOBS:
-        extra_cols = sql.SQL(", invoice_total")
-        extra_vals = sql.SQL(
-            ", coalesce((SELECT sum(i.total) FROM titan.invoices i"
-            " WHERE i.tenant_id = %(tenant)s AND i.job_id = s.id AND i.active), 0)"
-        )
-        updates.append(sql.SQL("invoice_total = EXCLUDED.invoice_total"))
-        changed = sql.SQL("({} OR t.invoice_total IS DISTINCT FROM EXCLUDED.invoice_total)").format(
-            changed
-        )
     return sql.SQL(
         "INSERT INTO {table} AS t (tenant_id, {cols}, raw, created_at, updated_at{extra_cols})"
-        " SELECT DISTINCT ON (s.id) %(tenant)s, {scols}, s.raw, %(now)s, %(now)s{extra_vals}"
-        " FROM {stage} s ORDER BY s.id, s.modified_on DESC NULLS LAST, s.seq DESC"
-        " ON CONFLICT (tenant_id, id) DO UPDATE SET {updates} WHERE {changed}"
+        " SELECT DISTINCT ON ({skey}) %(tenant)s, {scols}, s.raw, %(now)s, %(now)s{extra_vals}"
+        " FROM {stage} s ORDER BY {skey}, {order}"
+        " ON CONFLICT (tenant_id, {key}) DO UPDATE SET {updates} WHERE {changed}"
     ).format(
         table=sql.SQL(spec.table),
         cols=cols,
         scols=scols,
+        skey=skey,
+        key=key,
+        order=order,
         stage=stage,
         updates=sql.SQL(", ").join(updates),
         changed=changed,
@@ -158,33 +162,50 @@ def _upsert_statement(spec: TableSpec, stage: sql.Identifier) -> sql.Composed:
     )
 
 
-def refresh_invoice_totals(
+def _derived_value(derived: Derived, target_id: sql.Composable) -> sql.Composed:
+    """The derived value for the target row `target_id`, read from the mirrored source rows."""
+    return sql.SQL(
+        "SELECT {value} FROM {source} src WHERE src.tenant_id = %(tenant)s AND src.{via} = {id}"
+    ).format(
+        value=sql.SQL(derived.value),
+        source=sql.SQL(TABLES[derived.source].table),
+        via=sql.Identifier(derived.via),
+        id=target_id,
+    )
+
+
+def refresh_derived(
     conn: Connection,
+    derived: Derived,
     tenant: int,
     now: datetime,
     *,
     stage: sql.Identifier | None = None,
-    job_ids: Sequence[int] | None = None,
+    ids: Sequence[int] | None = None,
 ) -> int:
-    """Set `invoice_total` of the given jobs to the sum of their active invoices.
+    """Recompute `derived` for the targets of a stage table of source rows, or of `ids`.
 
-    Jobs come from a stage table of invoices or an explicit list; returns how
-    many jobs changed.
+    Returns how many target rows changed.
     """
+    via = sql.Identifier(derived.via)
     source: sql.Composable
+    params: dict[str, Any] = {"tenant": tenant, "now": now}
     if stage is not None:
-        source = sql.SQL("SELECT DISTINCT job_id FROM {} WHERE job_id IS NOT NULL").format(stage)
-        params: dict[str, Any] = {"tenant": tenant, "now": now}
+        source = sql.SQL("SELECT DISTINCT {via} AS id FROM {stage} WHERE {via} IS NOT NULL").format(
+            via=via, stage=stage
+        )
     else:
-        source = sql.SQL("SELECT DISTINCT unnest(%(ids)s::int8[]) AS job_id")
-        params = {"tenant": tenant, "now": now, "ids": list(job_ids or [])}
+        source = sql.SQL("SELECT DISTINCT unnest(%(ids)s::int8[]) AS id")
+        params["ids"] = list(ids or [])
+    column = sql.Identifier(derived.column)
     statement = sql.SQL(
-        "UPDATE titan.jobs j SET invoice_total = x.total, updated_at = %(now)s"
-        " FROM (SELECT a.job_id, coalesce(sum(i.total) FILTER (WHERE i.active), 0) AS total"
-        "       FROM ({source}) a"
-        "       LEFT JOIN titan.invoices i ON i.tenant_id = %(tenant)s AND i.job_id = a.job_id"
-        "       GROUP BY a.job_id) x"
-        " WHERE j.tenant_id = %(tenant)s AND j.id = x.job_id"
-        " AND j.invoice_total IS DISTINCT FROM x.total"
-    ).format(source=source)
+        "UPDATE {target} t SET {column} = x.value, updated_at = %(now)s"
+        " FROM (SELECT a.id, ({value}) AS value FROM ({source}) a) x"
+        " WHERE t.tenant_id = %(tenant)s AND t.id = x.id AND t.{column} IS DISTINCT FROM x.value"
+    ).format(
+        target=sql.SQL(TABLES[derived.target].table),
+        column=column,
+        value=_derived_value(derived, sql.SQL("a.id")),
+        source=source,
+    )
     return conn.execute(statement, params).rowcount
