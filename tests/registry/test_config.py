@@ -15,6 +15,7 @@ from nexus.registry.config import (
     Config,
     ConfigFileError,
     InvoiceCoverageCheck,
+    MirrorConfig,
     ProducerConfig,
     ProductConfig,
     ReferenceRevenueConfig,
@@ -82,23 +83,29 @@ def test_the_default_file_loads_to_the_built_in_defaults(
     assert written.source_path == Path("nexus.toml")
 
 
-def test_the_defaults_declare_the_four_feeds_reconcile_and_the_optional_cache_export() -> None:
+def test_the_defaults_sync_the_dashboard_feeds_by_module_reconcile_and_cache_export() -> None:
     config = load_config(None)
     assert list(config.producers) == [
         "job_sync",
         "invoice_sync",
         "customer_sync",
         "estimate_sync",
+        "dispatch_sync",
+        "settings_sync",
+        "membership_sync",
         "reconcile",
         "jobs_cache_export",
     ]
     sync = config.producers["invoice_sync"]
-    assert (sync.kind, sync.feed, sync.every, sync.enabled) == (
-        "sync",
+    assert (sync.kind, sync.every, sync.enabled) == ("sync", timedelta(minutes=15), True)
+    assert config.feeds_of("invoice_sync") == (
         "invoices",
-        timedelta(minutes=15),
-        True,
+        "invoice_items",
+        "payments",
+        "payment_types",
     )
+    assert config.feeds_of("job_sync") == ("jobs", "projects", "appointments", "job_types")
+    assert config.feeds_of("reconcile") == ()
     assert config.producers["reconcile"].every == timedelta(days=7)
     export = config.producers["jobs_cache_export"]
     assert (export.kind, export.enabled, export.path, export.days) == (
@@ -107,15 +114,35 @@ def test_the_defaults_declare_the_four_feeds_reconcile_and_the_optional_cache_ex
         Path("st_jobs_cache.json"),
         7,
     )
+    hour = timedelta(hours=1)
+    owners = {
+        "jobs": "job_sync",
+        "projects": "job_sync",
+        "appointments": "job_sync",
+        "job_types": "job_sync",
+        "invoices": "invoice_sync",
+        "invoice_items": "invoice_sync",
+        "payments": "invoice_sync",
+        "payment_types": "invoice_sync",
+        "customers": "customer_sync",
+        "locations": "customer_sync",
+        "estimates": "estimate_sync",
+        "appointment_assignments": "dispatch_sync",
+        "technicians": "settings_sync",
+        "business_units": "settings_sync",
+        "memberships": "membership_sync",
+        "membership_types": "membership_sync",
+    }
     assert [(p.name, p.kind, p.owner, p.max_age) for p in config.products] == [
-        ("titan.jobs", "table", "job_sync", timedelta(hours=1)),
-        ("titan.invoices", "table", "invoice_sync", timedelta(hours=1)),
-        ("titan.customers", "table", "customer_sync", timedelta(hours=1)),
-        ("titan.estimates", "table", "estimate_sync", timedelta(hours=1)),
-        ("titan.jobs.invoice_total", "column", "invoice_sync", timedelta(hours=1)),
+        *((f"titan.{feed}", "table", owner, hour) for feed, owner in owners.items()),
+        ("titan.jobs.invoice_total", "column", "invoice_sync", hour),
+        ("titan.jobs.scheduled_at", "column", "job_sync", hour),
     ]
     assert [p.name for p in config.products_owned_by("invoice_sync")] == [
         "titan.invoices",
+        "titan.invoice_items",
+        "titan.payments",
+        "titan.payment_types",
         "titan.jobs.invoice_total",
     ]
     assert {p.measured_by for p in config.products} == {"db"}
@@ -151,6 +178,7 @@ def test_the_check_defaults_are_documented_values() -> None:
         VolumeCheck,
         RevenueCheck,
         ReferenceRevenueConfig,
+        MirrorConfig,
     ],
 )
 def test_every_key_is_documented_in_the_default_file(model: type[ProducerConfig]) -> None:
@@ -251,7 +279,8 @@ MISTAKES = {
         '\n[[products]]\nname = "titan.invoices"\nkind = "table"\nowner = "invoice_sink"\n'
         'max_age = "1h"\n',
         "nexus.toml:26: products[2] (titan.invoices): owner 'invoice_sink' is not a declared "
-        "producer — declare [producers.invoice_sink] or use one of: invoice_sync, job_sync",
+        "producer — declare [producers.invoice_sink] or use one of: customer_sync, "
+        "dispatch_sync, estimate_sync, invoice_sync, job_sync, membership_sync, settings_sync",
     ),
     "file product without path": (
         '\n[[products]]\nname = "st_jobs_cache.json"\nkind = "file"\nowner = "job_sync"\n'
@@ -289,7 +318,7 @@ MISTAKES = {
     "sync producer with unknown feed": (
         '\n[producers.estimate_sync]\nkind = "sync"\nfeed = "estimate"\nevery = "15m"\n',
         "nexus.toml:25: producers.estimate_sync: feed 'estimate' is not a known feed — did "
-        "you mean 'estimates'? Known feeds: jobs, invoices, customers, estimates",
+        "you mean 'estimates'? `nexus feeds list` shows them",
     ),
     "two producers for one feed": (
         '\n[producers.jobs_again]\nkind = "sync"\nfeed = "jobs"\nevery = "1h"\n',
@@ -335,7 +364,11 @@ MISTAKES = {
     "check on an undeclared product": (
         '\n[checks.invoice_coverage]\nproduct = "titan.job.invoice_total"\n',
         "nexus.toml:24: checks.invoice_coverage: product 'titan.job.invoice_total' is not a "
-        "declared product — use one of: titan.jobs, titan.jobs.invoice_total",
+        "declared product — use one of: titan.appointment_assignments, titan.appointments, "
+        "titan.business_units, titan.customers, titan.estimates, titan.invoice_items, "
+        "titan.invoices, titan.job_types, titan.jobs, titan.jobs.invoice_total, "
+        "titan.jobs.scheduled_at, titan.locations, titan.membership_types, titan.memberships, "
+        "titan.payment_types, titan.payments, titan.projects, titan.technicians",
     ),
     "unknown time zone": (
         '\n[[tenants]]\nid = 1001\ntimezone = "America/Chicgo"\n',
@@ -378,7 +411,16 @@ def test_one_mistake_gives_its_one_exact_message(
 
 
 def test_the_base_file_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert list(_load(tmp_path, monkeypatch, BASE).producers) == ["job_sync", "invoice_sync"]
+    # The modules of the default feeds the file leaves out get their sync producers.
+    assert list(_load(tmp_path, monkeypatch, BASE).producers) == [
+        "job_sync",
+        "invoice_sync",
+        "customer_sync",
+        "estimate_sync",
+        "dispatch_sync",
+        "settings_sync",
+        "membership_sync",
+    ]
 
 
 def test_problems_carry_file_line_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -429,15 +471,86 @@ def test_a_producer_named_like_a_credential_is_not_a_secret(
     assert _load(tmp_path, monkeypatch, text).producers["token_refresh"].unit == "t.timer"
 
 
-def test_declaring_producers_without_products_names_the_orphaned_defaults() -> None:
-    text = '[producers.job_sync]\nkind = "sync"\nfeed = "jobs"\nevery = "15m"\n'
+def test_declaring_some_producers_keeps_every_enabled_feed_mirrored_and_owned() -> None:
+    text = '[producers.job_sync]\nkind = "sync"\nevery = "5m"\n'
+    config = parse_config(text)
+    assert config.producers["job_sync"].every == timedelta(minutes=5)
+    assert config.producers["invoice_sync"].every == timedelta(minutes=15)
+    assert config.syncer_of("invoices") == "invoice_sync"
+    owners = {p.name: p.owner for p in config.products}
+    assert owners["titan.invoices"] == "invoice_sync"
+    assert owners["titan.appointments"] == "job_sync"
+    assert owners["titan.jobs.scheduled_at"] == "job_sync"
+    # Feeds the mirror leaves out are nobody's product.
+    assert "titan.calls" not in owners and config.syncer_of("calls") is None
+
+
+def test_mirror_feeds_all_mirrors_every_catalog_feed_by_module() -> None:
+    from nexus.catalog import FEEDS
+
+    config = parse_config('[mirror]\nfeeds = "all"\n')
+    assert config.enabled_feeds == tuple(FEEDS)
+    assert config.feeds_of("payroll_sync") == (
+        "job_splits",
+        "job_timesheets",
+        "payroll_adjustments",
+        "activity_codes",
+        "timesheet_codes",
+        "gross_pay_items",
+        "payroll_settings",
+    )
+    assert config.syncer_of("calls") == "call_sync"
+    assert {p.name for p in config.products} >= {f"titan.{name}" for name in FEEDS}
+
+
+def test_a_producer_that_lists_feeds_takes_them_from_their_module() -> None:
+    text = '[producers.money]\nkind = "sync"\nevery = "5m"\nfeeds = ["payments", "invoices"]\n'
+    config = parse_config(text)
+    assert config.feeds_of("money") == ("invoices", "payments")
+    assert config.feeds_of("invoice_sync") == ("invoice_items", "payment_types")
+    assert {p.name: p.owner for p in config.products}["titan.jobs.invoice_total"] == "money"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[mirror]\nfeeds = ["jobs", "apointments"]\n',
+            "nexus.toml:2: mirror: feeds: 'apointments' is not a ServiceTitan feed Nexus knows "
+            "— did you mean 'appointments'? `nexus feeds list` shows them",
+        ),
+        (
+            '[mirror]\nfeeds = "everything"\n',
+            "nexus.toml:2: mirror: feeds 'everything' is neither \"all\" nor a list — write "
+            'feeds = "all" or feeds = ["jobs", "invoices", …]',
+        ),
+        (
+            '[producers.nightly]\nkind = "sync"\nevery = "1h"\n',
+            "nexus.toml:1: producers.nightly: a sync producer mirrors its module's feeds, but "
+            "'nightly' names no module — name it one of call_sync, customer_sync, "
+            "dispatch_sync, equipment_sync, estimate_sync, inventory_sync, invoice_sync, "
+            "job_sync, marketing_sync, membership_sync, payroll_sync, pricebook_sync, "
+            "rating_sync, service_agreement_sync, settings_sync, timesheet_sync, or list its "
+            'feeds: feeds = ["jobs"]',
+        ),
+        (
+            '[producers.job_sync]\nkind = "sync"\nevery = "1h"\nfeed = "invoices"\n',
+            "nexus.toml:4: producers.job_sync: feed 'invoices' belongs to invoice_sync, not to "
+            "job_sync — remove the key (a sync producer mirrors its module's feeds) or write "
+            'feeds = ["invoices"]',
+        ),
+    ],
+    ids=[
+        "unknown feed",
+        "feeds neither all nor a list",
+        "sync producer of no module",
+        "feed of another module",
+    ],
+)
+def test_mirror_and_sync_mistakes_get_one_exact_message(text: str, expected: str) -> None:
     with pytest.raises(ConfigFileError) as caught:
         parse_config(text)
-    assert str(caught.value).splitlines()[0] == (
-        "nexus.toml:1: producers: invoice_sync is not declared, but the default products "
-        "titan.invoices, titan.jobs.invoice_total are owned by it — declare "
-        "[producers.invoice_sync] or write your own [[products]]"
-    )
+    assert str(caught.value) == expected
 
 
 def test_keys_are_located_inside_inline_tables() -> None:

@@ -9,14 +9,25 @@ import pytest
 
 from cli import nexus
 from nexus.ledger import record_outside_run
-from nexus.registry.config import load_config
+from nexus.registry.config import parse_config
 from nexus.registry.ownership import RetirementRefused, ownership, restore, retire
 from nexus.registry.timeline import events
 from nexus.registry.vitals import orphans, vitals
 from nexus.store.database import Database
 
 T0 = datetime(2026, 4, 12, tzinfo=UTC)
-CONFIG = load_config(None)
+# Five feeds keep these cases small: invoice_sync then owns one table and the derived column.
+CONFIG = parse_config(
+    '[mirror]\nfeeds = ["jobs", "invoices", "customers", "estimates", "job_types"]\n'
+)
+#: what invoice_sync owns with the default feeds
+INVOICE_SYNC_DEFAULT = {
+    "titan.invoices",
+    "titan.invoice_items",
+    "titan.payments",
+    "titan.payment_types",
+    "titan.jobs.invoice_total",
+}
 
 
 def test_retiring_invoice_sync_without_hand_over_is_refused_and_names_its_products(
@@ -60,7 +71,7 @@ def test_forced_retirement_lists_the_orphans_since_that_moment(
     assert listed.code == 0, listed.err
     report = listed.json()
     orphaned = {o["product"]: o for o in report["orphans"]}
-    assert set(orphaned) == {"titan.invoices", "titan.jobs.invoice_total"}
+    assert set(orphaned) == INVOICE_SYNC_DEFAULT
     with db.connect() as conn:
         retired_at = conn.execute("SELECT since FROM nexus.retired_producers").fetchone()[0]  # type: ignore[index]
         kinds = [r[0] for r in conn.execute("SELECT kind FROM nexus.events ORDER BY id")]
@@ -69,7 +80,7 @@ def test_forced_retirement_lists_the_orphans_since_that_moment(
         assert orphan["last_producer"] == "invoice_sync"
         assert orphan["why"] == "producer_retired"
         assert datetime.fromisoformat(orphan["since"]) == retired_at
-    assert kinds == ["producer_retired_forced", "product_orphaned", "product_orphaned"]
+    assert kinds == ["producer_retired_forced", *["product_orphaned"] * len(INVOICE_SYNC_DEFAULT)]
     assert actor == "robert"
     status = {p["producer"]: p["status"] for p in report["producers"]}
     assert status["invoice_sync"] == "retired"

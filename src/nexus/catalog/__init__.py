@@ -17,7 +17,7 @@ from nexus.catalog.feeds import FEEDS, PRODUCER_OF_DOC
 #: (invoices, what was sold on them, what was collected, and how), the customers and the
 #: places the work happens, estimates, the technicians and business units the work is
 #: booked under, and memberships with their types.
-DEFAULT_FEEDS: tuple[str, ...] = (
+_DEFAULT = {
     "jobs",
     "appointments",
     "job_types",
@@ -34,7 +34,8 @@ DEFAULT_FEEDS: tuple[str, ...] = (
     "business_units",
     "memberships",
     "membership_types",
-)
+}
+DEFAULT_FEEDS: tuple[str, ...] = tuple(name for name in FEEDS if name in _DEFAULT)
 
 __all__ = ["DEFAULT_FEEDS", "FEEDS", "PRODUCER_OF_DOC", "Feed", "feed_named", "feeds_of"]
 

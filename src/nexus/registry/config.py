@@ -37,11 +37,12 @@ from pydantic import (
     field_validator,
 )
 
+from nexus.catalog import DEFAULT_FEEDS, FEEDS, PRODUCER_OF_DOC
+from nexus.catalog.derived import DERIVED
 from nexus.checks.coverage import DEFAULT_THRESHOLD
 from nexus.duration import EXAMPLES, format_duration, parse_duration
 from nexus.errors import ConfigError
 from nexus.registry.toml_lines import Key, key_lines, line_of
-from nexus.servicetitan.feeds import EXPORT_FEEDS
 
 #: Where `nexus.toml` is looked for when nothing else is said; missing there means defaults.
 DEFAULT_CONFIG_PATH = Path("nexus.toml")
@@ -59,7 +60,7 @@ ProductKind = Literal["table", "column", "file"]
 PRODUCER_KINDS: tuple[ProducerKind, ...] = ("sync", "reconcile", "cache_export", "external")
 # Keys that only make sense for one kind of producer.
 KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "sync": ("feed",),
+    "sync": ("feeds", "feed"),
     "reconcile": (),
     "cache_export": ("path", "days"),
     "external": ("command", "unit", "cron"),
@@ -166,12 +167,18 @@ class ProducerConfig(_Section):
     """Something that keeps data products fresh, run by Nexus or watched by it."""
 
     kind: ProducerKind = Field(
-        description="sync (one ST feed), reconcile, cache_export, or external (only watched)."
+        description="sync (ST feeds), reconcile, cache_export, or external (only watched)."
     )
     every: Duration = Field(description="How often it runs.")
     enabled: bool = Field(default=True, description="false: declared but not run or expected.")
     description: str | None = Field(default=None, description="What it is for, for people.")
-    feed: str | None = Field(default=None, description="sync: the feed it mirrors.")
+    feeds: list[str] | None = Field(
+        default=None,
+        description="sync: the feeds it mirrors (default: its module's feeds in [mirror] feeds).",
+    )
+    feed: str | None = Field(
+        default=None, description="sync, older files: one of its module's feeds (same as none)."
+    )
     path: Path | None = Field(
         default=None, strict=False, description="cache_export: file to write."
     )
@@ -275,35 +282,94 @@ class ReferenceRevenueConfig(_Section):
     name: str = Field(default="sales ledger", description="What people call it.")
 
 
-def default_producers() -> dict[str, ProducerConfig]:
+class MirrorConfig(_Section):
+    """What is mirrored: which catalog feeds run."""
+
+    feeds: list[str] | Literal["all"] = Field(
+        default_factory=lambda: list(DEFAULT_FEEDS),
+        description='The feeds mirrored: a list of feed names, or "all".',
+    )
+
+    @property
+    def enabled(self) -> tuple[str, ...]:
+        """The enabled feeds in catalog order."""
+        if self.feeds == "all":
+            return tuple(FEEDS)
+        wanted = set(self.feeds)
+        return tuple(name for name in FEEDS if name in wanted)
+
+
+#: A sync producer runs this often unless the file says otherwise.
+SYNC_EVERY = timedelta(minutes=15)
+
+
+def sync_producers(enabled: tuple[str, ...]) -> dict[str, ProducerConfig]:
+    """One sync producer per module with enabled feeds, in catalog order."""
+    names = dict.fromkeys(FEEDS[name].producer for name in enabled)
+    return {name: ProducerConfig(kind="sync", every=SYNC_EVERY) for name in names}
+
+
+def default_producers(enabled: tuple[str, ...] = DEFAULT_FEEDS) -> dict[str, ProducerConfig]:
     """The producers Nexus runs when the file declares none."""
-    every = timedelta(minutes=15)
-    producers = {
-        feed.producer: ProducerConfig(kind="sync", feed=feed.name, every=every)
-        for feed in EXPORT_FEEDS.values()
-    }
+    producers = sync_producers(enabled)
     producers["reconcile"] = ProducerConfig(kind="reconcile", every=timedelta(days=7))
     producers["jobs_cache_export"] = ProducerConfig(
-        kind="cache_export", enabled=False, every=every, path=Path("st_jobs_cache.json")
+        kind="cache_export", enabled=False, every=SYNC_EVERY, path=Path("st_jobs_cache.json")
     )
     return producers
 
 
-def default_products() -> list[ProductConfig]:
-    """The data products when the file declares none: the mirrored tables and derived column."""
+def feeds_synced(
+    producers: dict[str, ProducerConfig], enabled: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """sync producer → the enabled feeds it mirrors, in catalog order.
+
+    A producer lists its feeds, or mirrors its module's (`job_sync` the
+    job-management feeds): a feed goes to the first producer that claims it.
+    """
+    taken: set[str] = set()
+    out: dict[str, tuple[str, ...]] = {}
+    modules = set(PRODUCER_OF_DOC.values())
+
+    def listed(name: str, producer: ProducerConfig) -> list[str] | None:
+        if producer.feeds is not None:
+            return producer.feeds
+        # Older files name one feed; outside a module's producer that feed is the list.
+        return [producer.feed] if producer.feed and name not in modules else None
+
+    explicit = {n: p for n, p in producers.items() if p.kind == "sync" and listed(n, p) is not None}
+    for name, producer in explicit.items():
+        wanted = set(listed(name, producer) or ())
+        out[name] = tuple(f for f in enabled if f in wanted and f not in taken)
+        taken.update(out[name])
+    for name, producer in producers.items():
+        if producer.kind != "sync" or name in explicit:
+            continue
+        module = name if name in modules else None
+        out[name] = tuple(f for f in enabled if FEEDS[f].producer == module and f not in taken)
+        taken.update(out[name])
+    return out
+
+
+def default_products(
+    synced: dict[str, tuple[str, ...]] | None = None,
+) -> list[ProductConfig]:
+    """Every mirrored table and derived column, as a product of the producer that syncs it."""
+    if synced is None:
+        synced = feeds_synced(default_producers(), DEFAULT_FEEDS)
     hour = timedelta(hours=1)
+    owner = {feed: producer for producer, feeds in synced.items() for feed in feeds}
     products = [
-        ProductConfig(name=feed.table, kind="table", owner=feed.producer, max_age=hour)
-        for feed in EXPORT_FEEDS.values()
+        ProductConfig(name=FEEDS[feed].table, kind="table", owner=producer, max_age=hour)
+        for feed, producer in owner.items()
     ]
-    products.append(
-        ProductConfig(
-            name="titan.jobs.invoice_total",
-            kind="column",
-            owner=EXPORT_FEEDS["invoices"].producer,
-            max_age=hour,
-        )
-    )
+    for derived in DERIVED:
+        if derived.target in owner and derived.source in owner:
+            products.append(
+                ProductConfig(
+                    name=derived.product, kind="column", owner=owner[derived.source], max_age=hour
+                )
+            )
     return products
 
 
@@ -313,12 +379,27 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     tenants: list[TenantConfig] = Field(default_factory=list)
+    mirror: MirrorConfig = Field(default_factory=MirrorConfig)
     producers: dict[str, ProducerConfig] = Field(default_factory=default_producers)
     products: list[ProductConfig] = Field(default_factory=default_products)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     reference_revenue: ReferenceRevenueConfig | None = None
     source_path: Path | None = None
     _lines: dict[Key, int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def enabled_feeds(self) -> tuple[str, ...]:
+        """The feeds mirrored, in catalog order."""
+        return self.mirror.enabled
+
+    def feeds_of(self, producer: str) -> tuple[str, ...]:
+        """The enabled feeds the sync producer `producer` mirrors (none for other producers)."""
+        return feeds_synced(dict(self.producers), self.enabled_feeds).get(producer, ())
+
+    def syncer_of(self, feed: str) -> str | None:
+        """The sync producer that mirrors `feed`, or None when it is not mirrored."""
+        synced = feeds_synced(dict(self.producers), self.enabled_feeds)
+        return next((name for name, feeds in synced.items() if feed in feeds), None)
 
     def products_owned_by(self, producer: str) -> list[ProductConfig]:
         """The products `producer` is declared to keep fresh."""
@@ -443,7 +524,7 @@ _MISSING_HINTS = {
     ("ProductConfig", "max_age"): 'max_age = "1h" (how old it may get)',
 }
 _M = TypeVar("_M", bound=BaseModel)
-_TOP_LEVEL = ("tenants", "producers", "products", "checks", "reference_revenue")
+_TOP_LEVEL = ("tenants", "mirror", "producers", "products", "checks", "reference_revenue")
 
 
 class _Checker:
@@ -465,8 +546,9 @@ class _Checker:
             if key not in _TOP_LEVEL:
                 self._unknown((), key, _TOP_LEVEL)
         tenants = self._tenants()
-        producers = self._producers()
-        products = self._products(producers)
+        mirror = self._mirror()
+        producers = self._producers(mirror.enabled)
+        products = self._products(producers, mirror.enabled)
         checks = self._checks(products)
         reference = self._reference_revenue()
         if self.problems:
@@ -475,6 +557,7 @@ class _Checker:
             raise ConfigFileError(self.problems)
         return Config(
             tenants=tenants,
+            mirror=mirror,
             producers=producers,
             products=products,
             checks=checks,
@@ -516,9 +599,39 @@ class _Checker:
                 first_with[tenant_id] = index
         return tenants
 
-    def _producers(self) -> dict[str, ProducerConfig]:
+    def _mirror(self) -> MirrorConfig:
+        raw = self.data.get("mirror", {})
+        table: Key = ("mirror",)
+        if not isinstance(raw, dict):
+            self.report((), "mirror must be a table — write [mirror] with feeds = …", at=table)
+            return MirrorConfig()
+        feeds = raw.get("feeds")
+        if isinstance(feeds, str) and feeds != "all":
+            self.report(
+                table,
+                f'feeds \'{feeds}\' is neither "all" nor a list — write feeds = "all" '
+                'or feeds = ["jobs", "invoices", …]',
+                at=(*table, "feeds"),
+            )
+            return MirrorConfig()
+        if isinstance(feeds, list):
+            for index, name in enumerate(feeds):
+                if isinstance(name, str) and name not in FEEDS:
+                    close = difflib.get_close_matches(name, list(FEEDS), 1)
+                    hint = f"did you mean '{close[0]}'? " if close else ""
+                    self.report(
+                        table,
+                        f"feeds: '{name}' is not a ServiceTitan feed Nexus knows — {hint}"
+                        "`nexus feeds list` shows them",
+                        at=(*table, "feeds", index),
+                    )
+            if any(isinstance(n, str) and n not in FEEDS for n in feeds):
+                return MirrorConfig()
+        return self._model(MirrorConfig, raw, table) or MirrorConfig()
+
+    def _producers(self, enabled: tuple[str, ...]) -> dict[str, ProducerConfig]:
         if "producers" not in self.data:
-            return default_producers()
+            return default_producers(enabled)
         raw = self.data["producers"]
         if not isinstance(raw, dict):
             self.report(
@@ -548,6 +661,22 @@ class _Checker:
             if producer is not None:
                 producers[name] = producer
             self._producer_kind_rules(name, item, synced_by)
+        # Every enabled feed is mirrored: a module whose producer the file leaves out
+        # gets its sync producer with the defaults.
+        synced = feeds_synced(producers, enabled)
+        covered = {feed for feeds in synced.values() for feed in feeds}
+        for name, implied in sync_producers(tuple(f for f in enabled if f not in covered)).items():
+            if name in raw and isinstance(raw[name], dict) and raw[name].get("kind") == "sync":
+                continue  # declared, with problems of its own
+            if name in raw:
+                self.report(
+                    ("producers", name),
+                    f"is not a sync producer, but it is the producer of the feeds "
+                    f"{', '.join(f for f in enabled if FEEDS[f].producer == name)} — rename it, "
+                    f'or make it kind = "sync"',
+                )
+            else:
+                producers[name] = implied
         return producers
 
     def _producer_kind_rules(
@@ -577,30 +706,45 @@ class _Checker:
             self._external_how(table, item)
 
     def _sync_feed(self, name: str, item: dict[str, Any], synced_by: dict[str, str]) -> None:
+        """A sync producer names its feeds, or is named for a module (job_sync, …)."""
         table: Key = ("producers", name)
-        feeds = ", ".join(EXPORT_FEEDS)
-        feed = item.get("feed")
-        if feed is None:
-            self.report(table, f"missing required key 'feed' — add feed = one of: {feeds}")
-        elif not isinstance(feed, str):
-            return  # reported by the model
-        elif feed not in EXPORT_FEEDS:
-            close = difflib.get_close_matches(feed, list(EXPORT_FEEDS), 1)
-            hint = f"did you mean '{close[0]}'? Known feeds" if close else "use one of"
+        feeds, feed = item.get("feeds"), item.get("feed")
+        modules = sorted(set(PRODUCER_OF_DOC.values()))
+        if feeds is None and feed is None and name not in modules:
             self.report(
                 table,
-                f"feed '{feed}' is not a known feed — {hint}: {feeds}",
-                at=(*table, "feed"),
+                f"a sync producer mirrors its module's feeds, but '{name}' names no module — "
+                f'name it one of {", ".join(modules)}, or list its feeds: feeds = ["jobs"]',
             )
-        elif feed in synced_by:
-            self.report(
-                table,
-                f"feed '{feed}' is already synced by producers.{synced_by[feed]} — one "
-                "sync producer per feed: remove one of them",
-                at=(*table, "feed"),
-            )
-        else:
-            synced_by[feed] = name
+        named: list[tuple[Key, str]] = [(("feed",), feed)] if isinstance(feed, str) else []
+        if isinstance(feeds, list):
+            named += [(("feeds", i), f) for i, f in enumerate(feeds) if isinstance(f, str)]
+        for where, value in named:
+            if value not in FEEDS:
+                close = difflib.get_close_matches(value, list(FEEDS), 1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                self.report(
+                    table,
+                    f"feed '{value}' is not a known feed — {hint}`nexus feeds list` shows them",
+                    at=(*table, *where),
+                )
+            elif where == ("feed",) and name in modules and FEEDS[value].producer != name:
+                self.report(
+                    table,
+                    f"feed '{value}' belongs to {FEEDS[value].producer}, not to {name} — "
+                    f"remove the key (a sync producer mirrors its module's feeds) or write "
+                    f'feeds = ["{value}"]',
+                    at=(*table, "feed"),
+                )
+            elif value in synced_by:
+                self.report(
+                    table,
+                    f"feed '{value}' is already synced by producers.{synced_by[value]} — one "
+                    "sync producer per feed: remove one of them",
+                    at=(*table, *where),
+                )
+            else:
+                synced_by[value] = name
 
     def _external_how(self, table: Key, item: dict[str, Any]) -> None:
         given = [key for key in HOW_EXTERNAL_RUNS if key in item]
@@ -642,9 +786,14 @@ class _Checker:
                 table, "command is empty — write the command line it runs", at=(*table, "command")
             )
 
-    def _products(self, producers: dict[str, ProducerConfig]) -> list[ProductConfig]:
+    def _products(
+        self, producers: dict[str, ProducerConfig], enabled: tuple[str, ...]
+    ) -> list[ProductConfig]:
+        # Every mirrored table and derived column is a product of the producer that syncs
+        # it; [[products]] adds others (files) and overrides these by name (max_age, …).
+        implied = default_products(feeds_synced(producers, enabled))
         if "products" not in self.data:
-            return self._default_products()
+            return implied
         raw = self.data["products"]
         if not _list_of_tables(raw):
             self.report(
@@ -695,28 +844,7 @@ class _Checker:
                     "columns are measured in the database",
                     at=(*table, "path"),
                 )
-        return products
-
-    def _default_products(self) -> list[ProductConfig]:
-        """The default products, if the producers the file declares can own them."""
-        products = default_products()
-        raw = self.data.get("producers")
-        if not isinstance(raw, dict):
-            return products
-        orphaned: dict[str, list[str]] = {}
-        for product in products:
-            if product.owner not in raw:
-                orphaned.setdefault(product.owner, []).append(product.name)
-        for owner, names in orphaned.items():
-            these = (
-                f"products {', '.join(names)} are" if len(names) > 1 else f"product {names[0]} is"
-            )
-            self.report(
-                ("producers",),
-                f"{owner} is not declared, but the default {these} owned by it — "
-                f"declare [producers.{owner}] or write your own [[products]]",
-            )
-        return products
+        return products + [p for p in implied if p.name not in first_with]
 
     def _product_name(self, table: Key, name: str, kind: object) -> None:
         if kind not in _PRODUCT_NAME:
@@ -733,7 +861,7 @@ class _Checker:
     def _declared_producers(self, producers: dict[str, ProducerConfig]) -> set[str]:
         raw = self.data.get("producers")
         # Names count as declared even when their body has problems of its own.
-        return set(raw) if isinstance(raw, dict) else set(producers)
+        return (set(raw) if isinstance(raw, dict) else set()) | set(producers)
 
     def _checks(self, products: list[ProductConfig]) -> ChecksConfig:
         raw = self.data.get("checks", {})
@@ -768,11 +896,10 @@ class _Checker:
 
     def _declared_products(self, products: list[ProductConfig]) -> set[str] | None:
         raw = self.data.get("products")
-        if raw is None:
-            return {p.name for p in products}
-        if not _list_of_tables(raw):
+        if raw is not None and not _list_of_tables(raw):
             return None
-        return {item["name"] for item in raw if isinstance(item.get("name"), str)}
+        declared = {item["name"] for item in raw or () if isinstance(item.get("name"), str)}
+        return declared | {p.name for p in products}
 
     def _reference_revenue(self) -> ReferenceRevenueConfig | None:
         if "reference_revenue" not in self.data:
