@@ -40,6 +40,8 @@ diagnose_app = typer.Typer(
     help="Ask ServiceTitan directly about what the mirror shows.", no_args_is_help=True
 )
 app.add_typer(diagnose_app, name="diagnose")
+feeds_app = typer.Typer(help="The ServiceTitan feeds Nexus knows.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
 quarantine_app = typer.Typer(
     help="Batches held back because they look like phantom writes.", no_args_is_help=True
 )
@@ -185,37 +187,69 @@ def db_guard(
 def sync(
     feed: Annotated[
         list[str] | None,
-        typer.Option(help="Sync only this feed (jobs, invoices, customers, estimates)."),
+        typer.Option(help="Sync only this feed (any of [mirror] feeds; repeat for more)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Pull every ServiceTitan feed from its saved token into the mirror."""
-    from nexus.mirror import SYNC_ORDER, results_as_dicts, sync_all
+    """Pull every mirrored ServiceTitan feed from its saved token into the mirror."""
+    from nexus.mirror import check_feeds, results_as_dicts, sync_all
     from nexus.servicetitan import ServiceTitanClient
-    from nexus.servicetitan.feeds import EXPORT_FEEDS
 
     settings = _settings()
-    feeds = feed or list(SYNC_ORDER)
-    for name in feeds:
-        if name not in EXPORT_FEEDS:
-            raise typer.BadParameter(
-                f"unknown feed '{name}': choose from {', '.join(SYNC_ORDER)}", param_hint="--feed"
-            )
+    config = _config()
+    try:
+        check_feeds(config, feed or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--feed") from None
     tenant = settings.require_st_credentials()[0]
     db = _database()
     with ServiceTitanClient.from_settings(settings) as client, sync_progress(not as_json) as bar:
-        results = sync_all(db, client, tenant, SystemClock(), feeds, on_progress=bar)
+        results = sync_all(db, client, tenant, SystemClock(), feed, on_progress=bar, config=config)
     if as_json:
         _print_json(results_as_dicts(results))
         return
     for r in results:
         console.print(
-            f"{r.producer}: {r.rows_read} rows read, {r.rows_changed} changed"
-            f" in {r.pages} pages (run {r.run_id})"
+            f"{r.producer} {r.feed}: {r.rows_read} rows read, {r.rows_changed} changed"
+            f" in {r.pages} pages (run {r.run_id})",
+            highlight=False,
         )
 
 
 # -- simulate ----------------------------------------------------------------
+
+
+@feeds_app.command("list")
+@friendly
+def feeds_list(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
+    """Show every feed: its endpoint, table, whether it is mirrored, its producer and rows."""
+    from nexus.mirror import feeds_report
+
+    config = _config()
+    report = feeds_report(_database(), config, _tenant(config, tenant))
+    if as_json:
+        _print_json(report)
+        return
+    table = Table(title=f"ServiceTitan feeds of tenant {report['tenant']}")
+    for col in ("feed", "mirrored", "producer", "rows", "token moved", "endpoint"):
+        table.add_column(col, justify="right" if col == "rows" else "left")
+    for f in report["feeds"]:
+        table.add_row(
+            f["table"],
+            "yes" if f["enabled"] else "no",
+            f["producer"],
+            f"{f['rows']:,}",
+            f["token_moved_at"] or "never",
+            f["endpoint"],
+        )
+    console.print(table, markup=False)
+    mirrored = sum(1 for f in report["feeds"] if f["enabled"])
+    console.print(
+        f"{mirrored} of {len(report['feeds'])} feeds mirrored; choose them with "
+        "[mirror] feeds in nexus.toml",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _parse_shares(values: list[str] | None) -> dict[str, float]:
@@ -812,7 +846,7 @@ def _print_summary(report: dict[str, Any]) -> None:
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, count in report["rows"].items():
-        table.add_row(f"titan.{name}", f"{count:,}")
+        table.add_row(f"titan.{name}", f"{count:,}")  # one row per mirrored feed
     console.print(table)
     runs = Table(title="Latest runs")
     for col in ("producer", "status", "rows read", "rows changed", "error"):

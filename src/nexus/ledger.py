@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from nexus.errors import NexusError
 
@@ -33,6 +34,8 @@ class Run:
     producer: str
     rows_read: int = 0
     rows_changed: int = 0
+    #: per feed of a sync run: rows read and changed, and the feed's error if it failed
+    feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def lock_key(tenant: int, producer: str) -> int:
@@ -87,12 +90,13 @@ def finish_run(
     """Close a run as succeeded, or failed with its error's text and kind."""
     conn.execute(
         "UPDATE nexus.runs SET status = %s, finished_at = %s, rows_read = %s,"
-        " rows_changed = %s, error = %s, error_kind = %s WHERE id = %s",
+        " rows_changed = %s, feeds = %s, error = %s, error_kind = %s WHERE id = %s",
         (
             "failed" if error else "succeeded",
             now,
             run.rows_read,
             run.rows_changed,
+            Jsonb(run.feeds) if run.feeds else None,
             describe_error(error) if error else None,
             error_kind(error) if error else None,
             run.id,

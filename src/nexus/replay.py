@@ -22,6 +22,7 @@ from typing import Any, cast
 import psycopg
 from pydantic import SecretStr
 
+from nexus.catalog import FEEDS
 from nexus.clock import VirtualClock
 from nexus.errors import NexusError
 from nexus.proof.build import build_proof
@@ -34,7 +35,7 @@ from nexus.servicetitan import ServiceTitanClient
 from nexus.serving import ThreadedServer
 from nexus.simulator import BusinessConfig, Credentials, Simulator
 from nexus.store.database import Database
-from nexus.sync.feed_sync import PRODUCERS, Syncer
+from nexus.sync.feed_sync import Syncer
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class _Schedule:
         self.every = {
             name: p.every
             for name, p in config.producers.items()
-            if p.enabled and (name in PRODUCERS or p.kind in ("cache_export", "reconcile"))
+            if p.enabled and p.kind in ("sync", "cache_export", "reconcile")
         }
         self.next_due = dict.fromkeys(self.every, start)
         self.stopped: set[str] = set()  # silently not running
@@ -172,8 +173,8 @@ def _run_producer(
 
         path = config.resolve_path(declared.path)
         export_jobs_cache(db, tenant, path, declared.days, clock, producer=producer)
-    else:
-        syncer.run_producer(producer)
+    elif declared.kind == "sync":
+        syncer.run_producer(producer, [FEEDS[name] for name in config.feeds_of(producer)])
 
 
 def _webhooks(

@@ -53,6 +53,7 @@ from procrastinate.schema import SchemaManager
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
+from nexus.catalog import FEEDS
 from nexus.clock import Clock, SystemClock
 from nexus.errors import DatabaseError, NexusError, SchemaOutOfDate
 from nexus.ledger import ProducerBusy, describe_error
@@ -67,10 +68,9 @@ from nexus.scheduling import (
     run_scheduler,
     time_scale,
 )
-from nexus.servicetitan.feeds import EXPORT_FEEDS
 from nexus.settings import Settings
 from nexus.store.database import Database
-from nexus.sync.feed_sync import PRODUCERS, ExportSource, Syncer
+from nexus.sync.feed_sync import ExportSource, Syncer
 from nexus.tenants import client_for, require_credentials, tenant_ids
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,8 @@ class ProducerRun:
     syncers: SyncerPool
     #: Call between units of work (pages); raises `Abandoned` when the worker must stop.
     checkpoint: Callable[[], None]
+    #: sync producers: the feeds it mirrors
+    feeds: tuple[str, ...] = ()
 
     def syncer(self) -> contextlib.AbstractContextManager[Syncer]:
         """A Syncer (with its ST client as `.client`) for this tenant, for the run's length."""
@@ -183,14 +185,14 @@ ProducerTask = Callable[[ProducerRun], None]
 
 
 def run_sync(run: ProducerRun) -> None:
-    """Run a `sync` producer: pull its feed from the saved token, page by page."""
-    feed = PRODUCERS.get(run.producer)
-    if feed is None:
-        assert run.config.feed is not None
-        feed = EXPORT_FEEDS[run.config.feed]
+    """Run a `sync` producer: pull each of its feeds from its saved token, page by page."""
     run.checkpoint()
     with run.syncer() as syncer:
-        syncer.run(feed, on_progress=lambda p: None if p.done else run.checkpoint())
+        syncer.run_producer(
+            run.producer,
+            [FEEDS[name] for name in run.feeds],
+            on_progress=lambda p: None if p.done else run.checkpoint(),
+        )
 
 
 def run_cache_export(run: ProducerRun) -> None:
@@ -264,7 +266,16 @@ class _Runtime:
         if config.path is not None:
             # Paths in nexus.toml are relative to the file, not to the worker's folder.
             config = config.model_copy(update={"path": self.config.resolve_path(config.path)})
-        run = ProducerRun(tenant, producer, config, self.db, self.clock, self.syncers, checkpoint)
+        run = ProducerRun(
+            tenant,
+            producer,
+            config,
+            self.db,
+            self.clock,
+            self.syncers,
+            checkpoint,
+            feeds=self.config.feeds_of(producer),
+        )
         try:
             task(run)
         except ProducerBusy as exc:

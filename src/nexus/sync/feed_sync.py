@@ -1,24 +1,35 @@
-"""Sync one export feed into the mirror: the `job_sync`, `invoice_sync`, … producers.
+"""Sync export feeds into the mirror: the `job_sync`, `invoice_sync`, … producers.
 
-Each run resumes from the feed's saved continuation token, loads every page
-through the loader and saves the page's new token in the same transaction as
-its rows. A run killed at any point therefore resumes exactly where the last
-committed page left off: nothing lost, nothing twice.
+A sync producer mirrors several feeds (its ServiceTitan module's, by default)
+in one run. Each feed resumes from its own saved continuation token, loads
+every page through the loader and saves the page's new token in the same
+transaction as its rows. A run killed at any point therefore resumes exactly
+where the last committed page of each feed left off: nothing lost, nothing
+twice. Reference lists without an export (job types, payment types, …) are
+reloaded whole on a backfill and then at most every `REFERENCE_EVERY`.
+
+A feed's own trouble (a malformed record, a held batch, an endpoint the
+tenant may not read) fails that feed and the run, but the run's other feeds
+still sync; trouble of the whole tenant (credentials, ServiceTitan or the
+database unreachable) stops the run at once. The run's ledger row records
+what each feed read and changed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn, Protocol
 
 import psycopg
 
+from nexus.catalog import Feed
 from nexus.clock import Clock
+from nexus.errors import BadRecordError
 from nexus.ledger import Run, describe_error, finish_run, producer_lock, start_run
-from nexus.servicetitan.feeds import EXPORT_FEEDS, JOB_TYPES, JOBS, Feed
+from nexus.servicetitan.errors import AuthError, FatalAPIError
 from nexus.store.database import Database
 from nexus.store.loader import Loader, LoadResult, flatten, mark_sync_run
 from nexus.store.quarantine import FeedHeld, hold
@@ -32,11 +43,8 @@ Connection = psycopg.Connection[Any]
 #: The largest batch one quarantine entry holds; a longer phantom run is held in parts.
 MAX_HELD_RECORDS = 50_000
 
-#: Job types change rarely and have no export feed; the list is reloaded this often.
-JOB_TYPES_EVERY = timedelta(hours=1)
-
-#: producer name → the feed it syncs
-PRODUCERS: dict[str, Feed] = {feed.producer: feed for feed in EXPORT_FEEDS.values()}
+#: Reference lists change rarely and have no export feed; they are reloaded this often.
+REFERENCE_EVERY = timedelta(hours=1)
 
 
 class ExportSource(Protocol):
@@ -124,81 +132,125 @@ class Syncer:
             self._loaders[feed] = Loader(self._conn, TABLES[feed], self.tenant)
         return self._loaders[feed]
 
-    def run_producer(
-        self, producer: str, on_progress: Callable[[Progress], None] | None = None
-    ) -> SyncResult:
-        """Run the sync producer `producer` (e.g. `invoice_sync`) once."""
-        try:
-            feed = PRODUCERS[producer]
-        except KeyError:
-            known = ", ".join(sorted(PRODUCERS))
-            raise ValueError(f"unknown sync producer '{producer}': choose one of {known}") from None
-        return self.run(feed, on_progress)
-
     def run(self, feed: Feed, on_progress: Callable[[Progress], None] | None = None) -> SyncResult:
-        """Pull `feed` from its saved token to the end, under its lock and in the ledger."""
-        tenant, clock, conn = self.tenant, self.clock, self._conn
-        with producer_lock(self._control, tenant, feed.producer):
-            run = start_run(self._control, tenant, feed.producer, clock.now())
-            pages = 0
-            token = None
+        """Sync one feed to the end, as a run of its producer."""
+        (result,) = self.run_producer(feed.producer, (feed,), on_progress)
+        return result
+
+    def run_producer(
+        self,
+        producer: str,
+        feeds: Sequence[Feed],
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> list[SyncResult]:
+        """Run the sync producer `producer` once over `feeds`, under its lock and in the ledger."""
+        tenant, clock = self.tenant, self.clock
+        with producer_lock(self._control, tenant, producer):
+            run = start_run(self._control, tenant, producer, clock.now())
+            results: list[SyncResult] = []
+            failed: BaseException | None = None
             try:
-                token = read_token(conn, tenant, feed.name)
-                expected = _expected_rows(self.client, feed) if token is None else None
-                if feed is JOBS and self._job_types_due(token is None):
-                    self._refresh_job_types(run)
-                loader = self._loader(feed.name)
-                spec = TABLES[feed.name]
-                saved = token
-                # A backfill (first load, or a first load resumed after a kill) brings
-                # everything at once; the surge and spike checks judge later runs only.
-                backfill: bool | None = None
-                pages_iter = iter(self.client.export_pages(feed, token))
-                for page in pages_iter:
-                    if page.data:
-                        rows = flatten(spec, page.data)
-                        if backfill is None:
-                            backfill = token is None or not self._ever_succeeded(feed)
-                        suspicion = suspect(
-                            conn,
-                            spec,
-                            tenant,
-                            rows,
-                            backfill=backfill,
-                            run_new_jobs=run.rows_changed,
-                        )
-                        if suspicion is not None:
-                            self._hold(feed, run, page, pages_iter, suspicion, saved)
-                        with conn.transaction():
-                            mark_sync_run(conn, run.id)
-                            result = loader.load_rows(rows, page.data, clock.now())
-                            save_token(conn, tenant, feed.name, page.continue_from, clock.now())
-                    else:
-                        result = LoadResult(0, 0)
-                        if page.continue_from != saved:  # nothing new: one write, or none
-                            save_token(conn, tenant, feed.name, page.continue_from, clock.now())
-                    saved = page.continue_from
-                    pages += 1
-                    run.rows_read += result.read
-                    run.rows_changed += result.changed
-                    if on_progress:
-                        on_progress(
-                            Progress(feed.name, run.rows_read, pages, expected, not page.has_more)
-                        )
+                for feed in feeds:
+                    counts = run.feeds.setdefault(feed.name, {"read": 0, "changed": 0})
+                    try:
+                        results.append(self._sync_feed(run, producer, feed, on_progress))
+                    except (BadRecordError, FeedHeld, FatalAPIError) as exc:
+                        if isinstance(exc, AuthError):
+                            raise
+                        # This feed's own trouble: the run fails, its other feeds still sync.
+                        counts["error"] = describe_error(exc)
+                        log.warning("tenant %s: %s failed: %s", tenant, feed.name, counts["error"])
+                        failed = failed or exc
+                if failed is not None:
+                    raise failed
             except BaseException as exc:
                 finish_run(self._control, run, clock.now(), error=exc)
-                log.warning("tenant %s: %s failed: %s", tenant, feed.producer, describe_error(exc))
+                log.warning("tenant %s: %s failed: %s", tenant, producer, describe_error(exc))
                 raise
             finish_run(self._control, run, clock.now())
+        return results
+
+    def _sync_feed(
+        self,
+        run: Run,
+        producer: str,
+        feed: Feed,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> SyncResult:
+        """Pull one feed from its saved token to the end (or reload a reference list if due)."""
+        tenant, clock, conn = self.tenant, self.clock, self._conn
+        counts = run.feeds[feed.name]
+        read_before, changed_before = run.rows_read, run.rows_changed
+        token = read_token(conn, tenant, feed.name)
+        pages = 0
+        if feed.reference:
+            if self._reference_due(feed, token is None):
+                pages = self._reload(run, feed)
+        else:
+            pages = self._follow_export(run, producer, feed, token, on_progress)
+        counts["read"] = run.rows_read - read_before
+        counts["changed"] = run.rows_changed - changed_before
         return SyncResult(
             feed=feed.name,
-            producer=feed.producer,
+            producer=producer,
             run_id=run.id,
             pages=pages,
-            rows_read=run.rows_read,
-            rows_changed=run.rows_changed,
+            rows_read=counts["read"],
+            rows_changed=counts["changed"],
             backfill=token is None,
         )
+
+    def _follow_export(
+        self,
+        run: Run,
+        producer: str,
+        feed: Feed,
+        token: str | None,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> int:
+        tenant, clock, conn = self.tenant, self.clock, self._conn
+        expected = _expected_rows(self.client, feed) if token is None else None
+        loader = self._loader(feed.name)
+        spec = TABLES[feed.name]
+        saved = token
+        read = 0
+        pages = 0
+        # A backfill (first load, or a first load resumed after a kill) brings
+        # everything at once; the surge and spike checks judge later runs only.
+        backfill: bool | None = None
+        pages_iter = iter(self.client.export_pages(feed, token))
+        for page in pages_iter:
+            if page.data:
+                rows = flatten(spec, page.data)
+                if backfill is None:
+                    backfill = token is None or not self._ever_succeeded(producer)
+                suspicion = suspect(
+                    conn,
+                    spec,
+                    tenant,
+                    rows,
+                    backfill=backfill,
+                    run_new_jobs=run.feeds[feed.name]["changed"],
+                )
+                if suspicion is not None:
+                    self._hold(feed, run, page, pages_iter, suspicion, saved)
+                with conn.transaction():
+                    mark_sync_run(conn, run.id)
+                    result = loader.load_rows(rows, page.data, clock.now())
+                    save_token(conn, tenant, feed.name, page.continue_from, clock.now())
+            else:
+                result = LoadResult(0, 0)
+                if page.continue_from != saved:  # nothing new: one write, or none
+                    save_token(conn, tenant, feed.name, page.continue_from, clock.now())
+            saved = page.continue_from
+            pages += 1
+            read += result.read
+            run.rows_read += result.read
+            run.rows_changed += result.changed
+            run.feeds[feed.name]["changed"] += result.changed
+            if on_progress:
+                on_progress(Progress(feed.name, read, pages, expected, not page.has_more))
+        return pages
 
     def _hold(
         self,
@@ -242,35 +294,38 @@ class Syncer:
         )
         raise FeedHeld(self.tenant, feed.name, held_id, suspicion)
 
-    def _ever_succeeded(self, feed: Feed) -> bool:
+    def _ever_succeeded(self, producer: str) -> bool:
         row = self._conn.execute(
             "SELECT 1 FROM nexus.runs WHERE tenant_id = %s AND producer = %s"
             " AND status = 'succeeded' LIMIT 1",
-            (self.tenant, feed.producer),
+            (self.tenant, producer),
         ).fetchone()
         return row is not None
 
-    def _job_types_due(self, backfill: bool) -> bool:
-        """Refresh job types on a backfill and then at most every `JOB_TYPES_EVERY`."""
-        if backfill:
+    def _reference_due(self, feed: Feed, first: bool) -> bool:
+        """Reload a reference list on its first load and then at most every `REFERENCE_EVERY`."""
+        if first:
             return True
         row = self._conn.execute(
             "SELECT updated_at FROM nexus.feeds WHERE tenant_id = %s AND feed = %s",
-            (self.tenant, JOB_TYPES.name),
+            (self.tenant, feed.name),
         ).fetchone()
-        return row is None or self.clock.now() - row[0] >= JOB_TYPES_EVERY
+        return row is None or self.clock.now() - row[0] >= REFERENCE_EVERY
 
-    def _refresh_job_types(self, run: Run) -> None:
-        """Job types have no export feed: reload the whole (small) list."""
-        loader = self._loader(JOB_TYPES.name)
+    def _reload(self, run: Run, feed: Feed) -> int:
+        """Reload a reference list whole, in one transaction with its reload time."""
+        loader = self._loader(feed.name)
         now = self.clock.now()
+        pages = 0
         with self._conn.transaction():
             mark_sync_run(self._conn, run.id)
-            for page in self.client.list_pages(JOB_TYPES, page_size=5000, all_states=True):
+            for page in self.client.list_pages(feed, page_size=5000, all_states=True):
                 result = loader.load(page.data, now)
                 run.rows_read += result.read
                 run.rows_changed += result.changed
-            save_token(self._conn, self.tenant, JOB_TYPES.name, "", now)
+                pages += 1
+            save_token(self._conn, self.tenant, feed.name, "", now)
+        return pages
 
 
 def sync_feed(
