@@ -178,7 +178,7 @@ class Syncer:
         on_progress: Callable[[Progress], None] | None,
     ) -> SyncResult:
         """Pull one feed from its saved token to the end (or reload a reference list if due)."""
-        tenant, clock, conn = self.tenant, self.clock, self._conn
+        tenant, conn = self.tenant, self._conn
         counts = run.feeds[feed.name]
         read_before, changed_before = run.rows_read, run.rows_changed
         token = read_token(conn, tenant, feed.name)
