@@ -172,8 +172,8 @@ def test_the_migrated_database_agrees_with_the_catalog_column_by_column(db: Data
         actual.setdefault(table, {})[column] = kind
     expected = {name: dict(expected_columns(feed)) for name, feed in FEEDS.items()}
     assert set(actual) == set(expected)
-    for table in expected:
-        assert actual[table] == expected[table], table
+    for table, columns in expected.items():
+        assert actual[table] == columns, table
     primary: dict[str, list[str]] = {}
     for table, column in keys:
         primary.setdefault(table, []).append(column)

@@ -18,6 +18,7 @@ what each feed read and changed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -75,6 +76,8 @@ class SyncResult:
     rows_read: int
     rows_changed: int
     backfill: bool
+    #: wall-clock seconds the feed took in this run (for people and benchmarks)
+    seconds: float = 0.0
 
 
 def read_token(conn: Connection, tenant: int, feed: str) -> str | None:
@@ -180,6 +183,7 @@ class Syncer:
         """Pull one feed from its saved token to the end (or reload a reference list if due)."""
         tenant, conn = self.tenant, self._conn
         counts = run.feeds[feed.name]
+        started = time.perf_counter()
         read_before, changed_before = run.rows_read, run.rows_changed
         token = read_token(conn, tenant, feed.name)
         pages = 0
@@ -198,6 +202,7 @@ class Syncer:
             rows_read=counts["read"],
             rows_changed=counts["changed"],
             backfill=token is None,
+            seconds=time.perf_counter() - started,
         )
 
     def _follow_export(
