@@ -96,7 +96,7 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> dict[st
     timeline = events(conn, tenant=tenant, until=now)
     error_kinds = _error_kinds(conn, [i for e in entries.values() for i in e.failed_run_ids])
 
-    gaps = _feed_gaps(conn, tenant, now)
+    gaps = _feed_gaps(conn, config, tenant, now)
     # The latest diagnosis says which sampled $0 jobs ServiceTitan has invoiced, and
     # what its sample points to when lineage finds no cause.
     diagnosis = latest_diagnosis(conn, tenant)
@@ -507,8 +507,13 @@ def _verdict(alerts: list[Alert], coverage: Coverage) -> str:
     return "ok"
 
 
-def _feed_gaps(conn: Connection, tenant: int, now: datetime) -> dict[str, FeedGap]:
-    """Per sync producer: what the latest reconciliation (if not repaired since) found missing."""
+def _feed_gaps(
+    conn: Connection, config: RegistryConfig, tenant: int, now: datetime
+) -> dict[str, FeedGap]:
+    """Per sync producer: what the latest reconciliation (if not repaired since) found missing.
+
+    A producer with several feeds is judged by the feed with the most records missing.
+    """
     row = conn.execute(
         "SELECT run_id, finished_at, feeds, repair FROM nexus.reconciliations"
         " WHERE tenant_id = %s AND finished_at <= %s ORDER BY finished_at DESC, id DESC LIMIT 1",
@@ -522,13 +527,14 @@ def _feed_gaps(conn: Connection, tenant: int, now: datetime) -> dict[str, FeedGa
             "SELECT feed, updated_at FROM nexus.feeds WHERE tenant_id = %s", (tenant,)
         ).fetchall()
     )
-    gaps = {}
+    gaps: dict[str, FeedGap] = {}
     for name, counts in feeds.items():
-        feed = EXPORT_FEEDS.get(name)
-        if feed is None:
+        producer = config.syncer_of(name)
+        if producer is None or name not in EXPORT_FEEDS:
             continue
         missing = int(counts.get("missing_in_mirror", 0)) + int(counts.get("field_mismatch", 0))
-        gaps[feed.producer] = FeedGap(name, feed.producer, missing, run_id, at, moved.get(name))
+        if producer not in gaps or missing > gaps[producer].missing:
+            gaps[producer] = FeedGap(name, producer, missing, run_id, at, moved.get(name))
     return gaps
 
 
