@@ -13,13 +13,9 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import psycopg
-
-from nexus.errors import NexusError
-
-Connection = psycopg.Connection[Any]
+from nexus.errors import DatabaseError, NexusError
+from nexus.store.connection import Connection
 
 
 class ProducerBusy(NexusError):
@@ -58,7 +54,7 @@ def producer_lock(conn: Connection, tenant: int, producer: str) -> Iterator[None
     try:
         yield
     finally:
-        with contextlib.suppress(psycopg.Error):
+        with contextlib.suppress(DatabaseError):
             conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
@@ -109,7 +105,7 @@ def describe_error(exc: BaseException) -> str:
 
 def error_kind(exc: BaseException) -> str:
     """Classify a failure by its class (never its text), for probable causes."""
-    from nexus.errors import BadRecordError, DatabaseError
+    from nexus.errors import BadRecordError
     from nexus.servicetitan import errors as st
     from nexus.store.quarantine import FeedHeld
 

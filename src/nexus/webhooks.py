@@ -39,22 +39,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-import psycopg
 from psycopg.types.json import Jsonb
 
 from nexus.clock import Clock
-from nexus.errors import NexusError
+from nexus.errors import DatabaseError, NexusError
 from nexus.ledger import ProducerBusy, describe_error, finish_run, producer_lock, start_run
 from nexus.registry.config import Config
 from nexus.servicetitan.feeds import EXPORT_FEEDS, Feed
 from nexus.settings import Settings
+from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.loader import Loader, mark_sync_run
 from nexus.store.rows import TABLES
 
 log = logging.getLogger(__name__)
 
-Connection = psycopg.Connection[Any]
 
 #: The run ledger's name for targeted refreshes (they are runs like any other).
 PRODUCER = "webhook_refresh"
@@ -422,7 +421,7 @@ class TargetedRefresh:
                     )
             except BaseException as exc:
                 finish_run(self._control, run, self.clock.now(), error=exc)
-                with contextlib.suppress(psycopg.Error):
+                with contextlib.suppress(DatabaseError):
                     self._control.execute(
                         "UPDATE nexus.webhook_hints SET status = 'failed', refreshed_at = %s,"
                         " run_id = %s, error = %s WHERE id = ANY(%s)",
@@ -582,7 +581,7 @@ class Refresher:
                     "SELECT id, tenant_id, targets FROM nexus.webhook_hints"
                     " WHERE status = 'pending' ORDER BY received_at, id"
                 ).fetchall()
-        except (NexusError, psycopg.Error) as exc:
+        except NexusError as exc:
             log.warning("could not read pending webhook hints: %s", exc)
             return
         for hint_id, tenant, targets in rows:
@@ -655,7 +654,7 @@ class Refresher:
 
     def _mark_failed(self, hint_ids: list[int], exc: BaseException) -> None:
         """Mark hints failed when the refresh could not even start (e.g. no credentials)."""
-        with contextlib.suppress(NexusError, psycopg.Error), self.db.connect(autocommit=True) as c:
+        with contextlib.suppress(NexusError), self.db.connect(autocommit=True) as c:
             c.execute(
                 "UPDATE nexus.webhook_hints SET status = 'failed', refreshed_at = %s, error = %s"
                 " WHERE id = ANY(%s) AND status = 'pending'",

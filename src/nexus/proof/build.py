@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
 from nexus.checks.coverage import (
     Coverage,
     CoverageParams,
@@ -33,8 +31,8 @@ from nexus.registry.ownership import ownership
 from nexus.registry.timeline import events
 from nexus.registry.vitals import ledger, orphans, vitals
 from nexus.servicetitan.feeds import EXPORT_FEEDS
+from nexus.store.connection import Connection
 
-Connection = psycopg.Connection[Any]
 Reference = Callable[[Connection], tuple[Mapping[str, float] | None, str | None]]
 
 COVERAGE_PRODUCT = "titan.jobs.invoice_total"

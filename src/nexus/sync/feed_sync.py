@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn, Protocol
 
-import psycopg
-
 from nexus.clock import Clock
 from nexus.ledger import Run, describe_error, finish_run, producer_lock, start_run
 from nexus.servicetitan.feeds import EXPORT_FEEDS, JOB_TYPES, JOBS, Feed
+from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.loader import Loader, LoadResult, flatten, mark_sync_run
 from nexus.store.quarantine import FeedHeld, hold
@@ -27,7 +26,6 @@ from nexus.store.suspicion import Suspicion, suspect
 
 log = logging.getLogger(__name__)
 
-Connection = psycopg.Connection[Any]
 
 #: The largest batch one quarantine entry holds; a longer phantom run is held in parts.
 MAX_HELD_RECORDS = 50_000

@@ -12,14 +12,14 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from nexus.errors import NexusError
+from nexus.errors import NexusError, RetriableDatabaseError
+from nexus.store.connection import Connection
 from nexus.web.metrics import WebhookMetrics
 from nexus.web.site import Site
 from nexus.webhooks import (
@@ -37,8 +37,6 @@ from nexus.webhooks import (
 )
 
 log = logging.getLogger(__name__)
-
-Connection = psycopg.Connection[Any]
 
 
 class NotServed(WebhookRefused):
@@ -66,7 +64,7 @@ class Connections:
             conn = self.site.db.connect(autocommit=True)
         try:
             yield conn
-        except psycopg.OperationalError:
+        except RetriableDatabaseError:
             conn.close()
             raise
         if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -120,7 +118,7 @@ def add_webhook_routes(
             site.db.ensure_schema()  # checked once per process
             with connections.connection() as conn:
                 return record_hint(conn, tenant, body, hint, site.clock.now())
-        except (NexusError, psycopg.OperationalError) as exc:
+        except NexusError as exc:
             if isinstance(exc, WebhookRefused):
                 raise
             raise Unavailable(f"the database is unavailable: {exc}") from None
