@@ -164,11 +164,11 @@ def _run_producer(
     """Run one producer through the same code path the worker uses."""
     declared = config.producers[producer]
     if declared.kind == "reconcile":
-        from nexus.reconcile import ListSource, run_reconcile
+        from nexus.sync.reconcile import ListSource, run_reconcile
 
         run_reconcile(db, cast(ListSource, syncer.client), tenant, clock)
     elif declared.kind == "cache_export" and declared.path is not None:
-        from nexus.cache_export import export_jobs_cache
+        from nexus.sync.cache_export import export_jobs_cache
 
         path = config.resolve_path(declared.path)
         export_jobs_cache(db, tenant, path, declared.days, clock, producer=producer)

@@ -54,8 +54,8 @@ from psycopg_pool import PoolTimeout
 
 from nexus.clock import Clock, SystemClock
 from nexus.errors import DatabaseError, NexusError, RetriableDatabaseError, SchemaOutOfDate
-from nexus.ledger import ProducerBusy, describe_error
 from nexus.registry.config import Config, ProducerConfig
+from nexus.registry.run_ledger import ProducerBusy, describe_error
 from nexus.scheduling import (
     QUEUE,
     TASK_NAME,
@@ -196,7 +196,7 @@ def run_sync(run: ProducerRun) -> None:
 
 def run_cache_export(run: ProducerRun) -> None:
     """Run a `cache_export` producer: write its snapshot file from the mirror."""
-    from nexus.cache_export import export_jobs_cache
+    from nexus.sync.cache_export import export_jobs_cache
 
     assert run.config.path is not None
     run.checkpoint()
@@ -211,7 +211,7 @@ def run_reconcile_producer(run: ProducerRun) -> None:
     It reports differences and does not repair: repairs are a person's call
     (`nexus reconcile --repair`), and the proof shows what was found.
     """
-    from nexus.reconcile import ListSource, run_reconcile
+    from nexus.sync.reconcile import ListSource, run_reconcile
 
     run.checkpoint()
     with run.syncer() as syncer:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from nexus.checks.stats import Rate, Severity, severity_above, wilson
+from nexus.stats import Rate, Severity, severity_above, wilson
 from nexus.store.connection import Connection
 
 #: Share of completed chargeable jobs without an invoice total above which the

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nexus.checks.stats import Severity
 from nexus.errors import ConfigError, DatabaseError
+from nexus.stats import Severity
 from nexus.store.connection import Connection
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from nexus.checks.stats import Severity
+from nexus.stats import Severity
 from nexus.store.connection import Connection
 
 

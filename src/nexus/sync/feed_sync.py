@@ -15,14 +15,14 @@ from datetime import timedelta
 from typing import Any, NoReturn, Protocol
 
 from nexus.clock import Clock
-from nexus.ledger import Run, describe_error, finish_run, producer_lock, start_run
+from nexus.registry.run_ledger import Run, describe_error, finish_run, producer_lock, start_run
 from nexus.servicetitan.feeds import EXPORT_FEEDS, JOB_TYPES, JOBS, Feed
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.loader import Loader, LoadResult, flatten, mark_sync_run
-from nexus.store.quarantine import FeedHeld, hold
 from nexus.store.rows import TABLES
 from nexus.store.suspicion import Suspicion, suspect
+from nexus.sync.quarantine import FeedHeld, hold
 
 log = logging.getLogger(__name__)
 

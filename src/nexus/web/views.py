@@ -23,7 +23,7 @@ from nexus.registry.timeline import events
 from nexus.registry.vitals import ledger, orphans, vitals
 from nexus.store.connection import Connection
 from nexus.store.database import Database
-from nexus.webhooks import PRODUCER as WEBHOOK_PRODUCER
+from nexus.sync.refresh import PRODUCER as WEBHOOK_PRODUCER
 
 RECENT_RUNS = 100
 RECENT_FAILURES = 50

@@ -44,7 +44,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.clock import Clock
-from nexus.ledger import finish_run, producer_lock, start_run
+from nexus.registry.run_ledger import finish_run, producer_lock, start_run
 from nexus.registry.timeline import current_actor, record_event
 from nexus.servicetitan.feeds import ALL_FEEDS, Feed
 from nexus.servicetitan.pages import ListPage

@@ -107,7 +107,7 @@ def error_kind(exc: BaseException) -> str:
     """Classify a failure by its class (never its text), for probable causes."""
     from nexus.errors import BadRecordError
     from nexus.servicetitan import errors as st
-    from nexus.store.quarantine import FeedHeld
+    from nexus.sync.quarantine import FeedHeld
 
     kinds: list[tuple[type[BaseException], str]] = [
         (FeedHeld, "quarantined"),
