@@ -6,7 +6,8 @@ reads the per-feed rows and seconds it reports and the sync process's peak
 RSS. Repeats for each size; peak RSS must not grow with the tenant.
 
 Usage: python bench/backfill_all.py [--jobs 50000 500000]
-The last line is `RESULT backfill_all_rows_per_s=<overall, largest> backfill_all_peak_rss_ratio=<largest / smallest>`.
+The last line is `RESULT backfill_all_rows_per_s=<overall, largest tenant>
+backfill_all_peak_rss_ratio=<largest / smallest>` (on one line).
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ def main() -> None:
             feed_s = float(f["seconds"])  # type: ignore[arg-type]
             feed_rows = int(f["rows_read"])  # type: ignore[call-overload]
             rate = feed_rows / feed_s if feed_s > 0 else 0.0
-            print(f"  {f['feed']:<24} rows={feed_rows:>9} seconds={feed_s:7.1f} rows_per_s={rate:,.0f}")
+            print(
+                f"  {f['feed']:<24} rows={feed_rows:>9} seconds={feed_s:7.1f} "
+                f"rows_per_s={rate:,.0f}"
+            )
     print(
         f"RESULT backfill_all_rows_per_s={overall:.0f} "
         f"backfill_all_peak_rss_ratio={peaks[-1] / peaks[0]:.2f}"

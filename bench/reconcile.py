@@ -51,7 +51,7 @@ RECONCILE = """
 import json, sys, time, tracemalloc
 from pydantic import SecretStr
 from nexus.clock import SystemClock
-from nexus.reconcile import run_reconcile
+from nexus.sync.reconcile import run_reconcile
 from nexus.servicetitan import ServiceTitanClient
 from nexus.store.database import Database
 db = Database(sys.argv[1])

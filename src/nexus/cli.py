@@ -536,7 +536,7 @@ def heartbeat(
     tenant: TenantOption = None,
 ) -> None:
     """Record a run of an outside producer (call it at the end of a cron job or unit)."""
-    from nexus.ledger import record_outside_run
+    from nexus.registry.run_ledger import record_outside_run
 
     config = _config()
     if producer not in config.producers:
@@ -575,9 +575,9 @@ def diagnose_invoices(
     as_json: JsonOption = False,
 ) -> None:
     """Sample completed $0 jobs and tell sync misses from genuinely unbilled work."""
-    from nexus.diagnose import diagnose_invoices as diagnose
     from nexus.proof.inputs import proof_inputs
     from nexus.servicetitan import ServiceTitanClient
+    from nexus.sync.diagnose import diagnose_invoices as diagnose
 
     settings = _settings()
     tenant = settings.require_st_credentials()[0]
@@ -618,8 +618,8 @@ def reconcile(
     """Compare the mirror with ServiceTitan in full, report every difference, repair on request."""
     from datetime import UTC, datetime
 
-    from nexus.reconcile import DEFAULT_FEEDS, run_reconcile
     from nexus.servicetitan import ServiceTitanClient
+    from nexus.sync.reconcile import DEFAULT_FEEDS, run_reconcile
 
     for name in feed or []:
         if name not in DEFAULT_FEEDS:
@@ -718,7 +718,7 @@ def quarantine_list(
     as_json: JsonOption = False,
 ) -> None:
     """List quarantined batches (held ones, unless --all)."""
-    from nexus.store import quarantine
+    from nexus.sync import quarantine
 
     db = _database()
     db.ensure_schema()
@@ -754,7 +754,7 @@ def quarantine_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a quarantined batch: why it is held and a sample of its records."""
-    from nexus.store import quarantine
+    from nexus.sync import quarantine
 
     db = _database()
     db.ensure_schema()
@@ -776,7 +776,7 @@ def quarantine_release(
 ) -> None:
     """Load a reviewed batch through the normal loader and let its feed move on."""
     from nexus.registry.timeline import current_actor
-    from nexus.store import quarantine
+    from nexus.sync import quarantine
 
     db = _database()
     db.ensure_schema()
@@ -792,7 +792,7 @@ def quarantine_drop(
 ) -> None:
     """Discard a held batch; its feed moves past it without loading it."""
     from nexus.registry.timeline import current_actor
-    from nexus.store import quarantine
+    from nexus.sync import quarantine
 
     db = _database()
     db.ensure_schema()

@@ -4,8 +4,12 @@ Errors are classified by what the caller should do, never by message text::
 
     NexusError
     ├── ConfigError                 fix the configuration or environment, then rerun
-    ├── DatabaseError               the database refused or is unreachable
-    │   └── SchemaOutOfDate         run `nexus db upgrade`
+    ├── DatabaseError               (nexus.store.errors translates psycopg's) the database failed
+    │   ├── RetriableDatabaseError  connection lost, server shutting down, serialization
+    │   │                           failure, deadlock: the same work may pass when retried
+    │   └── FatalDatabaseError      the database refused the statement: retrying will not help
+    │       ├── WriteRefused        a permission or the write guard refused a write
+    │       └── SchemaOutOfDate     run `nexus db upgrade`
     ├── ServiceTitanError           (nexus.servicetitan.errors) talking to ST failed
     │   ├── RetriableAPIError       429, 5xx, timeouts: try again later
     │   │   ├── RateLimited
@@ -29,10 +33,39 @@ class ConfigError(NexusError):
 
 
 class DatabaseError(NexusError):
-    """The database is unreachable or refused a statement."""
+    """The database is unreachable or refused a statement.
+
+    Errors translated from the driver carry the server's SQLSTATE, detail and
+    hint when it sent them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        detail: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.detail = detail
+        self.hint = hint
 
 
-class SchemaOutOfDate(DatabaseError):
+class RetriableDatabaseError(DatabaseError):
+    """The connection or the transaction was lost, not refused: retrying may pass."""
+
+
+class FatalDatabaseError(DatabaseError):
+    """The database refused the statement itself: retrying the same work will not help."""
+
+
+class WriteRefused(FatalDatabaseError):
+    """A permission, or the database's write guard, refused a write."""
+
+
+class SchemaOutOfDate(FatalDatabaseError):
     """The schema is behind the code; `nexus db upgrade` fixes it."""
 
 

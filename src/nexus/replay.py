@@ -19,12 +19,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-import psycopg
 from pydantic import SecretStr
 
 from nexus.catalog import FEEDS
 from nexus.clock import VirtualClock
-from nexus.errors import NexusError
+from nexus.errors import NexusError, WriteRefused
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
 from nexus.registry.config import Config, load_config
@@ -34,6 +33,7 @@ from nexus.scenario import Scenario, ScenarioEvent
 from nexus.servicetitan import ServiceTitanClient
 from nexus.serving import ThreadedServer
 from nexus.simulator import BusinessConfig, Credentials, Simulator
+from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.sync.feed_sync import Syncer
 
@@ -165,11 +165,11 @@ def _run_producer(
     """Run one producer through the same code path the worker uses."""
     declared = config.producers[producer]
     if declared.kind == "reconcile":
-        from nexus.reconcile import ListSource, run_reconcile
+        from nexus.sync.reconcile import ListSource, run_reconcile
 
         run_reconcile(db, cast(ListSource, syncer.client), tenant, clock)
     elif declared.kind == "cache_export" and declared.path is not None:
-        from nexus.cache_export import export_jobs_cache
+        from nexus.sync.cache_export import export_jobs_cache
 
         path = config.resolve_path(declared.path)
         export_jobs_cache(db, tenant, path, declared.days, clock, producer=producer)
@@ -227,16 +227,14 @@ def _client(scenario: Scenario, server: Any) -> ServiceTitanClient:
 
 
 def _proof(
-    conn: psycopg.Connection[Any], config: Config, scenario: Scenario, sim: Simulator, at: datetime
+    conn: Connection, config: Config, scenario: Scenario, sim: Simulator, at: datetime
 ) -> dict[str, Any]:
     """The proof as of `at`, with the sales ledger written from the simulated truth."""
     write_reference_revenue(conn, scenario.tenant, sim.tenant(scenario.tenant).revenue_by_day())
     return build_proof(conn, proof_inputs(config, scenario.tenant, scenario.timezone), at)
 
 
-def write_reference_revenue(
-    conn: psycopg.Connection[Any], tenant: int, by_day: dict[Any, Any]
-) -> None:
+def write_reference_revenue(conn: Connection, tenant: int, by_day: dict[Any, Any]) -> None:
     with conn.transaction():
         conn.execute("DELETE FROM nexus.reference_revenue WHERE tenant_id = %s", (tenant,))
         with conn.cursor().copy(
@@ -250,7 +248,7 @@ def _apply(
     event: ScenarioEvent,
     scenario: Scenario,
     sim: Simulator,
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     config: Config,
     schedule: _Schedule,
 ) -> None:
@@ -292,7 +290,7 @@ def _apply(
 
 
 def _scenario_event(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     tenant: int,
     at: datetime,
     kind: str,
@@ -305,7 +303,7 @@ def _scenario_event(
 
 
 def rogue_bulk_insert(
-    conn: psycopg.Connection[Any], tenant: int, at: datetime, rows: int, same_created_at: bool
+    conn: Connection, tenant: int, at: datetime, rows: int, same_created_at: bool
 ) -> bool:
     """Write phantom jobs into the mirror from outside Nexus, as the incident's script did.
 
@@ -323,7 +321,7 @@ def rogue_bulk_insert(
                 " FROM generate_series(1, %(rows)s) g",
                 {"tenant": tenant, "at": at, "rows": rows},
             )
-    except psycopg.errors.InsufficientPrivilege as exc:
+    except WriteRefused as exc:
         record_event(
             conn,
             at=at,

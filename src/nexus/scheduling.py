@@ -27,14 +27,14 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 from procrastinate import App, exceptions, jobs
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from nexus.clock import Clock
-from nexus.errors import BadRecordError, ConfigError, NexusError
+from nexus.errors import BadRecordError, ConfigError, DatabaseError, FatalDatabaseError, NexusError
 from nexus.registry.config import Config
 from nexus.servicetitan.errors import FatalAPIError
+from nexus.store.errors import translated
 
 log = logging.getLogger(__name__)
 
@@ -168,17 +168,23 @@ class Abandoned(NexusError):
 
 
 #: Failures a retry cannot fix: fix the cause (the message names it); the next slot tries again.
-NOT_RETRIED: tuple[type[BaseException], ...] = (FatalAPIError, BadRecordError, ConfigError)
+NOT_RETRIED: tuple[type[BaseException], ...] = (
+    FatalAPIError,
+    FatalDatabaseError,
+    BadRecordError,
+    ConfigError,
+)
 
 
 class RetryPolicy(BaseRetryStrategy):
     """Retry a failed run up to RETRIES times with exponential backoff, unless pointless.
 
     - `Abandoned` (shutdown): put back in the queue at once, for another worker.
-    - `NOT_RETRIED` (credentials refused, other 4xx, a bad record, bad configuration):
-      no retry — retrying will not help, and the next slot runs anyway.
-    - anything else (ST 429/5xx/timeouts after the client's own retries, database
-      trouble, the unexpected): retried after 30 s, 1 min, 2 min of virtual time.
+    - `NOT_RETRIED` (credentials refused, other 4xx, a statement the database refused,
+      a bad record, bad configuration): no retry — retrying will not help, and the
+      next slot runs anyway.
+    - anything else (ST 429/5xx/timeouts after the client's own retries, a lost
+      database connection, the unexpected): retried after 30 s, 1 min, 2 min of virtual time.
     - no retry when the next slot's job is already queued: that job is the retry.
 
     Every attempt is a run in `nexus.runs`.
@@ -284,41 +290,42 @@ async def run_scheduler(
     next_recovery = next_cleanup = 0.0
     while not stop.is_set():
         try:
-            now = clock.now()
-            due = [(s, slot_key(now, s.every)) for s in schedule]
-            due = [(s, key) for s, key in due if offered.get(s) != key]
-            if due:
-                rows = await app.connector.execute_query_all_async(
-                    query="SELECT producer FROM nexus.retired_producers"
-                )
-                retired = {r["producer"] for r in rows}
-                for name in retired_logged - retired:
-                    retired_logged.discard(name)
-                for item, key in due:
-                    if item.producer in retired:
-                        if item.producer not in retired_logged:
-                            log.info("producer %s is retired: not scheduled", item.producer)
-                            retired_logged.add(item.producer)
-                        continue
-                    outcome = await defer_slot(app, item, key)
-                    if outcome != "busy":
-                        offered[item] = key
-                    if outcome == "deferred":
-                        log.debug("deferred %s for slot %s", item.queueing_lock, key)
-            if loop.time() >= next_recovery:
-                await recover_stalled(app, stalled_after)
-                next_recovery = loop.time() + max(tick, stalled_after / 3)
-            if loop.time() >= next_cleanup:
-                # The ledger keeps the history; finished jobs are only the queue's.
-                await app.job_manager.delete_old_jobs(
-                    nb_hours=KEEP_FINISHED_JOBS_H,
-                    queue=QUEUE,
-                    include_failed=True,
-                    include_cancelled=True,
-                    include_aborted=True,
-                )
-                next_cleanup = loop.time() + CLEANUP_EVERY_S
-        except (exceptions.ConnectorException, psycopg.Error, OSError) as exc:
+            with translated():  # procrastinate's connections raise psycopg's errors
+                now = clock.now()
+                due = [(s, slot_key(now, s.every)) for s in schedule]
+                due = [(s, key) for s, key in due if offered.get(s) != key]
+                if due:
+                    rows = await app.connector.execute_query_all_async(
+                        query="SELECT producer FROM nexus.retired_producers"
+                    )
+                    retired = {r["producer"] for r in rows}
+                    for name in retired_logged - retired:
+                        retired_logged.discard(name)
+                    for item, key in due:
+                        if item.producer in retired:
+                            if item.producer not in retired_logged:
+                                log.info("producer %s is retired: not scheduled", item.producer)
+                                retired_logged.add(item.producer)
+                            continue
+                        outcome = await defer_slot(app, item, key)
+                        if outcome != "busy":
+                            offered[item] = key
+                        if outcome == "deferred":
+                            log.debug("deferred %s for slot %s", item.queueing_lock, key)
+                if loop.time() >= next_recovery:
+                    await recover_stalled(app, stalled_after)
+                    next_recovery = loop.time() + max(tick, stalled_after / 3)
+                if loop.time() >= next_cleanup:
+                    # The ledger keeps the history; finished jobs are only the queue's.
+                    await app.job_manager.delete_old_jobs(
+                        nb_hours=KEEP_FINISHED_JOBS_H,
+                        queue=QUEUE,
+                        include_failed=True,
+                        include_cancelled=True,
+                        include_aborted=True,
+                    )
+                    next_cleanup = loop.time() + CLEANUP_EVERY_S
+        except (exceptions.ConnectorException, DatabaseError, OSError) as exc:
             log.warning("scheduler: the database did not answer (%s); trying again", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), tick)

@@ -1,4 +1,4 @@
-"""The ServiceTitan tenants Nexus serves, and each tenant's credentials.
+"""The ServiceTitan tenants Nexus serves, and each tenant's credentials and webhook secret.
 
 Credentials come from the environment, never from `nexus.toml`::
 
@@ -7,6 +7,9 @@ Credentials come from the environment, never from `nexus.toml`::
     NEXUS_ST_CLIENT_ID               for every tenant without its own pair
     NEXUS_ST_CLIENT_SECRET
     NEXUS_ST_APP_KEY                 one per ServiceTitan app, shared by all tenants
+
+Each tenant's webhook secret is `NEXUS_WEBHOOK_SECRET`, or the variable its
+`webhook_secret_env` names in `nexus.toml`.
 
 A client id and its secret are taken as a pair: a tenant with only one of its
 own two variables is an error rather than a mix of its id and the global
@@ -139,3 +142,21 @@ def _lookup(
         )
     assert client_id is not None and secret is not None and app_key is not None
     return TenantCredentials(tenant, client_id, secret, app_key, source), ""
+
+
+def secret_for(
+    tenant: int, settings: Settings, config: Config, environ: Mapping[str, str] | None = None
+) -> tuple[bytes | None, str]:
+    """The tenant's webhook secret and where it comes from (for messages; never the value).
+
+    A tenant whose `webhook_secret_env` is declared uses only that variable:
+    falling back to the shared secret would accept what the tenant meant to refuse.
+    """
+    env = os.environ if environ is None else environ
+    declared = next((t for t in config.tenants if t.id == tenant), None)
+    if declared is not None and declared.webhook_secret_env:
+        name = declared.webhook_secret_env
+        value = env.get(name) or ""
+        return (value.encode() if value else None), name
+    shared = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    return (shared.encode() if shared else None), "NEXUS_WEBHOOK_SECRET"

@@ -44,9 +44,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
-import psycopg
 from packaging.version import Version
 from procrastinate import App, JobContext, PsycopgConnector, exceptions
 from procrastinate.schema import SchemaManager
@@ -55,9 +54,9 @@ from psycopg_pool import PoolTimeout
 
 from nexus.catalog import FEEDS
 from nexus.clock import Clock, SystemClock
-from nexus.errors import DatabaseError, NexusError, SchemaOutOfDate
-from nexus.ledger import ProducerBusy, describe_error
+from nexus.errors import DatabaseError, NexusError, RetriableDatabaseError, SchemaOutOfDate
 from nexus.registry.config import Config, ProducerConfig
+from nexus.registry.run_ledger import ProducerBusy, describe_error
 from nexus.scheduling import (
     QUEUE,
     TASK_NAME,
@@ -69,7 +68,9 @@ from nexus.scheduling import (
     time_scale,
 )
 from nexus.settings import Settings
+from nexus.store.connection import Connection
 from nexus.store.database import Database
+from nexus.store.errors import translated
 from nexus.sync.feed_sync import ExportSource, Syncer
 from nexus.tenants import client_for, require_credentials, tenant_ids
 
@@ -197,7 +198,7 @@ def run_sync(run: ProducerRun) -> None:
 
 def run_cache_export(run: ProducerRun) -> None:
     """Run a `cache_export` producer: write its snapshot file from the mirror."""
-    from nexus.cache_export import export_jobs_cache
+    from nexus.sync.cache_export import export_jobs_cache
 
     assert run.config.path is not None
     run.checkpoint()
@@ -212,7 +213,7 @@ def run_reconcile_producer(run: ProducerRun) -> None:
     It reports differences and does not repair: repairs are a person's call
     (`nexus reconcile --repair`), and the proof shows what was found.
     """
-    from nexus.reconcile import ListSource, run_reconcile
+    from nexus.sync.reconcile import ListSource, run_reconcile
 
     run.checkpoint()
     with run.syncer() as syncer:
@@ -299,7 +300,7 @@ class _Runtime:
                     " AND status = 'failed' AND error = %s",
                     (tenant, producer, describe_error(exc)),
                 )
-        except (NexusError, psycopg.Error) as error:
+        except NexusError as error:
             log.warning("could not mark the abandoned run in the ledger: %s", error)
 
 
@@ -337,7 +338,7 @@ def _queued(db: Database) -> Callable[[str], bool]:
                     " WHERE queueing_lock = %s AND status = 'todo')",
                     (queueing_lock,),
                 ).fetchone()
-        except (NexusError, psycopg.Error):
+        except NexusError:
             return False
         return bool(row and row[0])
 
@@ -547,8 +548,9 @@ def run_worker(
         concurrency,
     )
     try:
-        asyncio.run(_serve(app, runtime, schedule, options, stop_event))
-    except (exceptions.ConnectorException, psycopg.Error, PoolTimeout) as exc:
+        with translated():  # procrastinate's own connections raise psycopg's errors
+            asyncio.run(_serve(app, runtime, schedule, options, stop_event))
+    except (exceptions.ConnectorException, RetriableDatabaseError, PoolTimeout) as exc:
         raise DatabaseError(
             f"the task queue lost the database at {db.safe_url}: {_first_line(exc)}; "
             "start `nexus worker` again once the database answers"
@@ -587,7 +589,7 @@ def _comment(version: tuple[int, ...]) -> sql.Composed:
 
 
 @contextlib.contextmanager
-def _queue_search_path(conn: psycopg.Connection[Any]) -> Iterator[None]:
+def _queue_search_path(conn: Connection) -> Iterator[None]:
     """Put the queue schema on the search path for this transaction.
 
     procrastinate's SQL names its objects without a schema.
@@ -601,7 +603,7 @@ def _queue_search_path(conn: psycopg.Connection[Any]) -> Iterator[None]:
         conn.execute("SELECT set_config('search_path', %s, true)", (row[0],))
 
 
-def install_queue_schema(conn: psycopg.Connection[Any]) -> None:
+def install_queue_schema(conn: Connection) -> None:
     """Create procrastinate's tables and functions in the queue schema, inside a transaction.
 
     Migration 0003 calls this; the installed version is recorded as the
@@ -613,7 +615,7 @@ def install_queue_schema(conn: psycopg.Connection[Any]) -> None:
         conn.execute(_comment(procrastinate_version()))
 
 
-def drop_queue_schema(conn: psycopg.Connection[Any]) -> None:
+def drop_queue_schema(conn: Connection) -> None:
     """Remove procrastinate's objects from the queue schema (migration 0003's downgrade)."""
     conn.execute(
         "DROP TABLE IF EXISTS nexus.procrastinate_events, nexus.procrastinate_periodic_defers,"
@@ -639,7 +641,7 @@ def drop_queue_schema(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-def queue_schema_version(conn: psycopg.Connection[Any]) -> tuple[int, ...] | None:
+def queue_schema_version(conn: Connection) -> tuple[int, ...] | None:
     """The procrastinate version the database's queue schema is at; None if it has none."""
     row = conn.execute(
         "SELECT obj_description(to_regclass(%s), 'pg_class')",

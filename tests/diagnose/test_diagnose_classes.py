@@ -17,7 +17,11 @@ import pytest
 
 from mirror_check import invoice_totals
 from nexus.clock import VirtualClock
-from nexus.diagnose import (
+from nexus.mirror import sync_all
+from nexus.servicetitan import RetriableAPIError
+from nexus.simulator import Simulator
+from nexus.store.database import Database
+from nexus.sync.diagnose import (
     CLASSES,
     PRODUCER,
     diagnose_invoices,
@@ -25,11 +29,7 @@ from nexus.diagnose import (
     latest_diagnosis,
     population_ids,
 )
-from nexus.mirror import sync_all
-from nexus.reconcile import run_reconcile
-from nexus.servicetitan import RetriableAPIError
-from nexus.simulator import Simulator
-from nexus.store.database import Database
+from nexus.sync.reconcile import run_reconcile
 from stsim import TENANT, client_for
 
 LAG = timedelta(days=5)  # the coverage check's expected invoice lag (default)

@@ -10,10 +10,10 @@ import pytest
 
 from cli import Result, nexus
 from nexus.clock import VirtualClock
-from nexus.diagnose import CLASSES
 from nexus.mirror import sync_all
 from nexus.simulator import BusinessConfig, SimServer, Simulator
 from nexus.store.database import Database
+from nexus.sync.diagnose import CLASSES
 from stsim import CREDENTIALS, TENANT, client_for, st_env
 
 

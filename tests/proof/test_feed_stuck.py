@@ -8,13 +8,13 @@ from pathlib import Path
 import jsonschema
 
 from nexus.clock import VirtualClock
-from nexus.diagnose import diagnose_invoices
 from nexus.mirror import sync_all
 from nexus.proof.service import current_proof
-from nexus.reconcile import run_reconcile
 from nexus.registry.config import load_config
 from nexus.simulator import Simulator
 from nexus.store.database import Database
+from nexus.sync.diagnose import diagnose_invoices
+from nexus.sync.reconcile import run_reconcile
 from stsim import TENANT, client_for
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "src/nexus/proof/proof.schema.json").read_text())

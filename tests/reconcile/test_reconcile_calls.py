@@ -15,10 +15,10 @@ import pytest
 
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
-from nexus.reconcile import DEFAULT_FEEDS, run_reconcile
 from nexus.servicetitan.feeds import ALL_FEEDS
 from nexus.simulator import Simulator
 from nexus.store.database import Database
+from nexus.sync.reconcile import DEFAULT_FEEDS, run_reconcile
 from stsim import TENANT, client_for
 
 

@@ -12,9 +12,9 @@ import pytest
 from cli import Result, nexus
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
-from nexus.reconcile import CLASSES, DEFAULT_FEEDS
 from nexus.simulator import BusinessConfig, SimServer, Simulator
 from nexus.store.database import Database
+from nexus.sync.reconcile import CLASSES, DEFAULT_FEEDS
 from stsim import CREDENTIALS, TENANT, client_for, st_env
 
 

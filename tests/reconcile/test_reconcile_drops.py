@@ -17,9 +17,9 @@ import pytest
 from mirror_check import FEEDS, assert_mirror_equals_truth, invoice_totals, mirror, truth
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
-from nexus.reconcile import CLASSES, run_reconcile
 from nexus.simulator import Simulator
 from nexus.store.database import Database
+from nexus.sync.reconcile import CLASSES, run_reconcile
 from stsim import START, TENANT, client_for
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from cli import nexus
-from nexus.ledger import record_outside_run
 from nexus.registry.config import parse_config
 from nexus.registry.ownership import RetirementRefused, ownership, restore, retire
+from nexus.registry.run_ledger import record_outside_run
 from nexus.registry.timeline import events
 from nexus.registry.vitals import orphans, vitals
 from nexus.store.database import Database

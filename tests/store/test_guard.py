@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
+from nexus.errors import FatalDatabaseError, WriteRefused
 from nexus.store.database import Database
 from nexus.store.guard import set_guard_limit
 from nexus.store.loader import mark_sync_run
@@ -23,12 +23,12 @@ def count_jobs(db: Database) -> int:
 
 
 def test_rogue_insert_select_of_10461_rows_is_refused_with_the_reason(db: Database) -> None:
-    with db.connect() as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as info:
+    with db.connect() as conn, pytest.raises(WriteRefused) as info:
         conn.execute(ROGUE, (10461,))
     error = info.value
     assert "refused to insert 10461 rows into titan.jobs" in str(error)
-    assert error.diag.message_hint is not None and "nexus sync" in error.diag.message_hint
-    assert "1000 rows" in (error.diag.message_detail or "")
+    assert error.hint is not None and "nexus sync" in error.hint
+    assert "1000 rows" in (error.detail or "")
     assert count_jobs(db) == 0
 
 
@@ -38,7 +38,7 @@ def test_small_inserts_pass_and_the_limit_is_exact(db: Database) -> None:
         conn.commit()
         conn.execute("DELETE FROM titan.jobs")
         conn.commit()
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        with pytest.raises(WriteRefused):
             conn.execute(ROGUE, (1001,))
     assert count_jobs(db) == 0
 
@@ -49,22 +49,23 @@ def test_a_transaction_that_names_itself_a_sync_run_may_bulk_insert(db: Database
         conn.execute(ROGUE, (10461,))
         conn.commit()
         # The mark is local to its transaction: the next one is guarded again.
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        with pytest.raises(WriteRefused):
             conn.execute(ROGUE.replace("g, 'Completed'", "g + 20000, 'Completed'"), (5000,))
     assert count_jobs(db) == 10461
 
 
 def test_the_limit_is_configurable(db: Database) -> None:
     set_guard_limit(db, 10)
-    with db.connect() as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as info:
+    with db.connect() as conn, pytest.raises(WriteRefused) as info:
         conn.execute(ROGUE, (11,))
     assert "refused to insert 11 rows" in str(info.value)
 
 
 def test_created_at_has_no_default_so_forgetting_it_fails(db: Database) -> None:
-    with db.connect() as conn, pytest.raises(psycopg.errors.NotNullViolation) as info:
+    with db.connect() as conn, pytest.raises(FatalDatabaseError) as info:
         conn.execute(
             "INSERT INTO titan.jobs (tenant_id, id, job_status, created_on, modified_on, raw,"
             " updated_at) VALUES (1, 1, 'Completed', now(), now(), '{}', now())"
         )
     assert "created_at" in str(info.value)
+    assert info.value.sqlstate == "23502"  # not_null_violation

@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nexus.clock import VirtualClock
-from nexus.ledger import finish_run, start_run
 from nexus.proof.service import current_proof
 from nexus.registry.config import Config
 from nexus.registry.producers import producers_report
+from nexus.registry.run_ledger import finish_run, start_run
 from nexus.servicetitan.errors import AuthError
 from nexus.store.database import Database
 from nexus.web import create_app

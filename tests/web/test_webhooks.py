@@ -22,11 +22,12 @@ from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
 from nexus.registry.config import Config, TenantConfig
 from nexus.servicetitan import ServiceTitanClient
+from nexus.servicetitan.webhook_signature import SignatureScheme
 from nexus.serving import ThreadedServer
 from nexus.simulator import SimServer, Simulator
 from nexus.store.database import Database
+from nexus.sync.hints import BadHint, parse_hint
 from nexus.web import create_app
-from nexus.webhooks import BadHint, SignatureScheme, parse_hint
 from stsim import client_for
 from webkit import BEARER, SECRET, TENANT, web_settings
 

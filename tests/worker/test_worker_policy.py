@@ -27,8 +27,8 @@ from workerkit import (
 )
 
 from nexus.clock import VirtualClock
-from nexus.ledger import lock_key
 from nexus.registry.config import load_config
+from nexus.registry.run_ledger import lock_key
 from nexus.scheduling import BACKOFF, RETRIES, ScaledClock, slot_start
 from nexus.settings import Settings
 from nexus.simulator import BusinessConfig, Simulator

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
-import psycopg
-
-from nexus.checks.stats import Rate, Severity, severity_above, wilson
-
-Connection = psycopg.Connection[Any]
+from nexus.stats import Rate, Severity, severity_above, wilson
+from nexus.store.connection import Connection
 
 #: Share of completed chargeable jobs without an invoice total above which the
 #: gap is an alert. With an 18 h median and 120 h p90 invoice lag (lognormal),

@@ -12,13 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from nexus.registry.model import ProductLike
 from nexus.registry.vitals import LedgerEntry
-
-Connection = psycopg.Connection[Any]
+from nexus.store.connection import Connection
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
-
-from nexus.checks.stats import Severity
-from nexus.errors import ConfigError
-
-Connection = psycopg.Connection[Any]
+from nexus.errors import ConfigError, DatabaseError
+from nexus.stats import Severity
+from nexus.store.connection import Connection
 
 
 @dataclass(frozen=True)
@@ -128,7 +125,7 @@ def read_reference_sql(conn: Connection, query: str, tenant: int) -> dict[str, f
     try:
         with conn.transaction():
             rows = conn.execute(query, {"tenant": tenant}).fetchall()
-    except psycopg.Error as exc:
+    except DatabaseError as exc:
         raise ConfigError(
             f"the reference revenue query failed: {str(exc).strip().splitlines()[0]}; "
             "fix [reference_revenue].sql in nexus.toml"

@@ -13,14 +13,10 @@ import math
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
-
-from nexus.checks.stats import Severity
-
-Connection = psycopg.Connection[Any]
+from nexus.stats import Severity
+from nexus.store.connection import Connection
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
 from nexus.checks.coverage import (
     Coverage,
     CoverageParams,
@@ -23,9 +21,7 @@ from nexus.checks.coverage import (
 )
 from nexus.checks.freshness import Freshness, product_freshness
 from nexus.checks.revenue import Revenue, RevenueParams, read_reference_table, revenue
-from nexus.checks.stats import Severity, wilson
 from nexus.checks.volume import Volume, VolumeParams, volume
-from nexus.diagnose import diagnosis_cause, latest_diagnosis
 from nexus.proof.causes import NONE_FOUND, Cause, FeedGap, cause_for_product
 from nexus.proof.story import actions_for, story_for
 from nexus.registry.model import RegistryConfig
@@ -33,8 +29,10 @@ from nexus.registry.ownership import ownership
 from nexus.registry.timeline import events
 from nexus.registry.vitals import ledger, orphans, vitals
 from nexus.servicetitan.feeds import EXPORT_FEEDS
+from nexus.stats import Severity, wilson
+from nexus.store.connection import Connection
+from nexus.sync.diagnose import diagnosis_cause, latest_diagnosis
 
-Connection = psycopg.Connection[Any]
 Reference = Callable[[Connection], tuple[Mapping[str, float] | None, str | None]]
 
 COVERAGE_PRODUCT = "titan.jobs.invoice_total"

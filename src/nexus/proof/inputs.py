@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import psycopg
 
 from nexus.checks.coverage import CoverageParams
 from nexus.checks.revenue import (
@@ -16,8 +13,7 @@ from nexus.checks.revenue import (
 from nexus.checks.volume import VolumeParams
 from nexus.proof.build import ProofInputs, table_reference
 from nexus.registry.config import Config
-
-Connection = psycopg.Connection[Any]
+from nexus.store.connection import Connection
 
 
 def proof_inputs(

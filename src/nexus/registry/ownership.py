@@ -12,15 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-import psycopg
 
 from nexus.errors import NexusError
 from nexus.registry.model import RegistryConfig
 from nexus.registry.timeline import record_event
-
-Connection = psycopg.Connection[Any]
+from nexus.store.connection import Connection
 
 
 class RegistryError(NexusError):

@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import psycopg
 
-Connection = psycopg.Connection[Any]
+from nexus.store.connection import Connection
 
 
 @dataclass(frozen=True)

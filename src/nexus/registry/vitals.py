@@ -12,12 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-
 from nexus.registry.model import RegistryConfig
 from nexus.registry.ownership import Ownership, ownership
-
-Connection = psycopg.Connection[Any]
+from nexus.store.connection import Connection
 
 LATE_FACTOR = 2
 

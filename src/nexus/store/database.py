@@ -1,8 +1,9 @@
 """Connections to the Nexus database and its schema version.
 
 `Database` is the one place that knows how to reach Postgres: the embedded
-server by default, or any server given by NEXUS_DATABASE_URL. psycopg errors
-are translated here into `DatabaseError` with a message that names the fix.
+server by default, or any server given by NEXUS_DATABASE_URL. Its connections
+translate psycopg's errors (`nexus.store.errors`); failing to connect at all is
+a `RetriableDatabaseError` whose message names the fix.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -23,8 +23,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
-from nexus.errors import DatabaseError, SchemaOutOfDate
+from nexus.errors import FatalDatabaseError, RetriableDatabaseError, SchemaOutOfDate
 from nexus.settings import Settings
+from nexus.store import connection
+from nexus.store.connection import Connection
+from nexus.store.errors import database_error
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +61,19 @@ class Database:
             return parts._replace(netloc=netloc).geturl()
         return self.url
 
-    def connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-        """Open a connection, translating failures into a clear `DatabaseError`."""
+    def connect(self, *, autocommit: bool = False) -> Connection:
+        """Open a connection whose errors are Nexus's; failing that, say how to fix the URL."""
         try:
-            return psycopg.connect(self.url, autocommit=autocommit)
+            return connection.connect(self.url, autocommit=autocommit)
         except psycopg.OperationalError as exc:
-            raise DatabaseError(
+            raise RetriableDatabaseError(
                 f"cannot connect to the database at {self.safe_url}: {_first_line(exc)}. "
                 "Unset NEXUS_DATABASE_URL to use the embedded server, or check that the server "
                 "is running and the URL is right."
             ) from None
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+    def transaction(self) -> Iterator[Connection]:
         """A connection in one transaction: committed on success, rolled back on error."""
         with self.connect() as conn, conn.transaction():
             yield conn
@@ -95,18 +98,20 @@ class Database:
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
-        """Turn SQLAlchemy's connection failures into the same message as `connect`."""
+        """Turn SQLAlchemy's (and migrations' own psycopg) failures into Nexus errors."""
         try:
             yield
+        except psycopg.Error as exc:
+            raise database_error(exc) from exc
         except sqlalchemy.exc.DBAPIError as exc:
             original = exc.orig if exc.orig is not None else exc
             if isinstance(exc, sqlalchemy.exc.OperationalError):
-                raise DatabaseError(
+                raise RetriableDatabaseError(
                     f"cannot connect to the database at {self.safe_url}: "
                     f"{_first_line(original)}. Unset NEXUS_DATABASE_URL to use the embedded "
                     "server, or check that the server is running and the URL is right."
                 ) from None
-            raise DatabaseError(
+            raise FatalDatabaseError(
                 f"the database at {self.safe_url} refused a schema step: {_first_line(original)}"
             ) from None
 
@@ -157,7 +162,7 @@ class Database:
         try:
             return create_engine(url, poolclass=NullPool)
         except Exception as exc:
-            raise DatabaseError(f"bad database URL {self.safe_url}: {exc}") from None
+            raise FatalDatabaseError(f"bad database URL {self.safe_url}: {exc}") from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -20,13 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-import psycopg
-
+from nexus.store.connection import Connection
 from nexus.store.rows import Row, TableSpec
-
-Connection = psycopg.Connection[Any]
 
 
 @dataclass(frozen=True)

@@ -24,22 +24,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn, Protocol
 
-import psycopg
-
 from nexus.catalog import Feed
 from nexus.clock import Clock
 from nexus.errors import BadRecordError
-from nexus.ledger import Run, describe_error, finish_run, producer_lock, start_run
+from nexus.registry.run_ledger import Run, describe_error, finish_run, producer_lock, start_run
 from nexus.servicetitan.errors import AuthError, FatalAPIError
+from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.loader import Loader, LoadResult, flatten, mark_sync_run
-from nexus.store.quarantine import FeedHeld, hold
 from nexus.store.rows import TABLES
 from nexus.store.suspicion import Suspicion, suspect
+from nexus.sync.quarantine import FeedHeld, hold
 
 log = logging.getLogger(__name__)
 
-Connection = psycopg.Connection[Any]
 
 #: The largest batch one quarantine entry holds; a longer phantom run is held in parts.
 MAX_HELD_RECORDS = 50_000

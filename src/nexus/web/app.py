@@ -39,14 +39,15 @@ from nexus.clock import Clock
 from nexus.errors import NexusError
 from nexus.proof.service import current_proof
 from nexus.registry.config import Config
+from nexus.servicetitan.webhook_signature import SignatureScheme
 from nexus.settings import Settings
 from nexus.store.database import Database
+from nexus.sync.refresh import ClientFactory, IdSource, Refresher
 from nexus.web import charts, views
 from nexus.web.auth import SESSION_COOKIE, SESSION_TTL_S, LoginThrottle, safe_next
-from nexus.web.hooks import add_webhook_routes
 from nexus.web.metrics import NexusCollector, WebhookMetrics
 from nexus.web.site import Site
-from nexus.webhooks import ClientFactory, IdSource, Refresher, SignatureScheme
+from nexus.web.webhook_route import add_webhook_routes
 
 log = logging.getLogger(__name__)
 

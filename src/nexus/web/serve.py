@@ -14,9 +14,9 @@ from nexus.errors import ConfigError
 from nexus.registry.config import Config, load_config
 from nexus.settings import Settings
 from nexus.store.database import Database
+from nexus.sync.refresh import ClientFactory
 from nexus.web.app import create_app
 from nexus.web.auth import Access
-from nexus.webhooks import ClientFactory
 
 
 def is_loopback(host: str) -> bool:

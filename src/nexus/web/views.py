@@ -12,8 +12,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-
 from nexus.checks.coverage import invoice_coverage
 from nexus.checks.freshness import product_freshness
 from nexus.proof.build import COVERAGE_PRODUCT
@@ -23,10 +21,9 @@ from nexus.registry.ownership import ownership
 from nexus.registry.producers import producers_report
 from nexus.registry.timeline import events
 from nexus.registry.vitals import ledger, orphans, vitals
+from nexus.store.connection import Connection
 from nexus.store.database import Database
-from nexus.webhooks import PRODUCER as WEBHOOK_PRODUCER
-
-Connection = psycopg.Connection[Any]
+from nexus.sync.refresh import PRODUCER as WEBHOOK_PRODUCER
 
 RECENT_RUNS = 100
 RECENT_FAILURES = 50

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from nexus.clock import Clock
-from nexus.ledger import finish_run, producer_lock, start_run
+from nexus.registry.run_ledger import finish_run, producer_lock, start_run
 from nexus.store.database import Database
 
 PRODUCER = "jobs_cache_export"

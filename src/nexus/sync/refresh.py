@@ -1,348 +1,45 @@
-"""ServiceTitan webhooks, used only as hints: "refresh these ids now".
+"""Targeted refresh: load the ids named by accepted webhook hints through the loader.
 
-A delivery is accepted in three steps, each refusing with its own error::
-
-    WebhookRefused
-    ├── SignatureRefused   401: no secret configured, no signature, or a wrong one
-    ├── BadHint            400: signed, but not a JSON body Nexus can read
-    └── ReplayRefused      409: this body (or this delivery id) was accepted before
-
-An accepted delivery is one row in `nexus.webhook_hints` (the replay
-protection and the record), then a targeted refresh: the named ids are read
-from ServiceTitan by id and loaded through the same `Loader`, in a transaction
-marked as a sync run, so the write guard and the `invoice_total` derivation
-apply exactly as in a feed sync. Nothing in the payload but ids is used:
-amounts are always read back from ServiceTitan. The export feeds stay the
-source of truth; a lost or refused hint only delays a change until the next
-sync.
-
-The header, hash and encoding of the signature are settings, because
-ServiceTitan does not document them (defaults: `X-ServiceTitan-Signature`,
-HMAC-SHA256, hex).
+The named ids are read from ServiceTitan by id and loaded through the same
+`Loader`, in a transaction marked as a sync run, so the write guard and the
+`invoice_total` derivation apply exactly as in a feed sync. Each refresh is a
+run of the `webhook_refresh` producer (`recorded_run`). The export feeds stay
+the source of truth; a lost or refused hint only delays a change until the
+next sync.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
-import hmac
 import logging
-import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
-import psycopg
-from psycopg.types.json import Jsonb
-
 from nexus.clock import Clock
-from nexus.errors import NexusError
-from nexus.ledger import ProducerBusy, describe_error, finish_run, producer_lock, start_run
-from nexus.registry.config import Config
+from nexus.errors import DatabaseError, NexusError
+from nexus.registry.run_ledger import (
+    ProducerBusy,
+    describe_error,
+    finish_run,
+    producer_lock,
+    start_run,
+)
 from nexus.servicetitan.feeds import EXPORT_FEEDS, Feed
-from nexus.settings import Settings
 from nexus.store.database import Database
 from nexus.store.loader import Loader, mark_sync_run
 from nexus.store.rows import TABLES
+from nexus.sync.hints import Accepted
 
 log = logging.getLogger(__name__)
 
-Connection = psycopg.Connection[Any]
-
 #: The run ledger's name for targeted refreshes (they are runs like any other).
 PRODUCER = "webhook_refresh"
-#: Bodies larger than this are refused before they are hashed or parsed.
-MAX_BODY_BYTES = 1_000_000
-#: More ids than this in one delivery is not a hint but a backfill: use `nexus sync`.
-MAX_IDS = 5_000
 #: Feeds loaded in this order, so a job and its invoices land in one transaction.
 LOAD_ORDER = ("jobs", "invoices", "customers", "estimates")
-
-# The first word of an event or entity type, lower-cased, names the feed.
-_FEEDS = {
-    "job": "jobs",
-    "jobs": "jobs",
-    "invoice": "invoices",
-    "invoices": "invoices",
-    "customer": "customers",
-    "customers": "customers",
-    "estimate": "estimates",
-    "estimates": "estimates",
-}
-_TYPE_KEYS = ("entityType", "entity", "resourceType", "eventType", "type", "event", "topic")
-_DELIVERY_KEYS = ("eventId", "deliveryId", "webhookId", "event_id", "delivery_id")
-_NESTED = ("data", "entity", "record", "resource", "payload")
-_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-
-
-class WebhookRefused(NexusError):
-    """A webhook Nexus did not accept; `status` is the HTTP status to answer."""
-
-    status = 400
-
-
-class SignatureRefused(WebhookRefused):
-    status = 401
-
-
-class BadHint(WebhookRefused):
-    status = 400
-
-
-class ReplayRefused(WebhookRefused):
-    status = 409
-
-
-# -- signatures ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SignatureScheme:
-    """Where the signature travels and how it is computed (all three are settings)."""
-
-    header: str = "X-ServiceTitan-Signature"
-    algorithm: str = "sha256"
-    encoding: str = "hex"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SignatureScheme:
-        return cls(settings.webhook_header, settings.webhook_algorithm, settings.webhook_encoding)
-
-    def sign(self, secret: bytes, body: bytes) -> str:
-        """The header value a sender with `secret` puts on `body`."""
-        digest = hmac.new(secret, body, self.algorithm).digest()
-        if self.encoding == "base64":
-            return base64.b64encode(digest).decode("ascii")
-        return digest.hex()
-
-    def verify(self, secret: bytes, body: bytes, given: str | None) -> bool:
-        """Whether `given` is the signature of `body`, compared in constant time.
-
-        A `sha256=` style prefix (as GitHub and others send) is accepted.
-        """
-        if not given:
-            return False
-        value = given.strip()
-        prefix = f"{self.algorithm}="
-        if value[: len(prefix)].lower() == prefix:
-            value = value[len(prefix) :]
-        try:
-            if self.encoding == "base64":
-                claimed = base64.b64decode(value, validate=True)
-            else:
-                claimed = bytes.fromhex(value)
-        except (binascii.Error, ValueError):
-            return False
-        expected = hmac.new(secret, body, self.algorithm).digest()
-        return hmac.compare_digest(expected, claimed)
-
-
-def secret_for(
-    tenant: int, settings: Settings, config: Config, environ: Mapping[str, str] | None = None
-) -> tuple[bytes | None, str]:
-    """The tenant's webhook secret and where it comes from (for messages; never the value).
-
-    A tenant whose `webhook_secret_env` is declared uses only that variable:
-    falling back to the shared secret would accept what the tenant meant to refuse.
-    """
-    env = os.environ if environ is None else environ
-    declared = next((t for t in config.tenants if t.id == tenant), None)
-    if declared is not None and declared.webhook_secret_env:
-        name = declared.webhook_secret_env
-        value = env.get(name) or ""
-        return (value.encode() if value else None), name
-    shared = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-    return (shared.encode() if shared else None), "NEXUS_WEBHOOK_SECRET"
-
-
-# -- parsing ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Hint:
-    """What one delivery asks for: ids to refresh per feed. Nothing else is trusted."""
-
-    targets: dict[str, list[int]]
-    event_type: str | None
-    delivery_id: str | None
-
-    @property
-    def ids(self) -> int:
-        return sum(len(ids) for ids in self.targets.values())
-
-
-def parse_hint(body: bytes) -> Hint:
-    """Read a delivery: one event object, a list of them, or `{"events": [...]}`.
-
-    ServiceTitan's payload shape is not documented, so the reader is tolerant:
-    the feed comes from the first word of `entityType`, `eventType`, `type`…
-    ("Invoice.Updated", "invoice_updated", "InvoiceUpdated" → invoices) and the
-    ids from `ids`, `entityId(s)`, `id`, or the `id` of a nested `data` object.
-    Events about things Nexus does not mirror are kept with no targets.
-    """
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadHint("the body is not JSON; a webhook must be a JSON object") from None
-    if isinstance(doc, dict) and isinstance(doc.get("events"), list):
-        events: list[Any] = doc["events"]
-    elif isinstance(doc, list):
-        events = doc
-    else:
-        events = [doc]
-    if not events or not all(isinstance(e, dict) for e in events):
-        raise BadHint("expected a JSON object (or a list of objects) describing the change")
-    targets: dict[str, list[int]] = {}
-    types: list[str] = []
-    delivery: str | None = None
-    for event in events:
-        kind = _event_type(event)
-        if kind:
-            types.append(kind)
-        feed = _feed(event)
-        delivery = delivery or _delivery_id(event)
-        if feed is None:
-            continue
-        ids = _ids(event)
-        if not ids:
-            raise BadHint(f"the {feed} event names no record id (expected `id` or `ids`)")
-        seen = targets.setdefault(feed, [])
-        seen.extend(i for i in ids if i not in seen)
-    total = sum(len(v) for v in targets.values())
-    if total > MAX_IDS:
-        raise BadHint(
-            f"the delivery names {total} ids, more than {MAX_IDS}; "
-            "run `nexus sync` for changes of this size"
-        )
-    if isinstance(doc, dict) and delivery is None:
-        delivery = _delivery_id(doc)
-    event_type = ", ".join(dict.fromkeys(types))[:200] or None
-    return Hint(targets, event_type, delivery)
-
-
-def _event_type(event: Mapping[str, Any]) -> str | None:
-    for key in _TYPE_KEYS:
-        value = event.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
-
-
-def _feed(event: Mapping[str, Any]) -> str | None:
-    for key in _TYPE_KEYS:
-        value = event.get(key)
-        if isinstance(value, str):
-            words = _WORD.findall(value)
-            if words and words[0].lower() in _FEEDS:
-                return _FEEDS[words[0].lower()]
-    return None
-
-
-def _delivery_id(event: Mapping[str, Any]) -> str | None:
-    for key in _DELIVERY_KEYS:
-        value = event.get(key)
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-            return str(value)[:200]
-    return None
-
-
-def _ids(event: Mapping[str, Any]) -> list[int]:
-    for key in ("ids", "entityIds", "recordIds"):
-        if key in event:
-            value = event[key]
-            if not isinstance(value, list):
-                raise BadHint(f"`{key}` must be a list of record ids")
-            return [_id(v, key) for v in value]
-    for key in ("entityId", "recordId"):
-        if key in event:
-            return [_id(event[key], key)]
-    for key in _NESTED:
-        inner = event.get(key)
-        if isinstance(inner, dict) and "id" in inner:
-            return [_id(inner["id"], f"{key}.id")]
-    if "id" in event:
-        return [_id(event["id"], "id")]
-    return []
-
-
-def _id(value: object, where: str) -> int:
-    if isinstance(value, bool):
-        raise BadHint(f"`{where}` must be a record id, not {value!r}")
-    if isinstance(value, int) and value > 0:
-        return value
-    if isinstance(value, str) and value.isdigit() and int(value) > 0:
-        return int(value)
-    raise BadHint(f"`{where}` must be a positive integer record id, not {str(value)[:40]!r}")
-
-
-# -- acceptance --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Accepted:
-    hint_id: int
-    tenant: int
-    targets: dict[str, list[int]]
-    status: str  # pending | ignored
-    received: float = field(default_factory=time.monotonic)
-
-
-def verify_delivery(
-    *,
-    tenant: int,
-    body: bytes,
-    signature: str | None,
-    secret: bytes | None,
-    secret_source: str,
-    scheme: SignatureScheme,
-) -> Hint:
-    """Check the signature and read the body, or raise; writes nothing."""
-    if secret is None:
-        raise SignatureRefused(
-            f"tenant {tenant}: no webhook secret is configured, so every webhook is refused; "
-            f"set {secret_source} to the HMAC key of the ServiceTitan webhook subscription"
-        )
-    if not signature:
-        raise SignatureRefused(f"the webhook carries no {scheme.header} header")
-    if not scheme.verify(secret, body, signature):
-        raise SignatureRefused(
-            f"the {scheme.header} header does not match the body (HMAC-{scheme.algorithm.upper()}"
-            f", {scheme.encoding}); check the secret in {secret_source}"
-        )
-    return parse_hint(body)
-
-
-def record_hint(conn: Connection, tenant: int, body: bytes, hint: Hint, now: Any) -> Accepted:
-    """Record an accepted delivery, or raise `ReplayRefused` if it was seen before."""
-    status = "pending" if hint.targets else "ignored"
-    row = conn.execute(
-        "INSERT INTO nexus.webhook_hints (tenant_id, received_at, body_sha256, delivery_id,"
-        " event_type, targets, status) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT DO NOTHING RETURNING id",
-        (
-            tenant,
-            now,
-            hashlib.sha256(body).digest(),
-            hint.delivery_id,
-            hint.event_type,
-            Jsonb(hint.targets),
-            status,
-        ),
-    ).fetchone()
-    if row is None:
-        what = f"delivery {hint.delivery_id}" if hint.delivery_id else "this body"
-        raise ReplayRefused(f"tenant {tenant}: {what} was accepted before; a replay is refused")
-    return Accepted(int(row[0]), tenant, hint.targets, status)
-
-
-# -- the targeted refresh ------------------------------------------------------------
 
 
 class IdSource(Protocol):
@@ -422,7 +119,7 @@ class TargetedRefresh:
                     )
             except BaseException as exc:
                 finish_run(self._control, run, self.clock.now(), error=exc)
-                with contextlib.suppress(psycopg.Error):
+                with contextlib.suppress(DatabaseError):
                     self._control.execute(
                         "UPDATE nexus.webhook_hints SET status = 'failed', refreshed_at = %s,"
                         " run_id = %s, error = %s WHERE id = ANY(%s)",
@@ -582,7 +279,7 @@ class Refresher:
                     "SELECT id, tenant_id, targets FROM nexus.webhook_hints"
                     " WHERE status = 'pending' ORDER BY received_at, id"
                 ).fetchall()
-        except (NexusError, psycopg.Error) as exc:
+        except NexusError as exc:
             log.warning("could not read pending webhook hints: %s", exc)
             return
         for hint_id, tenant, targets in rows:
@@ -655,7 +352,7 @@ class Refresher:
 
     def _mark_failed(self, hint_ids: list[int], exc: BaseException) -> None:
         """Mark hints failed when the refresh could not even start (e.g. no credentials)."""
-        with contextlib.suppress(NexusError, psycopg.Error), self.db.connect(autocommit=True) as c:
+        with contextlib.suppress(NexusError), self.db.connect(autocommit=True) as c:
             c.execute(
                 "UPDATE nexus.webhook_hints SET status = 'failed', refreshed_at = %s, error = %s"
                 " WHERE id = ANY(%s) AND status = 'pending'",

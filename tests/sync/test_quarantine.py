@@ -17,10 +17,10 @@ from nexus.proof.service import current_proof
 from nexus.registry.config import load_config
 from nexus.servicetitan.feeds import INVOICES, JOBS
 from nexus.simulator import Simulator
-from nexus.store import quarantine
 from nexus.store.database import Database
-from nexus.store.quarantine import FeedHeld
+from nexus.sync import quarantine
 from nexus.sync.feed_sync import sync_feed
+from nexus.sync.quarantine import FeedHeld
 from stsim import TENANT, client_for
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "src/nexus/proof/proof.schema.json").read_text())

@@ -1,7 +1,7 @@
-"""`POST /webhooks/servicetitan/{tenant}`: a thin skin over `nexus.webhooks`.
+"""`POST /webhooks/servicetitan/{tenant}`: the webhook route, a thin skin over the hints.
 
 The handler reads the raw body (the signature covers its exact bytes), lets
-`nexus.webhooks` verify and record it on a pooled connection, hands the hint
+`nexus.sync.hints` verify and record it on a pooled connection, hands the hint
 to the background `Refresher` and answers 202 at once: ServiceTitan retries
 slow endpoints, and the refresh does not need the sender to wait.
 """
@@ -12,33 +12,29 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from nexus.errors import NexusError
-from nexus.web.metrics import WebhookMetrics
-from nexus.web.site import Site
-from nexus.webhooks import (
+from nexus.errors import NexusError, RetriableDatabaseError
+from nexus.servicetitan.webhook_signature import SignatureRefused, SignatureScheme, WebhookRefused
+from nexus.store.connection import Connection
+from nexus.sync.hints import (
     MAX_BODY_BYTES,
     Accepted,
     BadHint,
-    Refresher,
     ReplayRefused,
-    SignatureRefused,
-    SignatureScheme,
-    WebhookRefused,
     record_hint,
-    secret_for,
     verify_delivery,
 )
+from nexus.sync.refresh import Refresher
+from nexus.tenants import secret_for
+from nexus.web.metrics import WebhookMetrics
+from nexus.web.site import Site
 
 log = logging.getLogger(__name__)
-
-Connection = psycopg.Connection[Any]
 
 
 class NotServed(WebhookRefused):
@@ -66,7 +62,7 @@ class Connections:
             conn = self.site.db.connect(autocommit=True)
         try:
             yield conn
-        except psycopg.OperationalError:
+        except RetriableDatabaseError:
             conn.close()
             raise
         if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -120,7 +116,7 @@ def add_webhook_routes(
             site.db.ensure_schema()  # checked once per process
             with connections.connection() as conn:
                 return record_hint(conn, tenant, body, hint, site.clock.now())
-        except (NexusError, psycopg.OperationalError) as exc:
+        except NexusError as exc:
             if isinstance(exc, WebhookRefused):
                 raise
             raise Unavailable(f"the database is unavailable: {exc}") from None

@@ -40,20 +40,18 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.clock import Clock
-from nexus.ledger import finish_run, producer_lock, start_run
+from nexus.registry.run_ledger import finish_run, producer_lock, start_run
 from nexus.registry.timeline import current_actor, record_event
 from nexus.servicetitan.feeds import ALL_FEEDS, Feed
 from nexus.servicetitan.pages import ListPage
+from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.loader import Loader, flatten, mark_sync_run
 from nexus.store.rows import TABLES, Record, TableSpec
-
-Connection = psycopg.Connection[Any]
 
 #: The run ledger's name for reconciliations (declared as `[producers.reconcile]`).
 PRODUCER = "reconcile"

@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
-from nexus.errors import NexusError
-
-Connection = psycopg.Connection[Any]
+from nexus.errors import DatabaseError, NexusError
+from nexus.store.connection import Connection
 
 
 class ProducerBusy(NexusError):
@@ -61,7 +59,7 @@ def producer_lock(conn: Connection, tenant: int, producer: str) -> Iterator[None
     try:
         yield
     finally:
-        with contextlib.suppress(psycopg.Error):
+        with contextlib.suppress(DatabaseError):
             conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
@@ -113,9 +111,9 @@ def describe_error(exc: BaseException) -> str:
 
 def error_kind(exc: BaseException) -> str:
     """Classify a failure by its class (never its text), for probable causes."""
-    from nexus.errors import BadRecordError, DatabaseError
+    from nexus.errors import BadRecordError
     from nexus.servicetitan import errors as st
-    from nexus.store.quarantine import FeedHeld
+    from nexus.sync.quarantine import FeedHeld
 
     kinds: list[tuple[type[BaseException], str]] = [
         (FeedHeld, "quarantined"),

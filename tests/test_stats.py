@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nexus.checks.stats import Severity, severity_above, wilson
+from nexus.stats import Severity, severity_above, wilson
 
 
 def test_six_of_eight_is_40_9_to_92_9_percent() -> None:

@@ -13,15 +13,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import psycopg
 
 from nexus.errors import NexusError
 from nexus.registry.timeline import record_event
+from nexus.store.connection import Connection
 from nexus.store.loader import Loader, mark_sync_run
 from nexus.store.rows import TABLES, Record
 from nexus.store.suspicion import Suspicion
-
-Connection = psycopg.Connection[Any]
 
 
 class QuarantineError(NexusError):

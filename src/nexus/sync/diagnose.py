@@ -34,20 +34,18 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
-import psycopg
 
 from nexus.checks.coverage import CoverageParams
-from nexus.checks.stats import wilson
 from nexus.clock import Clock
-from nexus.ledger import finish_run, producer_lock, start_run
 from nexus.proof.causes import Cause
+from nexus.registry.run_ledger import finish_run, producer_lock, start_run
 from nexus.registry.timeline import current_actor, record_event
 from nexus.servicetitan.feeds import INVOICES, JOBS, Feed
+from nexus.stats import wilson
+from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.loader import Loader, flatten, mark_sync_run
 from nexus.store.rows import TABLES
-
-Connection = psycopg.Connection[Any]
 
 #: The run ledger's name for diagnoses.
 PRODUCER = "diagnose"

@@ -1,0 +1,75 @@
+"""The one connection type of Nexus: psycopg's, with its errors translated.
+
+Code above the store types its connections as `Connection` and gets them from
+`Database.connect`. Every statement, COPY, commit and rollback on them raises
+`DatabaseError`s (see `nexus.store.errors`), never psycopg's own errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Any, Self
+
+import psycopg
+from psycopg.abc import Params, Query
+from psycopg.copy import Copy, Writer
+
+from nexus.store.errors import translated
+
+#: A connection to the Nexus database, as every module above the store names it.
+Connection = psycopg.Connection[Any]
+
+
+class _Cursor(psycopg.Cursor[Any]):
+    """A client-side cursor whose statements and COPYs raise Nexus errors."""
+
+    def execute(
+        self,
+        query: Query,
+        params: Params | None = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool | None = None,
+    ) -> Self:
+        # psycopg overloads `execute` on template strings; one signature covers both forms.
+        untyped: Any = query
+        with translated():
+            return super().execute(untyped, params, prepare=prepare, binary=binary)
+
+    def executemany(
+        self, query: Query, params_seq: Iterable[Params], *, returning: bool = False
+    ) -> None:
+        with translated():
+            super().executemany(query, params_seq, returning=returning)
+
+    @contextlib.contextmanager
+    def copy(
+        self, statement: Query, params: Params | None = None, *, writer: Writer | None = None
+    ) -> Iterator[Copy]:
+        with translated(), super().copy(statement, params, writer=writer) as copy:
+            yield copy
+
+
+class _Connection(psycopg.Connection[Any]):
+    """A connection whose cursors, commits, rollbacks and transactions raise Nexus errors."""
+
+    def commit(self) -> None:
+        with translated():
+            super().commit()
+
+    def rollback(self) -> None:
+        with translated():
+            super().rollback()
+
+    @contextlib.contextmanager
+    def transaction(
+        self, savepoint_name: str | None = None, force_rollback: bool = False
+    ) -> Iterator[psycopg.Transaction]:
+        with translated(), super().transaction(savepoint_name, force_rollback) as tx:
+            yield tx
+
+
+def connect(url: str, *, autocommit: bool = False) -> Connection:
+    """Open a translating connection to `url` (psycopg's errors on connecting are the caller's)."""
+    return _Connection.connect(url, autocommit=autocommit, cursor_factory=_Cursor)

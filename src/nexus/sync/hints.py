@@ -1,0 +1,220 @@
+"""ServiceTitan webhooks as hints: "refresh these ids now", read and recorded.
+
+ServiceTitan's payload shape is not documented, so the reader is tolerant and
+trusts nothing but feed names and ids: amounts are always read back from
+ServiceTitan by the refresh (`nexus.sync.refresh`). An accepted delivery is
+one row in `nexus.webhook_hints`, which is also the replay protection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from psycopg.types.json import Jsonb
+
+from nexus.servicetitan.webhook_signature import SignatureScheme, WebhookRefused, verify_signature
+from nexus.store.connection import Connection
+
+#: Bodies larger than this are refused before they are hashed or parsed.
+MAX_BODY_BYTES = 1_000_000
+#: More ids than this in one delivery is not a hint but a backfill: use `nexus sync`.
+MAX_IDS = 5_000
+# The first word of an event or entity type, lower-cased, names the feed.
+_FEEDS = {
+    "job": "jobs",
+    "jobs": "jobs",
+    "invoice": "invoices",
+    "invoices": "invoices",
+    "customer": "customers",
+    "customers": "customers",
+    "estimate": "estimates",
+    "estimates": "estimates",
+}
+_TYPE_KEYS = ("entityType", "entity", "resourceType", "eventType", "type", "event", "topic")
+_DELIVERY_KEYS = ("eventId", "deliveryId", "webhookId", "event_id", "delivery_id")
+_NESTED = ("data", "entity", "record", "resource", "payload")
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+class BadHint(WebhookRefused):
+    status = 400
+
+
+class ReplayRefused(WebhookRefused):
+    status = 409
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What one delivery asks for: ids to refresh per feed. Nothing else is trusted."""
+
+    targets: dict[str, list[int]]
+    event_type: str | None
+    delivery_id: str | None
+
+    @property
+    def ids(self) -> int:
+        return sum(len(ids) for ids in self.targets.values())
+
+
+def parse_hint(body: bytes) -> Hint:
+    """Read a delivery: one event object, a list of them, or `{"events": [...]}`.
+
+    ServiceTitan's payload shape is not documented, so the reader is tolerant:
+    the feed comes from the first word of `entityType`, `eventType`, `type`…
+    ("Invoice.Updated", "invoice_updated", "InvoiceUpdated" → invoices) and the
+    ids from `ids`, `entityId(s)`, `id`, or the `id` of a nested `data` object.
+    Events about things Nexus does not mirror are kept with no targets.
+    """
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadHint("the body is not JSON; a webhook must be a JSON object") from None
+    if isinstance(doc, dict) and isinstance(doc.get("events"), list):
+        events: list[Any] = doc["events"]
+    elif isinstance(doc, list):
+        events = doc
+    else:
+        events = [doc]
+    if not events or not all(isinstance(e, dict) for e in events):
+        raise BadHint("expected a JSON object (or a list of objects) describing the change")
+    targets: dict[str, list[int]] = {}
+    types: list[str] = []
+    delivery: str | None = None
+    for event in events:
+        kind = _event_type(event)
+        if kind:
+            types.append(kind)
+        feed = _feed(event)
+        delivery = delivery or _delivery_id(event)
+        if feed is None:
+            continue
+        ids = _ids(event)
+        if not ids:
+            raise BadHint(f"the {feed} event names no record id (expected `id` or `ids`)")
+        seen = targets.setdefault(feed, [])
+        seen.extend(i for i in ids if i not in seen)
+    total = sum(len(v) for v in targets.values())
+    if total > MAX_IDS:
+        raise BadHint(
+            f"the delivery names {total} ids, more than {MAX_IDS}; "
+            "run `nexus sync` for changes of this size"
+        )
+    if isinstance(doc, dict) and delivery is None:
+        delivery = _delivery_id(doc)
+    event_type = ", ".join(dict.fromkeys(types))[:200] or None
+    return Hint(targets, event_type, delivery)
+
+
+def _event_type(event: Mapping[str, Any]) -> str | None:
+    for key in _TYPE_KEYS:
+        value = event.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _feed(event: Mapping[str, Any]) -> str | None:
+    for key in _TYPE_KEYS:
+        value = event.get(key)
+        if isinstance(value, str):
+            words = _WORD.findall(value)
+            if words and words[0].lower() in _FEEDS:
+                return _FEEDS[words[0].lower()]
+    return None
+
+
+def _delivery_id(event: Mapping[str, Any]) -> str | None:
+    for key in _DELIVERY_KEYS:
+        value = event.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)[:200]
+    return None
+
+
+def _ids(event: Mapping[str, Any]) -> list[int]:
+    for key in ("ids", "entityIds", "recordIds"):
+        if key in event:
+            value = event[key]
+            if not isinstance(value, list):
+                raise BadHint(f"`{key}` must be a list of record ids")
+            return [_id(v, key) for v in value]
+    for key in ("entityId", "recordId"):
+        if key in event:
+            return [_id(event[key], key)]
+    for key in _NESTED:
+        inner = event.get(key)
+        if isinstance(inner, dict) and "id" in inner:
+            return [_id(inner["id"], f"{key}.id")]
+    if "id" in event:
+        return [_id(event["id"], "id")]
+    return []
+
+
+def _id(value: object, where: str) -> int:
+    if isinstance(value, bool):
+        raise BadHint(f"`{where}` must be a record id, not {value!r}")
+    if isinstance(value, int) and value > 0:
+        return value
+    if isinstance(value, str) and value.isdigit() and int(value) > 0:
+        return int(value)
+    raise BadHint(f"`{where}` must be a positive integer record id, not {str(value)[:40]!r}")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    hint_id: int
+    tenant: int
+    targets: dict[str, list[int]]
+    status: str  # pending | ignored
+    received: float = field(default_factory=time.monotonic)
+
+
+def verify_delivery(
+    *,
+    tenant: int,
+    body: bytes,
+    signature: str | None,
+    secret: bytes | None,
+    secret_source: str,
+    scheme: SignatureScheme,
+) -> Hint:
+    """Check the signature and read the body, or raise; writes nothing."""
+    verify_signature(
+        tenant=tenant,
+        body=body,
+        signature=signature,
+        secret=secret,
+        secret_source=secret_source,
+        scheme=scheme,
+    )
+    return parse_hint(body)
+
+
+def record_hint(conn: Connection, tenant: int, body: bytes, hint: Hint, now: Any) -> Accepted:
+    """Record an accepted delivery, or raise `ReplayRefused` if it was seen before."""
+    status = "pending" if hint.targets else "ignored"
+    row = conn.execute(
+        "INSERT INTO nexus.webhook_hints (tenant_id, received_at, body_sha256, delivery_id,"
+        " event_type, targets, status) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        (
+            tenant,
+            now,
+            hashlib.sha256(body).digest(),
+            hint.delivery_id,
+            hint.event_type,
+            Jsonb(hint.targets),
+            status,
+        ),
+    ).fetchone()
+    if row is None:
+        what = f"delivery {hint.delivery_id}" if hint.delivery_id else "this body"
+        raise ReplayRefused(f"tenant {tenant}: {what} was accepted before; a replay is refused")
+    return Accepted(int(row[0]), tenant, hint.targets, status)
