@@ -605,7 +605,7 @@ def diagnose_invoices(
 def reconcile(
     feed: Annotated[
         list[str] | None,
-        typer.Option(help="Only this feed (jobs, invoices, customers, estimates, job_types)."),
+        typer.Option(help="Only this feed (any mirrored feed with a list endpoint; repeat)."),
     ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only records modified on or after this date (UTC).")
@@ -618,15 +618,16 @@ def reconcile(
     """Compare the mirror with ServiceTitan in full, report every difference, repair on request."""
     from datetime import UTC, datetime
 
+    from nexus.mirror import check_feeds
     from nexus.servicetitan import ServiceTitanClient
-    from nexus.sync.reconcile import DEFAULT_FEEDS, run_reconcile
+    from nexus.sync.reconcile import reconcilable, run_reconcile
 
-    for name in feed or []:
-        if name not in DEFAULT_FEEDS:
-            raise typer.BadParameter(
-                f"unknown feed '{name}': choose from {', '.join(DEFAULT_FEEDS)}",
-                param_hint="--feed",
-            )
+    config = _config()
+    try:
+        check_feeds(config, feed or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--feed") from None
+    feeds = feed or reconcilable(config.enabled_feeds)
     start = None
     if since is not None:
         try:
@@ -639,9 +640,10 @@ def reconcile(
     settings = _settings()
     tenant = settings.require_st_credentials()[0]
     with ServiceTitanClient.from_settings(settings) as client:
-        report = run_reconcile(
-            _database(), client, tenant, SystemClock(), feed or None, start, repair
-        )
+        try:
+            report = run_reconcile(_database(), client, tenant, SystemClock(), feeds, start, repair)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--feed") from None
     if as_json:
         _print_json(report.as_dict())
     else:

@@ -165,9 +165,10 @@ def _run_producer(
     """Run one producer through the same code path the worker uses."""
     declared = config.producers[producer]
     if declared.kind == "reconcile":
-        from nexus.sync.reconcile import ListSource, run_reconcile
+        from nexus.sync.reconcile import ListSource, reconcilable, run_reconcile
 
-        run_reconcile(db, cast(ListSource, syncer.client), tenant, clock)
+        feeds = reconcilable(config.enabled_feeds)
+        run_reconcile(db, cast(ListSource, syncer.client), tenant, clock, feeds)
     elif declared.kind == "cache_export" and declared.path is not None:
         from nexus.sync.cache_export import export_jobs_cache
 

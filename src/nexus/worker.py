@@ -176,6 +176,8 @@ class ProducerRun:
     checkpoint: Callable[[], None]
     #: sync producers: the feeds it mirrors
     feeds: tuple[str, ...] = ()
+    #: every feed the configuration mirrors (what reconcile compares)
+    mirrored: tuple[str, ...] = ()
 
     def syncer(self) -> contextlib.AbstractContextManager[Syncer]:
         """A Syncer (with its ST client as `.client`) for this tenant, for the run's length."""
@@ -213,13 +215,14 @@ def run_reconcile_producer(run: ProducerRun) -> None:
     It reports differences and does not repair: repairs are a person's call
     (`nexus reconcile --repair`), and the proof shows what was found.
     """
-    from nexus.sync.reconcile import ListSource, run_reconcile
+    from nexus.sync.reconcile import ListSource, reconcilable, run_reconcile
 
     run.checkpoint()
     with run.syncer() as syncer:
         # The pool's syncers hold full ServiceTitan clients, which list pages too.
         client = cast(ListSource, syncer.client)
-        run_reconcile(run.db, client, run.tenant, run.clock, checkpoint=run.checkpoint)
+        feeds = reconcilable(run.mirrored)
+        run_reconcile(run.db, client, run.tenant, run.clock, feeds, checkpoint=run.checkpoint)
 
 
 #: How each kind of producer runs; a kind missing here is logged and not scheduled.
@@ -276,6 +279,7 @@ class _Runtime:
             self.syncers,
             checkpoint,
             feeds=self.config.feeds_of(producer),
+            mirrored=self.config.enabled_feeds,
         )
         try:
             task(run)

@@ -1,10 +1,11 @@
 """Reconcile the mirror with ServiceTitan: the periodic full check for what a cursor missed.
 
-Each feed's list endpoint is read page by page (pageSize 5000, every state:
-`activeState=All` for invoices, `active=Any` elsewhere, jobs have no filter;
-`modifiedOnOrAfter` when a window start is given) and every record is compared
-with its mirror row on id, amounts, `modifiedOn` and `active`. Differences are
-classified:
+Each mirrored feed with a list endpoint is read page by page (pageSize 5000,
+every state: the list's own filter for it, `activeState=All` or `active=Any`;
+`modifiedOnOrAfter` when a window start is given and the list takes it) and
+every record is compared with its mirror row by key on every typed column the
+list record carries (the catalog derives them), `modifiedOn` and `active`.
+Differences are classified:
 
 - `missing_in_mirror`: ServiceTitan has the record, the mirror does not;
 - `missing_in_st`: the mirror has a row (in the window) ServiceTitan does not list;
@@ -46,12 +47,12 @@ from psycopg.types.json import Jsonb, set_json_dumps
 from nexus.clock import Clock
 from nexus.registry.run_ledger import finish_run, producer_lock, start_run
 from nexus.registry.timeline import current_actor, record_event
-from nexus.servicetitan.feeds import ALL_FEEDS, Feed
+from nexus.catalog import DEFAULT_FEEDS, FEEDS, Feed, spec
 from nexus.servicetitan.pages import ListPage
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.loader import Loader, flatten, mark_sync_run
-from nexus.store.rows import TABLES, Record, TableSpec
+from nexus.store.rows import TABLES, Record
 
 #: The run ledger's name for reconciliations (declared as `[producers.reconcile]`).
 PRODUCER = "reconcile"
@@ -59,9 +60,6 @@ PRODUCER = "reconcile"
 PAGE_SIZE = 5000
 #: The difference classes, in report order.
 CLASSES = ("missing_in_mirror", "missing_in_st", "field_mismatch", "timing_only")
-#: Feeds reconciled by default, in order: jobs before invoices, so a repaired
-#: job is there when its invoices derive its total.
-DEFAULT_FEEDS = ("jobs", "invoices", "customers", "estimates", "job_types")
 #: ServiceTitan's export may hold back the last few minutes of changes (it says
 #: "come back in 5-10 minutes"): a change this close before a sync started may
 #: still be on its way, so it counts as timing, not as a miss.
@@ -75,14 +73,16 @@ LABELS = {
 #: Ids kept per class and feed as evidence.
 EXAMPLES = 20
 
-# The amounts compared per feed (mirror column names), besides modifiedOn and active.
-AMOUNTS: dict[str, tuple[str, ...]] = {
-    "jobs": ("total",),
-    "invoices": ("total",),
-    "customers": ("balance",),
-    "estimates": ("subtotal", "tax"),
-    "job_types": (),
-}
+
+
+def reconcilable(names: Iterable[str]) -> list[str]:
+    """The feeds among `names` that have a list endpoint, in catalog order.
+
+    Catalog order loads jobs before invoices and appointments, so a repaired job
+    is there when the rows it derives values from are repaired.
+    """
+    wanted = set(names)
+    return [n for n, f in FEEDS.items() if n in wanted and f.list_path is not None]
 
 
 class ListSource(Protocol):
@@ -96,8 +96,10 @@ class ListSource(Protocol):
     ) -> Iterator[ListPage]: ...
 
 
-# (modified_on, amounts, active or None when the record does not carry it)
-Compact = tuple[datetime | None, tuple[Decimal | None, ...], bool | None]
+# (modified_on, compared values, active or None when the record does not carry it)
+Compact = tuple[datetime | None, tuple[object, ...], bool | None]
+#: a row's key: its id, or its natural key's values
+RowKey = tuple[int, ...]
 
 
 @dataclass
@@ -116,17 +118,17 @@ class FeedReport:
     unrepaired: int = 0
     #: the feed's last successful sync start, less EXPORT_SETTLE: changes after it are timing
     horizon: datetime | None = None
-    examples: dict[str, list[int]] = field(default_factory=dict)
+    examples: dict[str, list[int | list[int]]] = field(default_factory=dict)
 
     @property
     def differences(self) -> int:
         return self.missing_in_mirror + self.missing_in_st + self.field_mismatch + self.timing_only
 
-    def count(self, klass: str, record_id: int) -> None:
+    def count(self, klass: str, key: RowKey) -> None:
         setattr(self, klass, getattr(self, klass) + 1)
         ids = self.examples.setdefault(klass, [])
         if len(ids) < EXAMPLES:
-            ids.append(record_id)
+            ids.append(key[0] if len(key) == 1 else list(key))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -223,11 +225,17 @@ def run_reconcile(
     process runs it) and recorded in `nexus.runs`, failed runs included.
     `checkpoint` is called between pages (a worker raises there to stop).
     """
-    names = list(dict.fromkeys(feeds or DEFAULT_FEEDS))
-    for name in names:
-        if name not in ALL_FEEDS or name not in TABLES:
-            known = ", ".join(DEFAULT_FEEDS)
-            raise ValueError(f"unknown feed '{name}': choose one of {known}")
+    asked = list(dict.fromkeys(feeds if feeds is not None else DEFAULT_FEEDS))
+    for name in asked:
+        if name not in FEEDS:
+            raise ValueError(f"unknown feed '{name}': `nexus feeds list` shows the feeds")
+    names = reconcilable(asked)
+    if feeds is not None and len(names) < len(asked):
+        unlisted = ", ".join(n for n in asked if n not in names)
+        raise ValueError(
+            f"{unlisted}: ServiceTitan has no list endpoint to reconcile against; "
+            "their exports are the only source"
+        )
     if since is not None and since.tzinfo is None:
         raise ValueError(f"since {since!r} is naive: give a timezone (UTC)")
     db.ensure_schema()
@@ -243,7 +251,7 @@ def run_reconcile(
             spool = _Spool(conn) if repair else None
             for name in names:
                 report.feeds[name] = _reconcile_feed(
-                    conn, client, tenant, ALL_FEEDS[name], since, started, spool, checkpoint
+                    conn, client, tenant, FEEDS[name], since, started, spool, checkpoint
                 )
             # Everything was read: only now does anything get written, in one transaction.
             with conn.transaction():
@@ -276,11 +284,12 @@ def _reconcile_feed(
     checkpoint: Callable[[], None] | None,
 ) -> FeedReport:
     report = FeedReport(feed.name, horizon=_horizon(conn, tenant, feed))
-    mirror = _MirrorIndex(conn, TABLES[feed.name], tenant)
+    mirror = _MirrorIndex(conn, feed, tenant)
     path = feed.list_url_path(tenant)
     calls_before = client.calls_by_path.get(path, 0)
-    filters = {} if since is None else {"modifiedOnOrAfter": _iso(since)}
-    seen: set[int] = set()
+    windowed = since is not None and "modifiedOnOrAfter" in feed.list_filters
+    filters = {"modifiedOnOrAfter": _iso(since)} if since is not None and windowed else {}
+    seen: set[RowKey] = set()
     try:
         for page in client.list_pages(feed, page_size=PAGE_SIZE, all_states=True, **filters):
             _compare_page(page.data, mirror, report, seen, spool)
@@ -288,9 +297,9 @@ def _reconcile_feed(
                 checkpoint()
     finally:
         report.api_calls = client.calls_by_path.get(path, 0) - calls_before
-    for record_id in mirror.ids_in_window(since, started):
-        if record_id not in seen:
-            report.count("missing_in_st", record_id)
+    for key in mirror.keys_in_window(since if windowed else None, started):
+        if key not in seen:
+            report.count("missing_in_st", key)
     return report
 
 
@@ -298,25 +307,25 @@ def _compare_page(
     records: Sequence[Record],
     mirror: _MirrorIndex,
     report: FeedReport,
-    seen: set[int],
+    seen: set[RowKey],
     spool: _Spool | None,
 ) -> None:
     rows = flatten(mirror.spec, records)
-    known = mirror.lookup([row[0] for row in rows])
+    keys = [mirror.key_of(row) for row in rows]
+    known = mirror.lookup(keys)
     to_repair: list[dict[str, Any]] = []
-    for record, row in zip(records, rows, strict=True):
-        record_id = int(row[0])
-        if record_id in seen:  # a page boundary moved under us; count each record once
+    for record, row, key in zip(records, rows, keys, strict=True):
+        if key in seen:  # a page boundary moved under us; count each record once
             continue
-        seen.add(record_id)
+        seen.add(key)
         report.records += 1
         theirs = mirror.compact(row, carries_active="active" in record)
-        ours = known.get(record_id)
+        ours = known.get(key)
         klass = _classify(theirs, ours, report.horizon)
         if klass is None:
             report.matching += 1
             continue
-        report.count(klass, record_id)
+        report.count(klass, key)
         if spool is not None and _loadable(theirs, ours):
             to_repair.append(_with_active(record, ours))
     if spool is not None:
@@ -325,17 +334,16 @@ def _compare_page(
 
 def _repair(conn: Connection, tenant: int, report: FeedReport, spool: _Spool, clock: Clock) -> None:
     """Load a feed's spooled records; count those whose row now matches ServiceTitan's."""
-    spec = TABLES[report.feed]
-    mirror = _MirrorIndex(conn, spec, tenant)
+    mirror = _MirrorIndex(conn, FEEDS[report.feed], tenant)
     loader: Loader | None = None
     for records in spool.batches(report.feed):
-        loader = loader or Loader(conn, spec, tenant)
+        loader = loader or Loader(conn, mirror.spec, tenant)
         loader.load(records, clock.now())
-        rows = flatten(spec, records)
-        after = mirror.lookup([int(row[0]) for row in rows])
+        rows = flatten(mirror.spec, records)
+        after = mirror.lookup([mirror.key_of(row) for row in rows])
         for row in rows:
             # A load the loader declines (say, an older copy) is not a repair.
-            if _same(mirror.compact(row, carries_active=True), after.get(int(row[0]))):
+            if _same(mirror.compact(row, carries_active=True), after.get(mirror.key_of(row))):
                 report.repaired += 1
             else:
                 report.unrepaired += 1
@@ -424,59 +432,99 @@ def _with_active(record: Record, ours: Compact | None) -> dict[str, Any]:
 
 
 class _MirrorIndex:
-    """The compared fields of one feed's mirror rows, looked up a page of ids at a time."""
+    """The compared fields of one feed's mirror rows, looked up a page of keys at a time.
 
-    def __init__(self, conn: Connection, spec: TableSpec, tenant: int) -> None:
+    Compared are the key, `modified_on`, `active` and every other typed column
+    whose field the list endpoint's record carries.
+    """
+
+    def __init__(self, conn: Connection, feed: Feed, tenant: int) -> None:
         self.conn = conn
-        self.spec = spec
+        self.feed = feed
+        self.spec = TABLES[feed.name]
         self.tenant = tenant
-        names = spec.names
-        self._modified = names.index("modified_on")
-        self._amounts = tuple(names.index(n) for n in AMOUNTS[spec.feed])
-        self._active = names.index("active")
-        cols = sql.SQL(", ").join(
-            sql.Identifier(n) for n in ("id", "modified_on", *AMOUNTS[spec.feed], "active")
-        )
+        names = self.spec.names
+        self._key = self.spec.key_index
+        self._modified = names.index(feed.modified_column) if feed.modified_column else None
+        self._active = names.index("active") if "active" in names else None
+        compared = compared_columns(feed)
+        self._compared = tuple(names.index(n) for n in compared)
+        key_cols = [sql.Identifier(k) for k in self.spec.key]
+        selected = [
+            *key_cols,
+            sql.SQL(feed.modified_column or "NULL::timestamptz"),
+            *(sql.Identifier(n) for n in compared),
+            sql.SQL("active" if self._active is not None else "NULL::boolean"),
+        ]
+        arrays = sql.SQL(", ").join(sql.SQL("%s::int8[]") for _ in key_cols)
         self._lookup = sql.SQL(
-            "SELECT {} FROM {} WHERE tenant_id = %s AND id = ANY(%s::int8[])"
-        ).format(cols, sql.SQL(spec.table))
+            "SELECT {} FROM {} WHERE tenant_id = %s AND ({}) IN (SELECT * FROM unnest({}))"
+        ).format(
+            sql.SQL(", ").join(selected),
+            sql.SQL(self.spec.table),
+            sql.SQL(", ").join(key_cols),
+            arrays,
+        )
+
+    def key_of(self, row: Sequence[Any]) -> RowKey:
+        return tuple(int(row[i]) for i in self._key)
 
     def compact(self, row: Sequence[Any], carries_active: bool) -> Compact:
         """The compared fields of a flattened ServiceTitan record."""
         return (
-            row[self._modified],
-            tuple(row[i] for i in self._amounts),
-            bool(row[self._active]) if carries_active else None,
+            row[self._modified] if self._modified is not None else None,
+            tuple(row[i] for i in self._compared),
+            bool(row[self._active]) if carries_active and self._active is not None else None,
         )
 
-    def lookup(self, ids: list[int]) -> dict[int, Compact]:
-        if not ids:
+    def lookup(self, keys: list[RowKey]) -> dict[RowKey, Compact]:
+        if not keys:
             return {}
-        rows = self.conn.execute(self._lookup, (self.tenant, ids)).fetchall()
-        return {int(r[0]): (r[1], tuple(r[2:-1]), bool(r[-1])) for r in rows}
+        columns = [list(part) for part in zip(*keys, strict=True)]
+        rows = self.conn.execute(self._lookup, (self.tenant, *columns)).fetchall()
+        width = len(self._key)
+        return {
+            tuple(int(v) for v in r[:width]): (
+                r[width],
+                tuple(r[width + 1 : -1]),
+                None if r[-1] is None else bool(r[-1]),
+            )
+            for r in rows
+        }
 
-    def ids_in_window(self, since: datetime | None, started: datetime) -> Iterator[int]:
-        """Ids of the mirror's rows in the window (changed on or after `since`).
+    def keys_in_window(self, since: datetime | None, started: datetime) -> Iterator[RowKey]:
+        """Keys of the mirror's rows in the window (changed on or after `since`).
 
         Rows stored after the reconciliation started are left out: ServiceTitan's
         list, read before them, cannot be expected to show them.
         """
-        query = sql.SQL("SELECT id FROM {} WHERE tenant_id = %s AND created_at <= %s").format(
-            sql.SQL(self.spec.table)
+        key_cols = sql.SQL(", ").join(sql.Identifier(k) for k in self.spec.key)
+        query = sql.SQL("SELECT {} FROM {} WHERE tenant_id = %s AND created_at <= %s").format(
+            key_cols, sql.SQL(self.spec.table)
         )
         params: list[Any] = [self.tenant, started]
-        if since is not None:
-            query = sql.SQL("{} AND modified_on >= %s").format(query)
+        if since is not None and self.feed.modified_column is not None:
+            query = sql.SQL("{} AND {} >= %s").format(
+                query, sql.Identifier(self.feed.modified_column)
+            )
             params.append(since)
-        for (record_id,) in self.conn.execute(query, params):
-            yield int(record_id)
+        for row in self.conn.execute(query, params):
+            yield tuple(int(v) for v in row)
+
+
+def compared_columns(feed: Feed) -> tuple[str, ...]:
+    """The typed columns reconcile compares: those whose field the list record carries."""
+    assert feed.list_path is not None
+    listed = spec.record_schema(feed.doc, feed.list_path).get("properties", {})
+    skip = {*feed.key_columns, feed.modified_column, "active"}
+    return tuple(c.name for c in feed.columns if c.name not in skip and c.path[0] in listed)
 
 
 def _horizon(conn: Connection, tenant: int, feed: Feed) -> datetime | None:
     """Changes after this may not have reached the mirror yet: the last good sync's start.
 
-    Job types have no export feed; they are reloaded whole now and then, so the
-    time of their last reload is theirs.
+    Reference lists have no export feed; they are reloaded whole now and then, so
+    the time of their last reload is theirs.
     """
     if feed.export_path is None:
         row = conn.execute(
@@ -484,10 +532,11 @@ def _horizon(conn: Connection, tenant: int, feed: Feed) -> datetime | None:
             (tenant, feed.name),
         ).fetchone()
     else:
+        # The runs that synced the feed say so; runs from before they did, by producer.
         row = conn.execute(
-            "SELECT max(started_at) FROM nexus.runs"
-            " WHERE tenant_id = %s AND producer = %s AND status = 'succeeded'",
-            (tenant, feed.producer),
+            "SELECT max(started_at) FROM nexus.runs WHERE tenant_id = %s"
+            " AND status = 'succeeded' AND (feeds ? %s OR (feeds IS NULL AND producer = %s))",
+            (tenant, feed.name, feed.producer),
         ).fetchone()
     started: datetime | None = row[0] if row else None
     return None if started is None else started - EXPORT_SETTLE
