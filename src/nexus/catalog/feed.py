@@ -132,6 +132,11 @@ class Feed:
             return ("active", "Any")
         return None
 
+    @property
+    def refreshable(self) -> bool:
+        """Whether records can be read back by id (a list with `ids`, or a by-id endpoint)."""
+        return "ids" in self.list_filters or self.by_id_path is not None
+
     @cached_property
     def list_filters(self) -> frozenset[str]:
         """The query parameters the list endpoint takes (`ids`, `modifiedOnOrAfter`, …)."""

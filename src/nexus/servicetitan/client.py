@@ -30,6 +30,7 @@ from tenacity import (
 
 from nexus.servicetitan.auth import TokenProvider
 from nexus.servicetitan.errors import (
+    FatalAPIError,
     MalformedPageError,
     RateLimited,
     RetriableAPIError,
@@ -207,9 +208,27 @@ class ServiceTitanClient:
             number += 1
 
     def get_by_ids(self, feed: Feed, ids: Iterable[int]) -> list[dict[str, Any]]:
-        """Return the records with these ids, in any state, 50 ids per request."""
+        """Return the records with these ids, in any state.
+
+        A list endpoint that takes `ids` is read 50 ids per request; otherwise
+        each id is read from the by-id endpoint, and an id ServiceTitan does not
+        know is left out (as the list leaves it out).
+        """
         unique = list(dict.fromkeys(ids))
         records: list[dict[str, Any]] = []
+        if "ids" not in feed.list_filters:
+            if feed.by_id_path is None:
+                raise ValueError(f"{feed.name} cannot be read by id: it has no list or by-id path")
+            for record_id in unique:
+                try:
+                    record = self.get_json(feed.item_url_path(self.tenant, record_id), {})
+                except FatalAPIError as exc:
+                    if exc.status == 404:
+                        continue
+                    raise
+                if isinstance(record, dict):
+                    records.append(record)
+            return records
         for start in range(0, len(unique), IDS_PER_REQUEST):
             chunk = ",".join(str(i) for i in unique[start : start + IDS_PER_REQUEST])
             for page in self.list_pages(feed, page_size=IDS_PER_REQUEST, ids=chunk):

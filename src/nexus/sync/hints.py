@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from psycopg.types.json import Jsonb
 
+from nexus.catalog import FEEDS
 from nexus.servicetitan.webhook_signature import SignatureScheme, WebhookRefused, verify_signature
 from nexus.store.connection import Connection
 
@@ -25,17 +26,21 @@ from nexus.store.connection import Connection
 MAX_BODY_BYTES = 1_000_000
 #: More ids than this in one delivery is not a hint but a backfill: use `nexus sync`.
 MAX_IDS = 5_000
-# The first word of an event or entity type, lower-cased, names the feed.
-_FEEDS = {
-    "job": "jobs",
-    "jobs": "jobs",
-    "invoice": "invoices",
-    "invoices": "invoices",
-    "customer": "customers",
-    "customers": "customers",
-    "estimate": "estimates",
-    "estimates": "estimates",
-}
+
+
+def _feed_words() -> dict[str, str]:
+    """Feed names, singular and plural, for every feed whose records can be read by id."""
+    words = {}
+    for name, feed in FEEDS.items():
+        if feed.refreshable:
+            singular = name[:-3] + "y" if name.endswith("ies") else name.removesuffix("s")
+            words[name] = words[singular] = name
+    return words
+
+
+# The leading words of an event or entity type, lower-cased and joined by "_", name
+# the feed: "InvoiceItem.Updated" is invoice_items, "Invoice.Updated" invoices.
+_FEEDS = _feed_words()
 _TYPE_KEYS = ("entityType", "entity", "resourceType", "eventType", "type", "event", "topic")
 _DELIVERY_KEYS = ("eventId", "deliveryId", "webhookId", "event_id", "delivery_id")
 _NESTED = ("data", "entity", "record", "resource", "payload")
@@ -67,8 +72,9 @@ def parse_hint(body: bytes) -> Hint:
     """Read a delivery: one event object, a list of them, or `{"events": [...]}`.
 
     ServiceTitan's payload shape is not documented, so the reader is tolerant:
-    the feed comes from the first word of `entityType`, `eventType`, `type`…
-    ("Invoice.Updated", "invoice_updated", "InvoiceUpdated" → invoices) and the
+    the feed comes from the leading words of `entityType`, `eventType`, `type`…
+    ("Invoice.Updated", "invoice_updated", "InvoiceUpdated" → invoices;
+    "Appointment.Rescheduled" → appointments) and the
     ids from `ids`, `entityId(s)`, `id`, or the `id` of a nested `data` object.
     Events about things Nexus does not mirror are kept with no targets.
     """
@@ -124,9 +130,11 @@ def _feed(event: Mapping[str, Any]) -> str | None:
     for key in _TYPE_KEYS:
         value = event.get(key)
         if isinstance(value, str):
-            words = _WORD.findall(value)
-            if words and words[0].lower() in _FEEDS:
-                return _FEEDS[words[0].lower()]
+            words = [w.lower() for w in _WORD.findall(value)]
+            for length in range(min(len(words), 3), 0, -1):
+                name = "_".join(words[:length])
+                if name in _FEEDS:
+                    return _FEEDS[name]
     return None
 
 

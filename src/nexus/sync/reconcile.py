@@ -37,17 +37,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
 from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
 
+from nexus.catalog import DEFAULT_FEEDS, FEEDS, Feed, spec
 from nexus.clock import Clock
 from nexus.registry.run_ledger import finish_run, producer_lock, start_run
 from nexus.registry.timeline import current_actor, record_event
-from nexus.catalog import DEFAULT_FEEDS, FEEDS, Feed, spec
 from nexus.servicetitan.pages import ListPage
 from nexus.store.connection import Connection
 from nexus.store.database import Database
@@ -72,7 +71,6 @@ LABELS = {
 }
 #: Ids kept per class and feed as evidence.
 EXAMPLES = 20
-
 
 
 def reconcilable(names: Iterable[str]) -> list[str]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from nexus.catalog import FEEDS, Feed
 from nexus.clock import Clock
 from nexus.errors import DatabaseError, NexusError
 from nexus.registry.run_ledger import (
@@ -28,7 +29,6 @@ from nexus.registry.run_ledger import (
     producer_lock,
     start_run,
 )
-from nexus.servicetitan.feeds import EXPORT_FEEDS, Feed
 from nexus.store.database import Database
 from nexus.store.loader import Loader, mark_sync_run
 from nexus.store.rows import TABLES
@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 
 #: The run ledger's name for targeted refreshes (they are runs like any other).
 PRODUCER = "webhook_refresh"
-#: Feeds loaded in this order, so a job and its invoices land in one transaction.
-LOAD_ORDER = ("jobs", "invoices", "customers", "estimates")
 
 
 class IdSource(Protocol):
@@ -107,7 +105,9 @@ class TargetedRefresh:
                 with self._conn.transaction():
                     mark_sync_run(self._conn, run.id)
                     now = self.clock.now()
-                    for feed in LOAD_ORDER:
+                    # Catalog order: jobs before the invoices and appointments that
+                    # derive their values, all in one transaction.
+                    for feed in FEEDS:
                         if records.get(feed):
                             result = self._loader(feed).load(records[feed], now)
                             run.rows_read += result.read
@@ -147,36 +147,53 @@ class TargetedRefresh:
     def _fetch(
         self, targets: Mapping[str, Sequence[int]]
     ) -> tuple[dict[str, list[dict[str, Any]]], int]:
-        """Read every hinted record by id, plus the jobs of hinted invoices the mirror lacks."""
+        """Read every hinted record by id, plus the rows they derive values on that are missing.
+
+        A hinted invoice or appointment of a job the mirror lacks brings the job too,
+        so its derived values are right when the refresh commits.
+        """
         records: dict[str, list[dict[str, Any]]] = {}
         asked = 0
         for feed, ids in targets.items():
-            if feed in EXPORT_FEEDS and ids:
+            if feed in FEEDS and FEEDS[feed].refreshable and ids:
                 asked += len(ids)
-                records[feed] = self.client.get_by_ids(EXPORT_FEEDS[feed], ids)
+                records[feed] = self.client.get_by_ids(FEEDS[feed], ids)
         found = sum(len(r) for r in records.values())
-        job_ids = {
-            int(rec["job"]["id"])
-            for rec in records.get("invoices", ())
-            if isinstance(rec.get("job"), dict) and isinstance(rec["job"].get("id"), int)
-        }
-        job_ids -= {int(rec["id"]) for rec in records.get("jobs", ()) if "id" in rec}
-        if job_ids:
-            present = {
-                r[0]
-                for r in self._conn.execute(
-                    "SELECT id FROM titan.jobs WHERE tenant_id = %s AND id = ANY(%s)",
-                    (self.tenant, sorted(job_ids)),
-                )
-            }
-            missing = sorted(job_ids - present)
-            if missing:
-                records.setdefault("jobs", []).extend(
-                    self.client.get_by_ids(EXPORT_FEEDS["jobs"], missing)
-                )
+        for feed in list(records):
+            for derived in TABLES[feed].feeds_into:
+                self._fetch_missing(records, derived.target, self._via(feed, derived.via, records))
         if records.get("jobs"):
             self._keep_active(records["jobs"])
         return records, max(0, asked - found)
+
+    def _via(self, feed: str, column: str, records: Mapping[str, list[dict[str, Any]]]) -> set[int]:
+        """The values of `column` in the flattened records of `feed` (e.g. their job ids)."""
+        spec = TABLES[feed]
+        index = spec.names.index(column)
+        values = set()
+        for rec in records.get(feed, ()):
+            with contextlib.suppress(NexusError):  # a bad record fails the load, not this
+                value = spec.flatten(rec)[index]
+                if isinstance(value, int):
+                    values.add(value)
+        return values
+
+    def _fetch_missing(
+        self, records: dict[str, list[dict[str, Any]]], feed: str, ids: set[int]
+    ) -> None:
+        ids -= {int(rec["id"]) for rec in records.get(feed, ()) if isinstance(rec.get("id"), int)}
+        if not ids:
+            return
+        present = {
+            r[0]
+            for r in self._conn.execute(
+                f"SELECT id FROM {TABLES[feed].table} WHERE tenant_id = %s AND id = ANY(%s)",
+                (self.tenant, sorted(ids)),
+            )
+        }
+        missing = sorted(ids - present)
+        if missing:
+            records.setdefault(feed, []).extend(self.client.get_by_ids(FEEDS[feed], missing))
 
     def _keep_active(self, jobs: list[dict[str, Any]]) -> None:
         """Give by-id job records the `active` flag the export carries and the list lacks.
