@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any, NoReturn, Protocol
 
 from nexus.clock import Clock
-from nexus.registry.run_ledger import Run, describe_error, finish_run, producer_lock, start_run
+from nexus.registry.run_ledger import Run
 from nexus.servicetitan.feeds import EXPORT_FEEDS, JOB_TYPES, JOBS, Feed
 from nexus.store.connection import Connection
 from nexus.store.database import Database
@@ -23,6 +23,7 @@ from nexus.store.loader import Loader, LoadResult, flatten, mark_sync_run
 from nexus.store.rows import TABLES
 from nexus.store.suspicion import Suspicion, suspect
 from nexus.sync.quarantine import FeedHeld, hold
+from nexus.sync.recorded_run import recorded_run
 
 log = logging.getLogger(__name__)
 
@@ -136,58 +137,51 @@ class Syncer:
     def run(self, feed: Feed, on_progress: Callable[[Progress], None] | None = None) -> SyncResult:
         """Pull `feed` from its saved token to the end, under its lock and in the ledger."""
         tenant, clock, conn = self.tenant, self.clock, self._conn
-        with producer_lock(self._control, tenant, feed.producer):
-            run = start_run(self._control, tenant, feed.producer, clock.now())
-            pages = 0
-            token = None
-            try:
-                token = read_token(conn, tenant, feed.name)
-                expected = _expected_rows(self.client, feed) if token is None else None
-                if feed is JOBS and self._job_types_due(token is None):
-                    self._refresh_job_types(run)
-                loader = self._loader(feed.name)
-                spec = TABLES[feed.name]
-                saved = token
-                # A backfill (first load, or a first load resumed after a kill) brings
-                # everything at once; the surge and spike checks judge later runs only.
-                backfill: bool | None = None
-                pages_iter = iter(self.client.export_pages(feed, token))
-                for page in pages_iter:
-                    if page.data:
-                        rows = flatten(spec, page.data)
-                        if backfill is None:
-                            backfill = token is None or not self._ever_succeeded(feed)
-                        suspicion = suspect(
-                            conn,
-                            spec,
-                            tenant,
-                            rows,
-                            backfill=backfill,
-                            run_new_jobs=run.rows_changed,
-                        )
-                        if suspicion is not None:
-                            self._hold(feed, run, page, pages_iter, suspicion, saved)
-                        with conn.transaction():
-                            mark_sync_run(conn, run.id)
-                            result = loader.load_rows(rows, page.data, clock.now())
-                            save_token(conn, tenant, feed.name, page.continue_from, clock.now())
-                    else:
-                        result = LoadResult(0, 0)
-                        if page.continue_from != saved:  # nothing new: one write, or none
-                            save_token(conn, tenant, feed.name, page.continue_from, clock.now())
-                    saved = page.continue_from
-                    pages += 1
-                    run.rows_read += result.read
-                    run.rows_changed += result.changed
-                    if on_progress:
-                        on_progress(
-                            Progress(feed.name, run.rows_read, pages, expected, not page.has_more)
-                        )
-            except BaseException as exc:
-                finish_run(self._control, run, clock.now(), error=exc)
-                log.warning("tenant %s: %s failed: %s", tenant, feed.producer, describe_error(exc))
-                raise
-            finish_run(self._control, run, clock.now())
+        pages = 0
+        token = None
+        with recorded_run(self._control, tenant, feed.producer, clock, log=log) as run:
+            token = read_token(conn, tenant, feed.name)
+            expected = _expected_rows(self.client, feed) if token is None else None
+            if feed is JOBS and self._job_types_due(token is None):
+                self._refresh_job_types(run)
+            loader = self._loader(feed.name)
+            spec = TABLES[feed.name]
+            saved = token
+            # A backfill (first load, or a first load resumed after a kill) brings
+            # everything at once; the surge and spike checks judge later runs only.
+            backfill: bool | None = None
+            pages_iter = iter(self.client.export_pages(feed, token))
+            for page in pages_iter:
+                if page.data:
+                    rows = flatten(spec, page.data)
+                    if backfill is None:
+                        backfill = token is None or not self._ever_succeeded(feed)
+                    suspicion = suspect(
+                        conn,
+                        spec,
+                        tenant,
+                        rows,
+                        backfill=backfill,
+                        run_new_jobs=run.rows_changed,
+                    )
+                    if suspicion is not None:
+                        self._hold(feed, run, page, pages_iter, suspicion, saved)
+                    with conn.transaction():
+                        mark_sync_run(conn, run.id)
+                        result = loader.load_rows(rows, page.data, clock.now())
+                        save_token(conn, tenant, feed.name, page.continue_from, clock.now())
+                else:
+                    result = LoadResult(0, 0)
+                    if page.continue_from != saved:  # nothing new: one write, or none
+                        save_token(conn, tenant, feed.name, page.continue_from, clock.now())
+                saved = page.continue_from
+                pages += 1
+                run.rows_read += result.read
+                run.rows_changed += result.changed
+                if on_progress:
+                    on_progress(
+                        Progress(feed.name, run.rows_read, pages, expected, not page.has_more)
+                    )
         return SyncResult(
             feed=feed.name,
             producer=feed.producer,
