@@ -56,7 +56,6 @@ from nexus.catalog import FEEDS
 from nexus.clock import Clock, SystemClock
 from nexus.errors import DatabaseError, NexusError, RetriableDatabaseError, SchemaOutOfDate
 from nexus.registry.config import Config, ProducerConfig
-from nexus.registry.run_ledger import ProducerBusy, describe_error
 from nexus.scheduling import (
     QUEUE,
     TASK_NAME,
@@ -72,6 +71,7 @@ from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.errors import translated
 from nexus.sync.feed_sync import ExportSource, Syncer
+from nexus.sync.recorded_run import ProducerBusy, describe_error
 from nexus.tenants import client_for, require_credentials, tenant_ids
 
 log = logging.getLogger(__name__)

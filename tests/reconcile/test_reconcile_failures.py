@@ -12,11 +12,11 @@ from pydantic import SecretStr
 from mirror_check import FEEDS, mirror, truth
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
-from nexus.registry.run_ledger import ProducerBusy, lock_key
 from nexus.servicetitan import RetriableAPIError, ServiceTitanClient, Unreachable
 from nexus.simulator import Simulator
 from nexus.store.database import Database
 from nexus.sync.reconcile import PRODUCER, run_reconcile
+from nexus.sync.recorded_run import ProducerBusy, lock_key
 from stsim import TENANT, client_for
 
 

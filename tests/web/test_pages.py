@@ -19,6 +19,7 @@ from nexus.registry.producers import producers_report
 from nexus.registry.run_ledger import finish_run, start_run
 from nexus.servicetitan.errors import AuthError
 from nexus.store.database import Database
+from nexus.sync.recorded_run import describe_error, error_kind
 from nexus.web import create_app
 from webkit import BEARER, TENANT, Replayed, web_settings
 
@@ -187,16 +188,15 @@ def test_failed_runs_are_evidence_the_producer_page_anchors(db: Database) -> Non
         for i in range(3):
             at = start + timedelta(minutes=15 * (i + 1))
             run = start_run(conn, TENANT, "job_sync", at)
+            refused = AuthError(
+                "ST refused the token", tenant=TENANT, endpoint="POST /connect/token", status=401
+            )
             finish_run(
                 conn,
                 run,
                 at + timedelta(seconds=2),
-                error=AuthError(
-                    "ST refused the token",
-                    tenant=TENANT,
-                    endpoint="POST /connect/token",
-                    status=401,
-                ),
+                error=describe_error(refused),
+                error_kind=error_kind(refused),
             )
             failed.append(run.id)
     app = create_app(

@@ -28,11 +28,11 @@ from workerkit import (
 
 from nexus.clock import VirtualClock
 from nexus.registry.config import load_config
-from nexus.registry.run_ledger import lock_key
 from nexus.scheduling import BACKOFF, RETRIES, ScaledClock, slot_start
 from nexus.settings import Settings
 from nexus.simulator import BusinessConfig, Simulator
 from nexus.store.database import Database
+from nexus.sync.recorded_run import lock_key
 from nexus.worker import run_worker
 
 START = datetime(2026, 4, 1, 12, tzinfo=UTC)

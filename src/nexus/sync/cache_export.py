@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from nexus.clock import Clock
-from nexus.registry.run_ledger import finish_run, producer_lock, start_run
 from nexus.store.database import Database
+from nexus.sync.recorded_run import recorded_run
 
 PRODUCER = "jobs_cache_export"
 
@@ -40,24 +40,21 @@ def export_jobs_cache(
     producer: str = PRODUCER,
 ) -> CacheExport:
     """Write the jobs created or completed in the last `days` days to `path`."""
-    now = clock.now()
-    with db.connect(autocommit=True) as control, producer_lock(control, tenant, producer):
-        run = start_run(control, tenant, producer, now)
-        try:
-            jobs = _recent_jobs(db, tenant, now, days)
-            _write_atomically(
-                path,
-                orjson.dumps(
-                    {"generated_at": now, "tenant": tenant, "days": days, "jobs": jobs},
-                    option=orjson.OPT_INDENT_2,
-                ),
-                now,
-            )
-        except BaseException as exc:
-            finish_run(control, run, clock.now(), error=exc)
-            raise
+    with (
+        db.connect(autocommit=True) as control,
+        recorded_run(control, tenant, producer, clock) as run,
+    ):
+        now = run.started_at
+        jobs = _recent_jobs(db, tenant, now, days)
+        _write_atomically(
+            path,
+            orjson.dumps(
+                {"generated_at": now, "tenant": tenant, "days": days, "jobs": jobs},
+                option=orjson.OPT_INDENT_2,
+            ),
+            now,
+        )
         run.rows_read = run.rows_changed = len(jobs)
-        finish_run(control, run, clock.now())
     return CacheExport(path, len(jobs), run.id)
 
 

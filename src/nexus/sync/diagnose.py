@@ -38,7 +38,6 @@ import orjson
 from nexus.checks.coverage import CoverageParams
 from nexus.clock import Clock
 from nexus.proof.causes import Cause
-from nexus.registry.run_ledger import finish_run, producer_lock, start_run
 from nexus.registry.timeline import current_actor, record_event
 from nexus.servicetitan.feeds import INVOICES, JOBS, Feed
 from nexus.stats import wilson
@@ -46,6 +45,7 @@ from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.loader import Loader, flatten, mark_sync_run
 from nexus.store.rows import TABLES
+from nexus.sync.recorded_run import recorded_run
 
 #: The run ledger's name for diagnoses.
 PRODUCER = "diagnose"
@@ -241,54 +241,47 @@ def diagnose_invoices(
     with (
         db.connect(autocommit=True) as control,
         db.connect(autocommit=True) as conn,
-        producer_lock(control, tenant, PRODUCER),
+        recorded_run(control, tenant, PRODUCER, clock) as run,
     ):
-        now = clock.now()
-        run = start_run(control, tenant, PRODUCER, now)
+        now = run.started_at
         calls_before = client.api_calls
-        try:
-            population = population_ids(conn, tenant, now, params)
-            chosen = draw_sample(population, sample, seed)
-            facts = _gather(conn, client, tenant, chosen)
-            horizon = _invoice_horizon(conn, tenant)
-            findings = [
-                _classify(job_id, facts, now, params.expected_lag, horizon, client)
-                for job_id in chosen
-            ]
-            counts = {k: sum(1 for f in findings if f.klass == k) for k in CLASSES}
-            classes: dict[str, ClassShare] = {}
-            for klass, count in counts.items():
-                rate = wilson(count, len(chosen))
-                classes[klass] = ClassShare(count, rate.rate, rate.ci_low, rate.ci_high)
-            with conn.transaction():
-                repaired = 0
-                if repair:
-                    mark_sync_run(conn, run.id)
-                    repaired = _repair(conn, tenant, findings, facts, clock.now())
-                diagnosis = Diagnosis(
-                    tenant=tenant,
-                    at=now,
-                    seed=seed,
-                    sampled=len(chosen),
-                    population=len(population),
-                    window_start=now - params.window,
-                    window_end=now,
-                    expected_lag=params.expected_lag,
-                    classes=classes,
-                    jobs=tuple(findings),
-                    repaired=repaired,
-                    api_calls=client.api_calls - calls_before,
-                    run_id=run.id,
-                )
-                diagnosis = _save(conn, diagnosis)
-                if repaired:
-                    _record_repair(conn, diagnosis, actor or current_actor(), clock.now())
-        except BaseException as exc:
-            finish_run(control, run, clock.now(), error=exc)
-            raise
+        population = population_ids(conn, tenant, now, params)
+        chosen = draw_sample(population, sample, seed)
+        facts = _gather(conn, client, tenant, chosen)
+        horizon = _invoice_horizon(conn, tenant)
+        findings = [
+            _classify(job_id, facts, now, params.expected_lag, horizon, client) for job_id in chosen
+        ]
+        counts = {k: sum(1 for f in findings if f.klass == k) for k in CLASSES}
+        classes: dict[str, ClassShare] = {}
+        for klass, count in counts.items():
+            rate = wilson(count, len(chosen))
+            classes[klass] = ClassShare(count, rate.rate, rate.ci_low, rate.ci_high)
+        with conn.transaction():
+            repaired = 0
+            if repair:
+                mark_sync_run(conn, run.id)
+                repaired = _repair(conn, tenant, findings, facts, clock.now())
+            diagnosis = Diagnosis(
+                tenant=tenant,
+                at=now,
+                seed=seed,
+                sampled=len(chosen),
+                population=len(population),
+                window_start=now - params.window,
+                window_end=now,
+                expected_lag=params.expected_lag,
+                classes=classes,
+                jobs=tuple(findings),
+                repaired=repaired,
+                api_calls=client.api_calls - calls_before,
+                run_id=run.id,
+            )
+            diagnosis = _save(conn, diagnosis)
+            if repaired:
+                _record_repair(conn, diagnosis, actor or current_actor(), clock.now())
         run.rows_read = len(chosen)
         run.rows_changed = diagnosis.repaired
-        finish_run(control, run, clock.now())
     return diagnosis
 
 

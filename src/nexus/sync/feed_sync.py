@@ -27,7 +27,7 @@ from typing import Any, NoReturn, Protocol
 from nexus.catalog import Feed
 from nexus.clock import Clock
 from nexus.errors import BadRecordError
-from nexus.registry.run_ledger import Run, describe_error, finish_run, producer_lock, start_run
+from nexus.registry.run_ledger import Run
 from nexus.servicetitan.errors import AuthError, FatalAPIError
 from nexus.store.connection import Connection
 from nexus.store.database import Database
@@ -35,6 +35,7 @@ from nexus.store.loader import Loader, LoadResult, flatten, mark_sync_run
 from nexus.store.rows import TABLES
 from nexus.store.suspicion import Suspicion, suspect
 from nexus.sync.quarantine import FeedHeld, hold
+from nexus.sync.recorded_run import describe_error, recorded_run
 
 log = logging.getLogger(__name__)
 
@@ -146,29 +147,22 @@ class Syncer:
     ) -> list[SyncResult]:
         """Run the sync producer `producer` once over `feeds`, under its lock and in the ledger."""
         tenant, clock = self.tenant, self.clock
-        with producer_lock(self._control, tenant, producer):
-            run = start_run(self._control, tenant, producer, clock.now())
-            results: list[SyncResult] = []
+        results: list[SyncResult] = []
+        with recorded_run(self._control, tenant, producer, clock, log=log) as run:
             failed: BaseException | None = None
-            try:
-                for feed in feeds:
-                    counts = run.feeds.setdefault(feed.name, {"read": 0, "changed": 0})
-                    try:
-                        results.append(self._sync_feed(run, producer, feed, on_progress))
-                    except (BadRecordError, FeedHeld, FatalAPIError) as exc:
-                        if isinstance(exc, AuthError):
-                            raise
-                        # This feed's own trouble: the run fails, its other feeds still sync.
-                        counts["error"] = describe_error(exc)
-                        log.warning("tenant %s: %s failed: %s", tenant, feed.name, counts["error"])
-                        failed = failed or exc
-                if failed is not None:
-                    raise failed
-            except BaseException as exc:
-                finish_run(self._control, run, clock.now(), error=exc)
-                log.warning("tenant %s: %s failed: %s", tenant, producer, describe_error(exc))
-                raise
-            finish_run(self._control, run, clock.now())
+            for feed in feeds:
+                counts = run.feeds.setdefault(feed.name, {"read": 0, "changed": 0})
+                try:
+                    results.append(self._sync_feed(run, producer, feed, on_progress))
+                except (BadRecordError, FeedHeld, FatalAPIError) as exc:
+                    if isinstance(exc, AuthError):
+                        raise
+                    # This feed's own trouble: the run fails, its other feeds still sync.
+                    counts["error"] = describe_error(exc)
+                    log.warning("tenant %s: %s failed: %s", tenant, feed.name, counts["error"])
+                    failed = failed or exc
+            if failed is not None:
+                raise failed
         return results
 
     def _sync_feed(

@@ -45,13 +45,13 @@ from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.catalog import DEFAULT_FEEDS, FEEDS, Feed, spec
 from nexus.clock import Clock
-from nexus.registry.run_ledger import finish_run, producer_lock, start_run
 from nexus.registry.timeline import current_actor, record_event
 from nexus.servicetitan.pages import ListPage
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.loader import Loader, flatten, mark_sync_run
 from nexus.store.rows import TABLES, Record
+from nexus.sync.recorded_run import recorded_run
 
 #: The run ledger's name for reconciliations (declared as `[producers.reconcile]`).
 PRODUCER = "reconcile"
@@ -240,34 +240,27 @@ def run_reconcile(
     with (
         db.connect(autocommit=True) as control,
         db.connect(autocommit=True) as conn,
-        producer_lock(control, tenant, PRODUCER),
+        recorded_run(control, tenant, PRODUCER, clock) as run,
     ):
-        started = clock.now()
-        run = start_run(control, tenant, PRODUCER, started)
+        started = run.started_at
         report = ReconcileReport(tenant, run.id, started, since, repair, {})
-        try:
-            spool = _Spool(conn) if repair else None
-            for name in names:
-                report.feeds[name] = _reconcile_feed(
-                    conn, client, tenant, FEEDS[name], since, started, spool, checkpoint
-                )
-            # Everything was read: only now does anything get written, in one transaction.
-            with conn.transaction():
-                if spool is not None:
-                    mark_sync_run(conn, run.id)
-                    for name in names:
-                        _repair(conn, tenant, report.feeds[name], spool, clock)
-                report.finished_at = clock.now()
-                report.id = _save(conn, report)
-                if report.repaired:
-                    _record_repair(conn, report, actor or current_actor())
-        except BaseException as exc:
+        spool = _Spool(conn) if repair else None
+        for name in names:
+            report.feeds[name] = _reconcile_feed(
+                conn, client, tenant, FEEDS[name], since, started, spool, checkpoint
+            )
             run.rows_read = sum(f.records for f in report.feeds.values())
-            finish_run(control, run, clock.now(), error=exc)
-            raise
-        run.rows_read = sum(f.records for f in report.feeds.values())
+        # Everything was read: only now does anything get written, in one transaction.
+        with conn.transaction():
+            if spool is not None:
+                mark_sync_run(conn, run.id)
+                for name in names:
+                    _repair(conn, tenant, report.feeds[name], spool, clock)
+            report.finished_at = clock.now()
+            report.id = _save(conn, report)
+            if report.repaired:
+                _record_repair(conn, report, actor or current_actor())
         run.rows_changed = report.repaired
-        finish_run(control, run, clock.now())
     return report
 
 

@@ -15,29 +15,26 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nexus.catalog import FEEDS, Feed
 from nexus.clock import Clock
 from nexus.errors import DatabaseError, NexusError
-from nexus.registry.run_ledger import (
-    ProducerBusy,
-    describe_error,
-    finish_run,
-    producer_lock,
-    start_run,
-)
+from nexus.registry.run_ledger import Run
 from nexus.store.database import Database
 from nexus.store.loader import Loader, mark_sync_run
 from nexus.store.rows import TABLES
 from nexus.sync.hints import Accepted
+from nexus.sync.recorded_run import describe_error, recorded_run
 
 log = logging.getLogger(__name__)
 
 #: The run ledger's name for targeted refreshes (they are runs like any other).
 PRODUCER = "webhook_refresh"
+#: Another process's refresh of the same tenant holds the run lock briefly: wait this long.
+LOCK_WAIT_S = 10.0
 
 
 class IdSource(Protocol):
@@ -97,10 +94,11 @@ class TargetedRefresh:
         On failure the run is recorded as failed, the hints as failed with the
         error, and the error is raised.
         """
-        tenant = self.tenant
-        with self._lock():
-            run = start_run(self._control, tenant, PRODUCER, self.clock.now())
-            try:
+        run: Run | None = None
+        try:
+            with recorded_run(
+                self._control, self.tenant, PRODUCER, self.clock, wait_s=LOCK_WAIT_S
+            ) as run:
                 records, not_found = self._fetch(targets)
                 with self._conn.transaction():
                     mark_sync_run(self._conn, run.id)
@@ -117,32 +115,18 @@ class TargetedRefresh:
                         " run_id = %s, rows_changed = %s, error = NULL WHERE id = ANY(%s)",
                         (self.clock.now(), run.id, run.rows_changed, list(hint_ids)),
                     )
-            except BaseException as exc:
-                finish_run(self._control, run, self.clock.now(), error=exc)
+        except BaseException as exc:
+            if run is not None:
                 with contextlib.suppress(DatabaseError):
                     self._control.execute(
                         "UPDATE nexus.webhook_hints SET status = 'failed', refreshed_at = %s,"
                         " run_id = %s, error = %s WHERE id = ANY(%s)",
                         (self.clock.now(), run.id, describe_error(exc), list(hint_ids)),
                     )
-                raise
-            finish_run(self._control, run, self.clock.now())
+            raise
         return RefreshResult(
-            tenant, run.id, tuple(hint_ids), run.rows_read, run.rows_changed, not_found
+            self.tenant, run.id, tuple(hint_ids), run.rows_read, run.rows_changed, not_found
         )
-
-    @contextlib.contextmanager
-    def _lock(self, attempts: int = 200) -> Iterator[None]:
-        """The run lock of (tenant, webhook_refresh); another process may hold it briefly."""
-        for _ in range(attempts - 1):
-            try:
-                with producer_lock(self._control, self.tenant, PRODUCER):
-                    yield
-                return
-            except ProducerBusy:
-                time.sleep(0.05)
-        with producer_lock(self._control, self.tenant, PRODUCER):
-            yield
 
     def _fetch(
         self, targets: Mapping[str, Sequence[int]]

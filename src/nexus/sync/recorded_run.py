@@ -1,0 +1,121 @@
+"""One scaffold for every producer run: its lock, its ledger row and its outcome.
+
+::
+
+    with recorded_run(control, tenant, "reconcile", clock) as run:
+        ...  # the work; count into run.rows_read and run.rows_changed
+
+The run is recorded in the registry's run ledger as succeeded, or as failed
+with its error's text and kind (the kind is read from the error's class, never
+its text, for probable causes); the error is then raised again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+
+from nexus.clock import Clock
+from nexus.errors import BadRecordError, DatabaseError, NexusError
+from nexus.registry.run_ledger import Run, finish_run, start_run
+from nexus.servicetitan import errors as st
+from nexus.store.connection import Connection
+from nexus.sync.quarantine import FeedHeld
+
+#: How often a waiting run asks for its lock again.
+LOCK_POLL_S = 0.05
+
+#: Error classes → the kind recorded with a failed run, first match wins.
+ERROR_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (FeedHeld, "quarantined"),
+    (st.AuthError, "auth"),
+    (st.RateLimited, "rate_limited"),
+    (st.RetriableAPIError, "unreachable"),
+    (BadRecordError, "bad_record"),
+    (st.ServiceTitanError, "api"),
+    (DatabaseError, "database"),
+)
+
+
+class ProducerBusy(NexusError):
+    """Another process is running this producer for this tenant right now."""
+
+
+def lock_key(tenant: int, producer: str) -> int:
+    """A stable 64-bit advisory-lock key for (tenant, producer)."""
+    digest = hashlib.blake2b(f"{tenant}:{producer}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextlib.contextmanager
+def producer_lock(
+    conn: Connection, tenant: int, producer: str, *, wait_s: float = 0.0
+) -> Iterator[None]:
+    """Hold the (tenant, producer) lock for the life of a run, or raise `ProducerBusy`.
+
+    The lock is a session-level advisory lock on `conn` (which must be in
+    autocommit mode), so it vanishes with the process if the process dies.
+    `wait_s` is how long to keep asking while another process holds it.
+    """
+    key = lock_key(tenant, producer)
+    deadline = time.monotonic() + wait_s
+    while True:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if row and row[0]:
+            break
+        if time.monotonic() >= deadline:
+            raise ProducerBusy(
+                f"tenant {tenant}: {producer} is already running in another process; "
+                "this run was skipped (it will run on its next schedule)."
+            )
+        time.sleep(LOCK_POLL_S)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError):
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+@contextlib.contextmanager
+def recorded_run(
+    conn: Connection,
+    tenant: int,
+    producer: str,
+    clock: Clock,
+    *,
+    wait_s: float = 0.0,
+    log: logging.Logger | None = None,
+) -> Iterator[Run]:
+    """Run `producer` for `tenant` under its lock, recorded in the run ledger on `conn`.
+
+    `conn` must be in autocommit mode and is best kept apart from the one the
+    work writes on, so the ledger row commits whatever the work's transactions do.
+    `wait_s` is passed to `producer_lock`; a failure is also logged on `log`, if given.
+    """
+    with producer_lock(conn, tenant, producer, wait_s=wait_s):
+        run = start_run(conn, tenant, producer, clock.now())
+        try:
+            yield run
+        except BaseException as exc:
+            finish_run(
+                conn, run, clock.now(), error=describe_error(exc), error_kind=error_kind(exc)
+            )
+            if log is not None:
+                log.warning("tenant %s: %s failed: %s", tenant, producer, describe_error(exc))
+            raise
+        finish_run(conn, run, clock.now())
+
+
+def describe_error(exc: BaseException) -> str:
+    """The text stored for a failed run: our own messages verbatim, others with their type."""
+    if isinstance(exc, NexusError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def error_kind(exc: BaseException) -> str:
+    """Classify a failure by its class (never its text), for probable causes."""
+    return next((kind for cls, kind in ERROR_KINDS if isinstance(exc, cls)), "other")
