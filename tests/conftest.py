@@ -16,7 +16,6 @@ from nexus.store.database import Database
 # pgserver asks platformdirs for a runtime dir, which must be private (0700).
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="nxrun"))
 
-TITAN_TABLES = ("jobs", "invoices", "customers", "estimates", "job_types")
 
 
 @pytest.fixture(scope="session")
@@ -49,12 +48,12 @@ def _migrated(pg_url: str) -> Database:
 
 def _clean(db: Database) -> None:
     with db.connect(autocommit=True) as conn:
-        tables = [f"titan.{t}" for t in TITAN_TABLES]
         rows = conn.execute(
             "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
-            " WHERE schemaname = 'nexus' AND tablename NOT IN ('alembic_version', 'write_guard')"
+            " WHERE schemaname = 'titan' OR (schemaname = 'nexus'"
+            " AND tablename NOT IN ('alembic_version', 'write_guard'))"
         ).fetchall()
-        tables += [r[0] for r in rows]
+        tables = [r[0] for r in rows]
         conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         conn.execute("UPDATE nexus.write_guard SET max_rows = 1000")
 

@@ -36,6 +36,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from nexus.catalog import FEEDS
+
 from nexus.errors import ConfigError
 
 TOP_KEYS = {"name", "seed", "start", "until", "timezone", "business", "events", "config", "tenant"}
@@ -321,7 +323,7 @@ def _event_value(problems: _Problems, kind: str, node: yaml.Node, where: str) ->
         if not isinstance(node, yaml.MappingNode):
             problems.add(node, where, "expected {FEED: SHARE}, e.g. {invoices: 0.1}")
             return {}
-        feeds = {"jobs", "invoices", "customers", "estimates"}
+        feeds = {name for name, feed in FEEDS.items() if not feed.reference}
         shares: dict[str, float] = {}
         for key, (knode, vnode) in _mapping(node).items():
             if key not in feeds:
