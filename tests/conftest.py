@@ -17,7 +17,6 @@ from nexus.store.database import Database
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="nxrun"))
 
 
-
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A real PostgreSQL: NEXUS_TEST_DATABASE_URL if given, else a fresh embedded server."""

@@ -32,7 +32,7 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[SyncProgress], Non
         return
     with Progress(
         SpinnerColumn(),
-        TextColumn("[bold]{task.description:<12}"),
+        TextColumn("[bold]{task.description:<24}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[pages]} pages"),

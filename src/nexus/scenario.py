@@ -37,7 +37,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from nexus.catalog import FEEDS
-
 from nexus.errors import ConfigError
 
 TOP_KEYS = {"name", "seed", "start", "until", "timezone", "business", "events", "config", "tenant"}

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nexus.catalog import DEFAULT_FEEDS, FEEDS, feed_named, spec
 from nexus.catalog.ddl import expected_columns
@@ -178,3 +181,37 @@ def test_the_migrated_database_agrees_with_the_catalog_column_by_column(db: Data
     for table, column in keys:
         primary.setdefault(table, []).append(column)
     assert primary == {name: ["tenant_id", *feed.key_columns] for name, feed in FEEDS.items()}
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["2026-04-01T12:00:00Z", "2026-04-01", "12.50", "-3", "NaN", "1e3", " 7 "]),
+    st.dictionaries(st.sampled_from(["id", "name", "number"]), st.integers(0, 9), max_size=2),
+    st.lists(st.integers(0, 3), max_size=2),
+)
+
+
+@pytest.mark.parametrize("name", ["jobs", "invoices", "appointments", "technician_ratings"])
+@given(data=st.data())
+def test_the_fast_flattener_agrees_with_the_checked_one_on_any_record(
+    name: str, data: st.DataObject
+) -> None:
+    from nexus.catalog.parse import checked_flattener
+
+    feed = FEEDS[name]
+    fields = sorted({c.path[0] for c in feed.columns})
+    record = data.draw(st.dictionaries(st.sampled_from(fields), _VALUES, max_size=len(fields)))
+
+    def outcome(flatten: Any) -> Any:
+        try:
+            return ("row", flatten(record))
+        except BadRecordError as exc:
+            return ("bad", exc.field, exc.problem)
+
+    fast = outcome(flattener(feed.name, feed.columns))
+    checked = outcome(checked_flattener(feed.name, feed.columns))
+    assert repr(fast) == repr(checked)
