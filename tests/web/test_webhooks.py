@@ -219,6 +219,42 @@ def test_an_invoice_of_a_job_the_mirror_lacks_brings_the_job_too(
     assert job_totals(db, [job]) == {job: tenant.job_invoice_total(job)}
 
 
+def test_an_appointment_webhook_refreshes_it_and_its_jobs_scheduled_start(
+    nexus: Nexus, sim: Simulator, clock: VirtualClock
+) -> None:
+    tenant = sim.tenant(TENANT)
+    appointment = next(
+        r for r in tenant.truth("appointments").values() if r["active"] and r["jobId"]
+    )
+    job = appointment["jobId"]
+    with nexus.db.connect(autocommit=True) as conn:
+        # The mirror missed a reschedule: its copy starts a day later than ServiceTitan's.
+        conn.execute(
+            "UPDATE titan.appointments SET start = start + interval '1 day',"
+            " raw = jsonb_set(raw, '{start}', '\"2030-01-01T00:00:00Z\"')"
+            " WHERE tenant_id = %s AND id = %s",
+            (TENANT, appointment["id"]),
+        )
+        conn.execute(
+            "UPDATE titan.jobs SET scheduled_at = scheduled_at + interval '1 day'"
+            " WHERE tenant_id = %s AND id = %s",
+            (TENANT, job),
+        )
+    body = orjson.dumps({"eventType": "Appointment.Rescheduled", "id": appointment["id"]})
+    assert nexus.signed(body).status_code == 202
+    nexus.settle()
+    with nexus.db.connect(autocommit=True) as conn:
+        raw, scheduled = conn.execute(
+            "SELECT a.raw, j.scheduled_at FROM titan.appointments a JOIN titan.jobs j"
+            " ON j.tenant_id = a.tenant_id AND j.id = a.job_id"
+            " WHERE a.tenant_id = %s AND a.id = %s",
+            (TENANT, appointment["id"]),
+        ).fetchone()
+    assert raw == appointment
+    assert scheduled == tenant.job_scheduled_at(job)
+    assert hints(nexus.db)[-1][1] == {"appointments": [appointment["id"]]}
+
+
 # -- refusals ------------------------------------------------------------------------------------
 
 
