@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -34,7 +34,8 @@ from nexus.serving import ThreadedServer
 from nexus.simulator import BusinessConfig, Credentials, Simulator
 from nexus.store.connection import Connection
 from nexus.store.database import Database
-from nexus.sync.feed_sync import PRODUCERS, Syncer
+from nexus.sync.feed_sync import Syncer
+from nexus.sync.producer_kinds import PRODUCER_KINDS, ProducerRun
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class _Schedule:
         self.every = {
             name: p.every
             for name, p in config.producers.items()
-            if p.enabled and (name in PRODUCERS or p.kind in ("cache_export", "reconcile"))
+            if p.enabled and p.run_by_nexus and p.kind in PRODUCER_KINDS
         }
         self.next_due = dict.fromkeys(self.every, start)
         self.stopped: set[str] = set()  # silently not running
@@ -161,19 +162,14 @@ def run_replay(
 def _run_producer(
     producer: str, config: Config, syncer: Syncer, db: Database, tenant: int, clock: VirtualClock
 ) -> None:
-    """Run one producer through the same code path the worker uses."""
+    """Run one producer through the same table the worker uses."""
     declared = config.producers[producer]
-    if declared.kind == "reconcile":
-        from nexus.sync.reconcile import ListSource, run_reconcile
-
-        run_reconcile(db, cast(ListSource, syncer.client), tenant, clock)
-    elif declared.kind == "cache_export" and declared.path is not None:
-        from nexus.sync.cache_export import export_jobs_cache
-
-        path = config.resolve_path(declared.path)
-        export_jobs_cache(db, tenant, path, declared.days, clock, producer=producer)
-    else:
-        syncer.run_producer(producer)
+    if declared.path is not None:
+        declared = declared.model_copy(update={"path": config.resolve_path(declared.path)})
+    run = ProducerRun(
+        tenant, producer, declared, db, clock, syncer=lambda: contextlib.nullcontext(syncer)
+    )
+    PRODUCER_KINDS[declared.kind](run)
 
 
 def _webhooks(

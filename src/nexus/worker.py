@@ -3,7 +3,7 @@
 Every worker process runs two things against the Nexus database:
 
 - a procrastinate worker with one task, `nexus.run_producer(tenant, producer,
-  timestamp)`, which looks the producer's kind up in `PRODUCER_TASKS` and runs
+  timestamp)`, which looks the producer's kind up in `PRODUCER_KINDS` and runs
   it (a sync producer runs `Syncer.run` for its feed);
 - the deferrer (`scheduling.run_scheduler`), which offers each (tenant,
   producer) one job per slot of its interval.
@@ -44,7 +44,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 from packaging.version import Version
 from procrastinate import App, JobContext, PsycopgConnector, exceptions
@@ -54,7 +54,7 @@ from psycopg_pool import PoolTimeout
 
 from nexus.clock import Clock, SystemClock
 from nexus.errors import DatabaseError, NexusError, RetriableDatabaseError, SchemaOutOfDate
-from nexus.registry.config import Config, ProducerConfig
+from nexus.registry.config import Config
 from nexus.scheduling import (
     QUEUE,
     TASK_NAME,
@@ -65,12 +65,12 @@ from nexus.scheduling import (
     run_scheduler,
     time_scale,
 )
-from nexus.servicetitan.feeds import EXPORT_FEEDS
 from nexus.settings import Settings
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.errors import translated
-from nexus.sync.feed_sync import PRODUCERS, ExportSource, Syncer
+from nexus.sync.feed_sync import ExportSource, Syncer
+from nexus.sync.producer_kinds import PRODUCER_KINDS, ProducerRun
 from nexus.sync.recorded_run import ProducerBusy, describe_error
 from nexus.tenants import client_for, require_credentials, tenant_ids
 
@@ -162,73 +162,6 @@ def _close(item: Syncer | ClosableSource) -> None:
         item.close()
 
 
-@dataclass
-class ProducerRun:
-    """What a producer implementation gets: who it runs for, and how to reach ST and the store."""
-
-    tenant: int
-    producer: str
-    config: ProducerConfig
-    db: Database
-    clock: Clock
-    syncers: SyncerPool
-    #: Call between units of work (pages); raises `Abandoned` when the worker must stop.
-    checkpoint: Callable[[], None]
-
-    def syncer(self) -> contextlib.AbstractContextManager[Syncer]:
-        """A Syncer (with its ST client as `.client`) for this tenant, for the run's length."""
-        return self.syncers.lease(self.tenant)
-
-
-ProducerTask = Callable[[ProducerRun], None]
-
-
-def run_sync(run: ProducerRun) -> None:
-    """Run a `sync` producer: pull its feed from the saved token, page by page."""
-    feed = PRODUCERS.get(run.producer)
-    if feed is None:
-        assert run.config.feed is not None
-        feed = EXPORT_FEEDS[run.config.feed]
-    run.checkpoint()
-    with run.syncer() as syncer:
-        syncer.run(feed, on_progress=lambda p: None if p.done else run.checkpoint())
-
-
-def run_cache_export(run: ProducerRun) -> None:
-    """Run a `cache_export` producer: write its snapshot file from the mirror."""
-    from nexus.sync.cache_export import export_jobs_cache
-
-    assert run.config.path is not None
-    run.checkpoint()
-    export_jobs_cache(
-        run.db, run.tenant, run.config.path, run.config.days, run.clock, producer=run.producer
-    )
-
-
-def run_reconcile_producer(run: ProducerRun) -> None:
-    """Run the `reconcile` producer: the periodic full comparison that catches what a cursor missed.
-
-    It reports differences and does not repair: repairs are a person's call
-    (`nexus reconcile --repair`), and the proof shows what was found.
-    """
-    from nexus.sync.reconcile import ListSource, run_reconcile
-
-    run.checkpoint()
-    with run.syncer() as syncer:
-        # The pool's syncers hold full ServiceTitan clients, which list pages too.
-        client = cast(ListSource, syncer.client)
-        run_reconcile(run.db, client, run.tenant, run.clock, checkpoint=run.checkpoint)
-
-
-#: How each kind of producer runs; a kind missing here is logged and not scheduled.
-#: `external` producers never run here.
-PRODUCER_TASKS: dict[str, ProducerTask] = {
-    "sync": run_sync,
-    "cache_export": run_cache_export,
-    "reconcile": run_reconcile_producer,
-}
-
-
 class _Runtime:
     """What the task needs in the worker's threads."""
 
@@ -249,7 +182,7 @@ class _Runtime:
                 producer,
             )
             return "skipped: not configured"
-        task = PRODUCER_TASKS.get(config.kind)
+        task = PRODUCER_KINDS.get(config.kind)
         if task is None:
             log.warning(
                 "tenant %s: %s (kind %s) has no implementation", tenant, producer, config.kind
@@ -265,7 +198,15 @@ class _Runtime:
         if config.path is not None:
             # Paths in nexus.toml are relative to the file, not to the worker's folder.
             config = config.model_copy(update={"path": self.config.resolve_path(config.path)})
-        run = ProducerRun(tenant, producer, config, self.db, self.clock, self.syncers, checkpoint)
+        run = ProducerRun(
+            tenant,
+            producer,
+            config,
+            self.db,
+            self.clock,
+            syncer=lambda: self.syncers.lease(tenant),
+            checkpoint=checkpoint,
+        )
         try:
             task(run)
         except ProducerBusy as exc:
@@ -514,7 +455,7 @@ def run_worker(
     ensure_worker_schema(db, upgrade=db.auto_upgrade)
     tenants = tenant_ids(config, settings)
     clients = client_factory or _default_clients(settings, tenants)
-    schedule = plan(config, tenants, PRODUCER_TASKS)
+    schedule = plan(config, tenants, PRODUCER_KINDS)
     if not schedule:
         log.warning("no producer to run: every producer is disabled, external or unimplemented")
     options = _Options(
