@@ -533,44 +533,6 @@ def _queue_search_path(conn: Connection) -> Iterator[None]:
         conn.execute("SELECT set_config('search_path', %s, true)", (row[0],))
 
 
-def install_queue_schema(conn: Connection) -> None:
-    """Create procrastinate's tables and functions in the queue schema, inside a transaction.
-
-    Migration 0003 calls this; the installed version is recorded as the
-    comment of `procrastinate_jobs` (which survives TRUNCATE), and
-    `ensure_worker_schema` brings it up to date when procrastinate is upgraded.
-    """
-    with _queue_search_path(conn):
-        conn.execute(SchemaManager.get_schema())
-        conn.execute(_comment(procrastinate_version()))
-
-
-def drop_queue_schema(conn: Connection) -> None:
-    """Remove procrastinate's objects from the queue schema (migration 0003's downgrade)."""
-    conn.execute(
-        "DROP TABLE IF EXISTS nexus.procrastinate_events, nexus.procrastinate_periodic_defers,"
-        " nexus.procrastinate_jobs, nexus.procrastinate_workers CASCADE"
-    )
-    conn.execute(
-        """
-        DO $$
-        DECLARE f text;
-        BEGIN
-            FOR f IN SELECT p.oid::regprocedure::text FROM pg_proc p
-                     JOIN pg_namespace n ON n.oid = p.pronamespace
-                     WHERE n.nspname = 'nexus' AND p.proname LIKE 'procrastinate\\_%'
-            LOOP
-                EXECUTE 'DROP FUNCTION IF EXISTS ' || f || ' CASCADE';
-            END LOOP;
-        END $$;
-        """
-    )
-    conn.execute(
-        "DROP TYPE IF EXISTS nexus.procrastinate_job_to_defer_v1,"
-        " nexus.procrastinate_job_event_type, nexus.procrastinate_job_status"
-    )
-
-
 def queue_schema_version(conn: Connection) -> tuple[int, ...] | None:
     """The procrastinate version the database's queue schema is at; None if it has none."""
     row = conn.execute(
@@ -603,8 +565,9 @@ def ensure_worker_schema(db: Database, *, upgrade: bool = True) -> None:
     """Make sure the database has everything the worker needs, upgrading the queue if allowed.
 
     The Nexus schema comes first (`Database.ensure_schema`, whose migration 0003
-    installs the queue); then, if procrastinate was upgraded since, its own
-    migrations are applied. Call it from `nexus db upgrade` after `Database.upgrade`.
+    installs the queue as of procrastinate 3.10.0); then, if the installed
+    procrastinate is newer, its own migrations are applied. Call it from
+    `nexus db upgrade` after `Database.upgrade`.
     """
     with db.connect():
         pass  # an unreachable database fails here, with Nexus's message rather than a driver's
