@@ -2,7 +2,7 @@
 """The project's one task runner; needs nothing but Python 3.11+.
 
     python3 tasks.py demo     set up, then run the demo on the embedded database
-    python3 tasks.py test     set up, then run lint, type checks and the tests
+    python3 tasks.py test     set up, then run lint, type checks, the layer contract and the tests
     python3 tasks.py setup    only create .venv and install the project
     python3 tasks.py bench    run the benchmarks under bench/
 
@@ -56,6 +56,7 @@ def lint() -> None:
     run(BIN / "ruff", "check", "src", "tests", "bench", "tasks.py")
     run(BIN / "ruff", "format", "--check", "src", "tests", "bench", "tasks.py")
     run(BIN / "mypy")
+    run(BIN / "lint-imports")
 
 
 def test(args: list[str]) -> None:

@@ -348,6 +348,7 @@ def replay(
     from nexus.proof.render import render
     from nexus.replay import fresh_replay_database, run_replay
     from nexus.scenario import load_scenario
+    from nexus.web.app import create_app
 
     parsed = load_scenario(scenario)
     db = fresh_replay_database(_settings().home)
@@ -355,7 +356,7 @@ def replay(
         err_console.print(
             f"replaying {parsed.name}: {parsed.start:%Y-%m-%d} → {parsed.until:%Y-%m-%d %H:%M} UTC"
         )
-    result = run_replay(parsed, db)
+    result = run_replay(parsed, db, web_app=create_app)
     if as_json:
         _print_json(result.proof)
     else:
@@ -816,12 +817,13 @@ def demo(
     """Replay a short story into a fresh embedded database, then serve the dashboard."""
     from nexus.clock import VirtualClock
     from nexus.demo import demo_database, demo_scenario, run_demo
+    from nexus.web.app import create_app
 
     settings = _settings()
     db = demo_database(settings.home)
     scenario = demo_scenario()
     with replay_progress(scenario, enabled=not as_json) as tick:
-        scenario, _, report = run_demo(db, on_tick=tick)
+        scenario, _, report = run_demo(db, on_tick=tick, web_app=create_app)
     if as_json:
         _print_json(report)
     else:

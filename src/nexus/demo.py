@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus.mirror import summary
-from nexus.replay import ReplayResult, run_replay
+from nexus.replay import ReplayResult, WebApp, run_replay
 from nexus.scenario import Scenario, load_scenario
 from nexus.store.database import Database
 from nexus.store.embedded import embedded_url
@@ -33,11 +33,13 @@ def demo_scenario() -> Scenario:
 
 
 def run_demo(
-    db: Database, on_tick: Callable[[datetime], None] | None = None
+    db: Database,
+    on_tick: Callable[[datetime], None] | None = None,
+    web_app: WebApp | None = None,
 ) -> tuple[Scenario, ReplayResult, dict[str, Any]]:
     """Replay the demo story into `db`; return the scenario, the replay and a summary."""
     scenario = demo_scenario()
-    result = run_replay(scenario, db, on_tick=on_tick)
+    result = run_replay(scenario, db, on_tick=on_tick, web_app=web_app)
     report = summary(db, scenario.tenant)
     report["verdict"] = result.proof["verdict"]
     report["story"] = result.proof["story"]

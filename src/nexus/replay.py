@@ -13,17 +13,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from nexus.catalog import FEEDS
-from nexus.clock import VirtualClock
-from nexus.errors import NexusError, WriteRefused
+from nexus.clock import Clock, VirtualClock
+from nexus.errors import ConfigError, NexusError, WriteRefused
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
 from nexus.registry.config import Config, load_config
@@ -32,10 +31,13 @@ from nexus.registry.timeline import record_event
 from nexus.scenario import Scenario, ScenarioEvent
 from nexus.servicetitan import ServiceTitanClient
 from nexus.serving import ThreadedServer
+from nexus.settings import Settings
 from nexus.simulator import BusinessConfig, Credentials, Simulator
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.sync.feed_sync import Syncer
+from nexus.sync.producer_kinds import PRODUCER_KINDS, ProducerRun
+from nexus.sync.refresh import IdSource
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,25 @@ CREDENTIALS = Credentials(
     app_key="replay-app-key",
 )
 STEP = timedelta(minutes=15)
+
+
+class WebApp(Protocol):
+    """Builds Nexus's web app, whose webhook endpoint receives the simulator's webhooks.
+
+    `nexus.web.create_app` is one; the replay takes it as a parameter because
+    orchestration never imports the web skin.
+    """
+
+    def __call__(
+        self,
+        settings: Settings,
+        config: Config,
+        db: Database,
+        clock: Clock,
+        *,
+        tenants: Sequence[int] | None = ...,
+        clients: Callable[[int], IdSource] | None = ...,
+    ) -> Any: ...
 
 
 @dataclass
@@ -90,7 +111,7 @@ class _Schedule:
         self.every = {
             name: p.every
             for name, p in config.producers.items()
-            if p.enabled and p.kind in ("sync", "cache_export", "reconcile")
+            if p.enabled and p.run_by_nexus and p.kind in PRODUCER_KINDS
         }
         self.next_due = dict.fromkeys(self.every, start)
         self.stopped: set[str] = set()  # silently not running
@@ -112,8 +133,18 @@ def run_replay(
     observe_at: Iterable[datetime] = (),
     on_tick: Callable[[datetime], None] | None = None,
     step: timedelta = STEP,
+    web_app: WebApp | None = None,
 ) -> ReplayResult:
-    """Replay `scenario` into `db` (which should hold nothing of its tenant)."""
+    """Replay `scenario` into `db` (which should hold nothing of its tenant).
+
+    A scenario that switches webhooks needs `web_app` to serve Nexus's webhook endpoint.
+    """
+    switches_webhooks = any(e.kind == "webhooks" for e in scenario.events)
+    if switches_webhooks and web_app is None:
+        raise ConfigError(
+            f"scenario {scenario.name} switches webhooks, so replaying it needs Nexus's web app "
+            "to receive them: pass web_app=nexus.web.create_app (`nexus replay` does)"
+        )
     db.ensure_schema()
     config = load_config(scenario.config)
     tenant = scenario.tenant
@@ -131,7 +162,7 @@ def run_replay(
         Syncer(db, client, tenant, clock) as syncer,
         db.connect(autocommit=True) as conn,
     ):
-        hooks = _webhooks(scenario, sim, server, db, config, clock, stack)
+        hooks = _webhooks(scenario, sim, server, db, config, clock, stack, web_app)
         now = scenario.start
         while True:
             sim.advance_to(now)
@@ -162,20 +193,21 @@ def run_replay(
 def _run_producer(
     producer: str, config: Config, syncer: Syncer, db: Database, tenant: int, clock: VirtualClock
 ) -> None:
-    """Run one producer through the same code path the worker uses."""
+    """Run one producer through the same table the worker uses."""
     declared = config.producers[producer]
-    if declared.kind == "reconcile":
-        from nexus.sync.reconcile import ListSource, reconcilable, run_reconcile
-
-        feeds = reconcilable(config.enabled_feeds)
-        run_reconcile(db, cast(ListSource, syncer.client), tenant, clock, feeds)
-    elif declared.kind == "cache_export" and declared.path is not None:
-        from nexus.sync.cache_export import export_jobs_cache
-
-        path = config.resolve_path(declared.path)
-        export_jobs_cache(db, tenant, path, declared.days, clock, producer=producer)
-    elif declared.kind == "sync":
-        syncer.run_producer(producer, [FEEDS[name] for name in config.feeds_of(producer)])
+    if declared.path is not None:
+        declared = declared.model_copy(update={"path": config.resolve_path(declared.path)})
+    run = ProducerRun(
+        tenant,
+        producer,
+        declared,
+        db,
+        clock,
+        syncer=lambda: contextlib.nullcontext(syncer),
+        feeds=config.feeds_of(producer),
+        mirrored=config.enabled_feeds,
+    )
+    PRODUCER_KINDS[declared.kind](run)
 
 
 def _webhooks(
@@ -186,6 +218,7 @@ def _webhooks(
     config: Config,
     clock: VirtualClock,
     stack: contextlib.ExitStack,
+    web_app: WebApp | None,
 ) -> Any:
     """When the scenario switches webhooks, serve Nexus's webhook endpoint to the simulator.
 
@@ -193,17 +226,14 @@ def _webhooks(
     (a scenario that turns them off had them on). Returns the app's refresher.
     """
     switches = [e for e in scenario.events if e.kind == "webhooks"]
-    if not switches:
+    if not switches or web_app is None:
         return None
-    from nexus.settings import Settings
-    from nexus.web.app import create_app
-
     secret = secrets.token_hex(32)
     settings = Settings(
         webhook_secret=SecretStr(secret), web_token=SecretStr(secrets.token_urlsafe(16))
     )
     hook_client = stack.enter_context(_client(scenario, server))
-    app = create_app(
+    app = web_app(
         settings, config, db, clock, tenants=[scenario.tenant], clients=lambda _t: hook_client
     )
     web = stack.enter_context(ThreadedServer(app))

@@ -3,7 +3,7 @@
 Every worker process runs two things against the Nexus database:
 
 - a procrastinate worker with one task, `nexus.run_producer(tenant, producer,
-  timestamp)`, which looks the producer's kind up in `PRODUCER_TASKS` and runs
+  timestamp)`, which looks the producer's kind up in `PRODUCER_KINDS` and runs
   it (a sync producer runs `Syncer.run` for its feed);
 - the deferrer (`scheduling.run_scheduler`), which offers each (tenant,
   producer) one job per slot of its interval.
@@ -44,7 +44,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 from packaging.version import Version
 from procrastinate import App, JobContext, PsycopgConnector, exceptions
@@ -52,10 +52,9 @@ from procrastinate.schema import SchemaManager
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from nexus.catalog import FEEDS
 from nexus.clock import Clock, SystemClock
 from nexus.errors import DatabaseError, NexusError, RetriableDatabaseError, SchemaOutOfDate
-from nexus.registry.config import Config, ProducerConfig
+from nexus.registry.config import Config
 from nexus.scheduling import (
     QUEUE,
     TASK_NAME,
@@ -71,6 +70,7 @@ from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.errors import translated
 from nexus.sync.feed_sync import ExportSource, Syncer
+from nexus.sync.producer_kinds import PRODUCER_KINDS, ProducerRun
 from nexus.sync.recorded_run import ProducerBusy, describe_error
 from nexus.tenants import client_for, require_credentials, tenant_ids
 
@@ -162,78 +162,6 @@ def _close(item: Syncer | ClosableSource) -> None:
         item.close()
 
 
-@dataclass
-class ProducerRun:
-    """What a producer implementation gets: who it runs for, and how to reach ST and the store."""
-
-    tenant: int
-    producer: str
-    config: ProducerConfig
-    db: Database
-    clock: Clock
-    syncers: SyncerPool
-    #: Call between units of work (pages); raises `Abandoned` when the worker must stop.
-    checkpoint: Callable[[], None]
-    #: sync producers: the feeds it mirrors
-    feeds: tuple[str, ...] = ()
-    #: every feed the configuration mirrors (what reconcile compares)
-    mirrored: tuple[str, ...] = ()
-
-    def syncer(self) -> contextlib.AbstractContextManager[Syncer]:
-        """A Syncer (with its ST client as `.client`) for this tenant, for the run's length."""
-        return self.syncers.lease(self.tenant)
-
-
-ProducerTask = Callable[[ProducerRun], None]
-
-
-def run_sync(run: ProducerRun) -> None:
-    """Run a `sync` producer: pull each of its feeds from its saved token, page by page."""
-    run.checkpoint()
-    with run.syncer() as syncer:
-        syncer.run_producer(
-            run.producer,
-            [FEEDS[name] for name in run.feeds],
-            on_progress=lambda p: None if p.done else run.checkpoint(),
-        )
-
-
-def run_cache_export(run: ProducerRun) -> None:
-    """Run a `cache_export` producer: write its snapshot file from the mirror."""
-    from nexus.sync.cache_export import export_jobs_cache
-
-    assert run.config.path is not None
-    run.checkpoint()
-    export_jobs_cache(
-        run.db, run.tenant, run.config.path, run.config.days, run.clock, producer=run.producer
-    )
-
-
-def run_reconcile_producer(run: ProducerRun) -> None:
-    """Run the `reconcile` producer: the periodic full comparison that catches what a cursor missed.
-
-    It reports differences and does not repair: repairs are a person's call
-    (`nexus reconcile --repair`), and the proof shows what was found.
-    """
-    from nexus.sync.reconcile import ListSource, reconcilable, run_reconcile
-
-    run.checkpoint()
-    with run.syncer() as syncer:
-        # The pool's syncers hold full ServiceTitan clients, which list pages too.
-        client = cast(ListSource, syncer.client)
-        feeds = reconcilable(run.mirrored)
-        run_reconcile(run.db, client, run.tenant, run.clock, feeds, checkpoint=run.checkpoint)
-
-
-#: How each kind of producer runs; a kind missing here is logged and not scheduled.
-#: `external` producers never run here.
-PRODUCER_TASKS: dict[str, ProducerTask] = {
-    "sync": run_sync,
-    "cache_export": run_cache_export,
-    "reconcile": run_reconcile_producer,
-}
-
-
 class _Runtime:
     """What the task needs in the worker's threads."""
 
@@ -254,7 +182,7 @@ class _Runtime:
                 producer,
             )
             return "skipped: not configured"
-        task = PRODUCER_TASKS.get(config.kind)
+        task = PRODUCER_KINDS.get(config.kind)
         if task is None:
             log.warning(
                 "tenant %s: %s (kind %s) has no implementation", tenant, producer, config.kind
@@ -276,8 +204,8 @@ class _Runtime:
             config,
             self.db,
             self.clock,
-            self.syncers,
-            checkpoint,
+            syncer=lambda: self.syncers.lease(tenant),
+            checkpoint=checkpoint,
             feeds=self.config.feeds_of(producer),
             mirrored=self.config.enabled_feeds,
         )
@@ -529,7 +457,7 @@ def run_worker(
     ensure_worker_schema(db, upgrade=db.auto_upgrade)
     tenants = tenant_ids(config, settings)
     clients = client_factory or _default_clients(settings, tenants)
-    schedule = plan(config, tenants, PRODUCER_TASKS)
+    schedule = plan(config, tenants, PRODUCER_KINDS)
     if not schedule:
         log.warning("no producer to run: every producer is disabled, external or unimplemented")
     options = _Options(
@@ -607,44 +535,6 @@ def _queue_search_path(conn: Connection) -> Iterator[None]:
         conn.execute("SELECT set_config('search_path', %s, true)", (row[0],))
 
 
-def install_queue_schema(conn: Connection) -> None:
-    """Create procrastinate's tables and functions in the queue schema, inside a transaction.
-
-    Migration 0003 calls this; the installed version is recorded as the
-    comment of `procrastinate_jobs` (which survives TRUNCATE), and
-    `ensure_worker_schema` brings it up to date when procrastinate is upgraded.
-    """
-    with _queue_search_path(conn):
-        conn.execute(SchemaManager.get_schema())
-        conn.execute(_comment(procrastinate_version()))
-
-
-def drop_queue_schema(conn: Connection) -> None:
-    """Remove procrastinate's objects from the queue schema (migration 0003's downgrade)."""
-    conn.execute(
-        "DROP TABLE IF EXISTS nexus.procrastinate_events, nexus.procrastinate_periodic_defers,"
-        " nexus.procrastinate_jobs, nexus.procrastinate_workers CASCADE"
-    )
-    conn.execute(
-        """
-        DO $$
-        DECLARE f text;
-        BEGIN
-            FOR f IN SELECT p.oid::regprocedure::text FROM pg_proc p
-                     JOIN pg_namespace n ON n.oid = p.pronamespace
-                     WHERE n.nspname = 'nexus' AND p.proname LIKE 'procrastinate\\_%'
-            LOOP
-                EXECUTE 'DROP FUNCTION IF EXISTS ' || f || ' CASCADE';
-            END LOOP;
-        END $$;
-        """
-    )
-    conn.execute(
-        "DROP TYPE IF EXISTS nexus.procrastinate_job_to_defer_v1,"
-        " nexus.procrastinate_job_event_type, nexus.procrastinate_job_status"
-    )
-
-
 def queue_schema_version(conn: Connection) -> tuple[int, ...] | None:
     """The procrastinate version the database's queue schema is at; None if it has none."""
     row = conn.execute(
@@ -677,8 +567,9 @@ def ensure_worker_schema(db: Database, *, upgrade: bool = True) -> None:
     """Make sure the database has everything the worker needs, upgrading the queue if allowed.
 
     The Nexus schema comes first (`Database.ensure_schema`, whose migration 0003
-    installs the queue); then, if procrastinate was upgraded since, its own
-    migrations are applied. Call it from `nexus db upgrade` after `Database.upgrade`.
+    installs the queue as of procrastinate 3.10.0); then, if the installed
+    procrastinate is newer, its own migrations are applied. Call it from
+    `nexus db upgrade` after `Database.upgrade`.
     """
     with db.connect():
         pass  # an unreachable database fails here, with Nexus's message rather than a driver's

@@ -18,6 +18,7 @@ import pytest
 from mirror_check import invoice_totals
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
+from nexus.proof.causes import diagnosis_cause
 from nexus.servicetitan import RetriableAPIError
 from nexus.simulator import Simulator
 from nexus.store.database import Database
@@ -25,7 +26,6 @@ from nexus.sync.diagnose import (
     CLASSES,
     PRODUCER,
     diagnose_invoices,
-    diagnosis_cause,
     latest_diagnosis,
     population_ids,
 )

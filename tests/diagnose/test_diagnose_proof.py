@@ -7,11 +7,12 @@ from datetime import timedelta
 
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
+from nexus.proof.causes import diagnosis_cause
 from nexus.proof.service import current_proof
 from nexus.registry.config import Config
 from nexus.simulator import Simulator
 from nexus.store.database import Database
-from nexus.sync.diagnose import diagnose_invoices, diagnosis_cause
+from nexus.sync.diagnose import diagnose_invoices
 from stsim import TENANT, client_for
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from nexus.replay import run_replay
 from nexus.scenario import load_scenario
 from nexus.store.database import Database
+from nexus.web.app import create_app
 
 SCENARIO = """\
 name: webhooks-carry-invoices
@@ -26,7 +27,7 @@ def test_webhooks_refresh_invoices_until_switched_off(db: Database, tmp_path: Pa
     path = tmp_path / "scenario.yaml"
     path.write_text(SCENARIO)
     scenario = load_scenario(path)
-    result = run_replay(scenario, db)
+    result = run_replay(scenario, db, web_app=create_app)
     assert result.simulator is not None
     tenant = result.simulator.tenant(scenario.tenant)
     with db.connect() as conn:

@@ -11,15 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from nexus.registry.config import INVOICE_COVERAGE_THRESHOLD
 from nexus.stats import Rate, Severity, severity_above, wilson
 from nexus.store.connection import Connection
 
 #: Share of completed chargeable jobs without an invoice total above which the
-#: gap is an alert. With an 18 h median and 120 h p90 invoice lag (lognormal),
-#: a healthy business leaves about 6 % of a 30-day window's jobs (after the 24 h
-#: grace) still at $0, with a 95 % upper bound near 10 % at 9 jobs a day; five
-#: days without invoice sync lift it to about 25 %.
-DEFAULT_THRESHOLD = 0.15
+#: gap is an alert; the configuration's default, reasoned there.
+DEFAULT_THRESHOLD = INVOICE_COVERAGE_THRESHOLD
 DEFAULT_MIN_N = 20
 DEFAULT_GRACE = timedelta(hours=24)
 DEFAULT_WINDOW = timedelta(days=30)

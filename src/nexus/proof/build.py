@@ -22,7 +22,7 @@ from nexus.checks.coverage import (
 from nexus.checks.freshness import Freshness, product_freshness
 from nexus.checks.revenue import Revenue, RevenueParams, read_reference_table, revenue
 from nexus.checks.volume import Volume, VolumeParams, volume
-from nexus.proof.causes import NONE_FOUND, Cause, FeedGap, cause_for_product
+from nexus.proof.causes import NONE_FOUND, Cause, FeedGap, cause_for_product, diagnosis_cause
 from nexus.proof.story import actions_for, story_for
 from nexus.registry.model import RegistryConfig
 from nexus.registry.ownership import ownership
@@ -31,7 +31,7 @@ from nexus.registry.vitals import ledger, orphans, vitals
 from nexus.servicetitan.feeds import EXPORT_FEEDS
 from nexus.stats import Severity, wilson
 from nexus.store.connection import Connection
-from nexus.sync.diagnose import diagnosis_cause, latest_diagnosis
+from nexus.sync.diagnose import latest_diagnosis
 
 Reference = Callable[[Connection], tuple[Mapping[str, float] | None, str | None]]
 

@@ -14,6 +14,7 @@ from typing import Any
 from nexus.registry.ownership import Ownership
 from nexus.registry.timeline import Event
 from nexus.registry.vitals import LedgerEntry, Vital
+from nexus.sync.diagnose import ClassShare, Diagnosis
 
 #: error_kind of the failing runs → cause kind
 FAILURE_CAUSES = {
@@ -158,3 +159,46 @@ def cause_for_product(
             links=_links(owner, (gap.reconcile_run,)),
         )
     return NONE_FOUND
+
+
+def diagnosis_cause(d: Diagnosis) -> Cause | None:
+    """The probable cause a diagnosis points to, or None when it found neither signal.
+
+    Sync misses point at the invoice feed (the mirror lost changes ServiceTitan
+    has); genuinely-zero jobs point at the business (work was not invoiced). The
+    larger of the two is the probable cause; a diagnosis that found neither
+    explains nothing.
+    """
+    misses, unbilled = d.classes["sync_miss"], d.classes["genuinely_zero"]
+    if misses.count == 0 and unbilled.count == 0:
+        return None
+    head = (
+        f"diagnosis {d.id} on {d.at:%b %d %H:%M} UTC asked ServiceTitan about {d.sampled} of "
+        f"{d.population} completed $0 jobs"
+    )
+    if misses.count >= unbilled.count:
+        examples = ", ".join(
+            f"job {j.id} (${j.evidence.get('st_total')})"
+            for j in [j for j in d.jobs if j.klass == "sync_miss"][:3]
+        )
+        repaired = f"; {d.repaired} were repaired" if d.repaired else ""
+        return Cause(
+            "sync_miss",
+            "invoice_sync",
+            d.at,
+            f"{head}: {misses.count} ({_pct(misses)}) are invoiced there but not in the "
+            f"mirror, e.g. {examples}{repaired}. The invoice feed missed changes; "
+            "`nexus reconcile --feed invoices --repair` finds and loads all of them.",
+        )
+    return Cause(
+        "not_invoiced",
+        None,
+        d.at,
+        f"{head}: {unbilled.count} ({_pct(unbilled)}) are chargeable, completed more than "
+        f"{d.expected_lag.total_seconds() / 86400:g} days ago and still $0 in ServiceTitan. "
+        "The mirror is right: the work was not invoiced.",
+    )
+
+
+def _pct(share: ClassShare) -> str:
+    return f"{share.share:.0%}, 95 % CI {share.ci_low:.0%}–{share.ci_high:.0%}"

@@ -35,9 +35,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from nexus.checks.coverage import CoverageParams
 from nexus.clock import Clock
-from nexus.proof.causes import Cause
+from nexus.registry.config import InvoiceCoverageCheck
 from nexus.registry.timeline import current_actor, record_event
 from nexus.servicetitan.feeds import INVOICES, JOBS, Feed
 from nexus.stats import wilson
@@ -60,8 +59,20 @@ CLASSES = (
 )
 DEFAULT_SAMPLE = 30
 ZERO = Decimal("0.00")
-#: The coverage check's window and expected invoice lag, unless the configuration says otherwise.
-DEFAULT_PARAMS = CoverageParams()
+
+
+class CoverageWindow(Protocol):
+    """The coverage check's window and expected invoice lag (its settings have both)."""
+
+    @property
+    def window(self) -> timedelta: ...
+
+    @property
+    def expected_lag(self) -> timedelta: ...
+
+
+#: The window and lag of the default configuration.
+DEFAULT_PARAMS: CoverageWindow = InvoiceCoverageCheck()
 
 
 class JobSource(Protocol):
@@ -195,7 +206,7 @@ POPULATION = """
 
 
 def population_ids(
-    conn: Connection, tenant: int, now: datetime, params: CoverageParams = DEFAULT_PARAMS
+    conn: Connection, tenant: int, now: datetime, params: CoverageWindow = DEFAULT_PARAMS
 ) -> list[int]:
     """Ids of the completed jobs in the window whose mirrored invoice total is zero, in order."""
     rows = conn.execute(
@@ -224,7 +235,7 @@ def diagnose_invoices(
     sample: int = DEFAULT_SAMPLE,
     seed: int | None = None,
     repair: bool = False,
-    params: CoverageParams = DEFAULT_PARAMS,
+    params: CoverageWindow = DEFAULT_PARAMS,
     actor: str | None = None,
 ) -> Diagnosis:
     """Sample the zero-invoice jobs, ask ServiceTitan about each, classify, save, maybe repair.
@@ -600,52 +611,6 @@ def latest_diagnosis(conn: Connection, tenant: int) -> Diagnosis | None:
         run_id=None if row[2] is None else int(row[2]),
         id=int(row[0]),
     )
-
-
-# -- what the proof takes from it -----------------------------------------------------
-
-
-def diagnosis_cause(d: Diagnosis) -> Cause | None:
-    """The probable cause a diagnosis points to, or None when it found neither signal.
-
-    Sync misses point at the invoice feed (the mirror lost changes ServiceTitan
-    has); genuinely-zero jobs point at the business (work was not invoiced). The
-    larger of the two is the probable cause; a diagnosis that found neither
-    explains nothing.
-    """
-    misses, unbilled = d.classes["sync_miss"], d.classes["genuinely_zero"]
-    if misses.count == 0 and unbilled.count == 0:
-        return None
-    head = (
-        f"diagnosis {d.id} on {d.at:%b %d %H:%M} UTC asked ServiceTitan about {d.sampled} of "
-        f"{d.population} completed $0 jobs"
-    )
-    if misses.count >= unbilled.count:
-        examples = ", ".join(
-            f"job {j.id} (${j.evidence.get('st_total')})"
-            for j in [j for j in d.jobs if j.klass == "sync_miss"][:3]
-        )
-        repaired = f"; {d.repaired} were repaired" if d.repaired else ""
-        return Cause(
-            "sync_miss",
-            "invoice_sync",
-            d.at,
-            f"{head}: {misses.count} ({_pct(misses)}) are invoiced there but not in the "
-            f"mirror, e.g. {examples}{repaired}. The invoice feed missed changes; "
-            "`nexus reconcile --feed invoices --repair` finds and loads all of them.",
-        )
-    return Cause(
-        "not_invoiced",
-        None,
-        d.at,
-        f"{head}: {unbilled.count} ({_pct(unbilled)}) are chargeable, completed more than "
-        f"{d.expected_lag.total_seconds() / 86400:g} days ago and still $0 in ServiceTitan. "
-        "The mirror is right: the work was not invoiced.",
-    )
-
-
-def _pct(share: ClassShare) -> str:
-    return f"{share.share:.0%}, 95 % CI {share.ci_low:.0%}–{share.ci_high:.0%}"
 
 
 # -- small helpers --------------------------------------------------------------------

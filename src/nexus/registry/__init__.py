@@ -1,0 +1,1 @@
+"""The registry: producers, data products, schedules, the run ledger, retirement, orphans."""

@@ -1,0 +1,1 @@
+"""The migrations, one module per revision; each stands alone (see the layer contract)."""
