@@ -65,8 +65,21 @@ def test_faults_are_switched_over_http(st: StClient, tenant: Tenant) -> None:
     assert st.ok(EXPORTS["invoices"])["data"][0]["total"] is None
     unknown = st.http.post(f"/_sim/tenants/{TENANT}/faults", json={"earthquake": {}})
     assert unknown.status_code == 400
-    bad_feed = {"malformed_record": {"feed": "payments"}}
-    assert st.http.post(f"/_sim/tenants/{TENANT}/faults", json=bad_feed).status_code == 400
+    for bad_feed in (
+        {"malformed_record": {"feed": "paymints"}},
+        {"drop_export_share": {"paymints": 0.1}},
+    ):
+        refused = st.http.post(f"/_sim/tenants/{TENANT}/faults", json=bad_feed)
+        assert refused.status_code == 400
+        assert "unknown feed 'paymints': did you mean 'payments'?" in refused.json()["title"]
+    no_export = st.http.post(
+        f"/_sim/tenants/{TENANT}/faults", json={"drop_export_share": {"job_types": 0.1}}
+    )
+    assert no_export.status_code == 400 and "no export" in no_export.json()["title"]
+    for feed in ("payments", "appointments", "calls", "job_types"):
+        body = {"malformed_record": {"feed": feed}, "drop_export_share": {"payments": 0.1}}
+        assert st.http.post(f"/_sim/tenants/{TENANT}/faults", json=body).status_code == 200
+    st.http.delete(f"/_sim/tenants/{TENANT}/faults")
     assert st.http.get("/_sim/tenants/77/faults").status_code == 404
 
 

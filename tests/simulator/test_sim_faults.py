@@ -187,8 +187,12 @@ def test_requests_are_counted_per_path(st: StClient, tenant: Tenant) -> None:
 def test_faults_are_checked(tenant: Tenant) -> None:
     with pytest.raises(ValueError, match="status"):
         tenant.faults.outage(status=200)
-    with pytest.raises(ValueError, match="unknown export feed"):
-        tenant.faults.drop_export_share({"payments": 0.1})
+    with pytest.raises(ValueError, match="unknown feed 'paymnts': did you mean 'payments'"):
+        tenant.faults.drop_export_share({"paymnts": 0.1})
+    with pytest.raises(ValueError, match="unknown feed"):
+        tenant.faults.malformed_record("earthquakes")
+    with pytest.raises(ValueError, match="job_types has no export"):
+        tenant.faults.drop_export_share({"job_types": 0.1})
     with pytest.raises(ValueError, match="share"):
         tenant.faults.drop_export_share({"jobs": 2})
     with pytest.raises(ValueError, match="naive"):

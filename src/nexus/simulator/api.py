@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from functools import cache
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
+from nexus.catalog import FEEDS, Feed, spec
+from nexus.catalog.columns import snake
+from nexus.simulator.generated import bare_list, list_record_schema
 from nexus.simulator.problems import (
     ApiProblem,
     html_response,
@@ -23,7 +29,7 @@ from nexus.simulator.problems import (
     problem_body,
     problem_response,
 )
-from nexus.simulator.tenant import ListQuery, Tenant, parse_when
+from nexus.simulator.tenant import ListQuery, Tenant, parse_when_ms
 
 if TYPE_CHECKING:
     from nexus.simulator.sim import Simulator
@@ -31,14 +37,6 @@ if TYPE_CHECKING:
 SCOPE = "tn.jpm.jobs:r tn.accounting.invoices:r tn.crm.customers:r tn.sales.estimates:r"
 MAX_IDS = 50
 MAX_PAGE_SIZE = 5000
-
-EXPORT_PATHS = (
-    ("/jpm/v2/tenant/{tenant}/export/jobs", "jobs"),
-    ("/accounting/v2/tenant/{tenant}/export/invoices", "invoices"),
-    ("/crm/v2/tenant/{tenant}/export/customers", "customers"),
-    ("/sales/v2/tenant/{tenant}/estimates/export", "estimates"),
-    ("/sales/v2/tenant/{tenant}/export/estimates", "estimates"),
-)
 
 
 class Refusal(Exception):
@@ -138,60 +136,105 @@ def _export_handler(feed: str) -> Callable[..., Awaitable[Response]]:
     return export
 
 
-api_router = APIRouter()
-for _path, _feed in EXPORT_PATHS:
-    api_router.add_api_route(_path, _export_handler(_feed), methods=["GET"])
+def _list_handler(feed: Feed) -> Callable[..., Awaitable[Response]]:
+    rules = ListRules.of(feed)
+    bare = bare_list(feed)
+    always_total = _total_required(feed)
+
+    async def list_records(tenant: TenantDep, request: Request) -> Response:
+        query = rules.query(request)
+        if always_total and not query.include_total:
+            query = replace(query, include_total=True)
+        page = tenant.list_page(feed.name, query)
+        return json_response(page["data"] if bare else page)
+
+    list_records.__name__ = f"list_{feed.name}"
+    return list_records
 
 
-@api_router.get("/jpm/v2/tenant/{tenant}/jobs")
-async def list_jobs(tenant: TenantDep, request: Request) -> Response:
-    return json_response(tenant.list_page("jobs", _list_query(request, active=None)))
+def _item_handler(feed: Feed) -> Callable[..., Awaitable[Response]]:
+    what = feed.name.replace("_", " ")
+
+    async def get_record(tenant: TenantDep, request: Request, id: str) -> Response:
+        try:
+            record_id = int(id)
+        except ValueError:
+            if _documented(feed.doc, feed.base, request.url.path):
+                raise _not_served(request.url.path) from None
+            raise _bad("id", f"The value '{id}' is not valid: give an integer id") from None
+        record = tenant.record(feed.name, record_id)
+        if record is None:
+            raise ApiProblem(404, f"No {what} record with id {record_id}", {"id": [str(record_id)]})
+        return json_response(record)
+
+    get_record.__name__ = f"get_{feed.name}"
+    return get_record
 
 
-@api_router.get("/jpm/v2/tenant/{tenant}/jobs/{id}")
-async def get_job(tenant: TenantDep, id: int) -> Response:
-    return _one(tenant, "jobs", id, "Job")
+def _total_required(feed: Feed) -> bool:
+    """Say whether the list's envelope documents `totalCount` as never null (telecom's)."""
+    assert feed.list_path is not None
+    envelope = spec.response_schema(feed.doc, feed.list_path)
+    total = envelope.get("properties", {}).get("totalCount")
+    if total is None:
+        return False
+    kind = spec.resolve(feed.doc, total).get("type")
+    return kind == "integer" or (isinstance(kind, list) and "null" not in kind)
 
 
-@api_router.get("/jpm/v2/tenant/{tenant}/job-types")
-async def list_job_types(tenant: TenantDep, request: Request) -> Response:
-    active = _active_arg(request)
-    return json_response(tenant.list_page("job_types", _list_query(request, active=active)))
+def served_paths() -> list[tuple[str, str, Feed]]:
+    """Every API path the simulator serves: (kind, path as routed, feed), from the catalog.
+
+    The estimates export is documented at two paths; both are served.
+    """
+    paths: list[tuple[str, str, Feed]] = []
+    items: list[tuple[str, str, Feed]] = []  # routed last, so `…/customers/contacts` wins
+    for feed in FEEDS.values():
+        if feed.export is not None:
+            paths.append(("export", feed.base + feed.export, feed))
+            twin = _export_twin(feed.export)
+            if twin is not None and spec.operation(feed.doc, twin) is not None:
+                paths.append(("export", feed.base + twin, feed))
+        if feed.list_path is not None:
+            paths.append(("list", feed.base + feed.list_path, feed))
+        if feed.by_id_path is not None:
+            item = feed.by_id_path.rsplit("/", 1)[0] + "/{id}"
+            items.append(("item", feed.base + item, feed))
+    return paths + items
 
 
-@api_router.get("/jpm/v2/tenant/{tenant}/job-types/{id}")
-async def get_job_type(tenant: TenantDep, id: int) -> Response:
-    return _one(tenant, "job_types", id, "Job type")
+def _export_twin(path: str) -> str | None:
+    """`…/estimates/export` ↔ `…/export/estimates`."""
+    head, _, tail = path.rpartition("/tenant/{tenant}/")
+    prefix = head + "/tenant/{tenant}/"
+    if tail.endswith("/export"):
+        return prefix + "export/" + tail.removesuffix("/export")
+    if tail.startswith("export/") and "/" not in tail.removeprefix("export/"):
+        return prefix + tail.removeprefix("export/") + "/export"
+    return None
 
 
-@api_router.get("/accounting/v2/tenant/{tenant}/invoices")
-async def list_invoices(tenant: TenantDep, request: Request) -> Response:
-    active = _active_state_arg(request)
-    query = _list_query(request, active=active, job_id=_int_arg(request, "jobId"))
-    return json_response(tenant.list_page("invoices", query))
+def _not_served(path: str) -> ApiProblem:
+    return ApiProblem(
+        404, "Not Found", {"path": [f"{path} is not an endpoint the simulator serves"]}
+    )
 
 
-@api_router.get("/crm/v2/tenant/{tenant}/customers")
-async def list_customers(tenant: TenantDep, request: Request) -> Response:
-    active = _active_arg(request)
-    return json_response(tenant.list_page("customers", _list_query(request, active=active)))
+@cache
+def _other_operations(doc: str, base: str) -> tuple[re.Pattern[str], ...]:
+    """Patterns of the document's paths that do not end in a parameter (`…/custom-fields`)."""
+    patterns = []
+    for path in spec.document(doc)["paths"]:
+        if re.search(r"/\{[^/]+\}$", path):
+            continue
+        regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(base + path))
+        patterns.append(re.compile(f"^{regex}$"))
+    return tuple(patterns)
 
 
-@api_router.get("/crm/v2/tenant/{tenant}/customers/{id}")
-async def get_customer(tenant: TenantDep, id: int) -> Response:
-    return _one(tenant, "customers", id, "Customer")
-
-
-@api_router.get("/sales/v2/tenant/{tenant}/estimates")
-async def list_estimates(tenant: TenantDep, request: Request) -> Response:
-    active = _active_arg(request)
-    query = _list_query(request, active=active, job_id=_int_arg(request, "jobId"))
-    return json_response(tenant.list_page("estimates", query))
-
-
-@api_router.get("/sales/v2/tenant/{tenant}/estimates/{id}")
-async def get_estimate(tenant: TenantDep, id: int) -> Response:
-    return _one(tenant, "estimates", id, "Estimate")
+def _documented(doc: str, base: str, path: str) -> bool:
+    """Say whether `path` is another operation of the document than a by-id read."""
+    return any(p.match(path) for p in _other_operations(doc, base))
 
 
 def _authenticate(sim: Simulator, tenant: Tenant, request: Request) -> None:
@@ -213,13 +256,6 @@ def _authenticate(sim: Simulator, tenant: Tenant, request: Request) -> None:
                 403, "Forbidden", {"ST-App-Key": ["The app key is missing or unknown"]}
             )
         )
-
-
-def _one(tenant: Tenant, feed: str, record_id: int, what: str) -> Response:
-    record = tenant.record(feed, record_id)
-    if record is None:
-        raise ApiProblem(404, f"{what} with id {record_id} not found", {"id": [str(record_id)]})
-    return json_response(record)
 
 
 # -- parameters -------------------------------------------------------------------
@@ -247,58 +283,160 @@ def _bool_arg(request: Request, name: str) -> bool:
 
 
 def _when_arg(request: Request, name: str) -> int | None:
+    """A date-time parameter in epoch milliseconds (fractions of a second count)."""
     text = request.query_params.get(name)
     if not text:
         return None
-    when = parse_when(text)
+    when = parse_when_ms(text)
     if when is None:
         raise _bad(name, f"'{text}' is not a date-time")
     return when
 
 
-def _active_arg(request: Request) -> bool | None:
-    text = request.query_params.get("active", "True")
-    values = {"true": True, "false": False, "any": None}
-    if text.lower() not in values:
-        raise _bad("active", f"'{text}' is not one of True, Any, False")
-    return values[text.lower()]
+#: the active filters: parameter → {value: True (active) / False (inactive) / None (both)}
+ACTIVE_VALUES: dict[str, dict[str, bool | None]] = {
+    "active": {"true": True, "false": False, "any": None},
+    "activeState": {"activeonly": True, "inactiveonly": False, "all": None},
+}
+ACTIVE_DEFAULTS = {"active": "True", "activeState": "ActiveOnly"}
+ACTIVE_SHOWN = {"active": "True, Any, False", "activeState": "ActiveOnly, InactiveOnly, All"}
+TIME_FILTERS = ("modifiedOnOrAfter", "modifiedBefore", "createdOnOrAfter", "createdBefore")
+_AVAILABLE = re.compile(r"Available fields are:\s*([^\n]*)")
+#: fields every list can be sorted by when its document does not list them
+DEFAULT_SORT = ("Id", "CreatedOn", "ModifiedOn")
 
 
-def _active_state_arg(request: Request) -> bool | None:
-    text = request.query_params.get("activeState", "ActiveOnly")
-    values = {"activeonly": True, "inactiveonly": False, "all": None}
-    if text.lower() not in values:
-        raise _bad("activeState", f"'{text}' is not one of ActiveOnly, InactiveOnly, All")
-    return values[text.lower()]
+@dataclass(frozen=True)
+class ListRules:
+    """What one list endpoint accepts, read from its document."""
+
+    feed: Feed
+    active: str | None
+    times: frozenset[str]
+    #: sort name as written (lower case) → (record field, name as documented)
+    sorts: dict[str, tuple[str, str]]
+    #: query parameter → (field name, path in the record) it matches
+    equals: dict[str, tuple[str, tuple[str, ...]]]
+
+    @classmethod
+    @cache
+    def of(cls, feed: Feed) -> ListRules:
+        assert feed.list_path is not None
+        params = feed.list_filters
+        active = next((p for p in ("activeState", "active") if p in params), None)
+        record = list_record_schema(feed)
+        fields = {
+            name
+            for name, sub in record.get("properties", {}).items()
+            if spec.resolve(feed.doc, sub).get("type") not in ("array", "object")
+        }
+        sorts: dict[str, tuple[str, str]] = {}
+        if "sort" in params:
+            for shown in _sort_names(feed):
+                field = shown[:1].lower() + shown[1:]
+                if field in fields:
+                    sorts[shown.lower()] = (field, shown)
+        # A filter named after a column of the record: `jobId` → job.id, `customerIds` → customerId
+        columns = {c.name: c.path for c in feed.columns}
+        equals: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for param in params - {"ids", "active", "activeState", "sort", *TIME_FILTERS}:
+            base = param[:-1] if param.endswith("Ids") else param
+            path = columns.get(snake(base))
+            if path is not None and (path[0] in fields or len(path) > 1):
+                equals[param] = (base, path)
+        times = frozenset(t for t in TIME_FILTERS if t in params)
+        return cls(feed, active, times, sorts, equals)
+
+    def query(self, request: Request) -> ListQuery:
+        page = _int_arg(request, "page")
+        page = 1 if page is None else page
+        if page < 1:
+            raise _bad("page", "page starts at 1")
+        page_size = _int_arg(request, "pageSize")
+        page_size = 50 if page_size is None else page_size
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise _bad("pageSize", f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
+        args = request.query_params
+        ids = None
+        ids_text = args.get("ids")
+        if ids_text:
+            try:
+                ids = tuple(int(part) for part in ids_text.split(",") if part.strip())
+            except ValueError:
+                raise _bad("ids", "ids must be comma-separated integers") from None
+            if len(ids) > MAX_IDS:
+                raise _bad("ids", f"at most {MAX_IDS} ids are allowed, got {len(ids)}")
+        active: bool | None = None
+        if self.active is not None:
+            text = args.get(self.active, ACTIVE_DEFAULTS[self.active])
+            values = ACTIVE_VALUES[self.active]
+            if text.lower() not in values:
+                shown = ACTIVE_SHOWN[self.active]
+                raise _bad(self.active, f"'{text}' is not one of {shown}")
+            active = values[text.lower()]
+        equals = tuple(
+            (name, path, frozenset(v.strip().lower() for v in args[param].split(",") if v.strip()))
+            for param, (name, path) in self.equals.items()
+            if args.get(param)
+        )
+        return ListQuery(
+            page=page,
+            page_size=page_size,
+            include_total=_bool_arg(request, "includeTotal"),
+            ids=ids,
+            modified_on_or_after=self._when(request, "modifiedOnOrAfter"),
+            modified_before=self._when(request, "modifiedBefore"),
+            created_on_or_after=self._when(request, "createdOnOrAfter"),
+            created_before=self._when(request, "createdBefore"),
+            active=active,
+            sort=self._sort(args.get("sort")) if self.sorts else None,
+            equals=equals,
+        )
+
+    def _when(self, request: Request, name: str) -> int | None:
+        return _when_arg(request, name) if name in self.times else None
+
+    def _sort(self, text: str | None) -> tuple[str, bool] | None:
+        """`-ModifiedOn` → (modifiedOn, descending); `+id` and `id` ascending."""
+        if text is None or not text.strip():
+            return None
+        # A "+" left unescaped in a query string arrives as a space.
+        name = text.strip()
+        descending = name.startswith("-")
+        name = name.lstrip("+-").strip()
+        found = self.sorts.get(name.lower())
+        if found is None:
+            choices = ", ".join(shown for _, shown in self.sorts.values())
+            raise _bad(
+                "sort",
+                f"'{text}' is not a field {self.feed.name} can be sorted by: "
+                f"use one of {choices}, with + (ascending, the default) or - (descending)",
+            )
+        return found[0], descending
 
 
-def _list_query(request: Request, active: bool | None, job_id: int | None = None) -> ListQuery:
-    page = _int_arg(request, "page")
-    page = 1 if page is None else page
-    if page < 1:
-        raise _bad("page", "page starts at 1")
-    page_size = _int_arg(request, "pageSize")
-    page_size = 50 if page_size is None else page_size
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise _bad("pageSize", f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
-    ids = None
-    ids_text = request.query_params.get("ids")
-    if ids_text:
-        try:
-            ids = tuple(int(part) for part in ids_text.split(",") if part.strip())
-        except ValueError:
-            raise _bad("ids", "ids must be comma-separated integers") from None
-        if len(ids) > MAX_IDS:
-            raise _bad("ids", f"at most {MAX_IDS} ids are allowed, got {len(ids)}")
-    return ListQuery(
-        page=page,
-        page_size=page_size,
-        include_total=_bool_arg(request, "includeTotal"),
-        ids=ids,
-        modified_on_or_after=_when_arg(request, "modifiedOnOrAfter"),
-        modified_before=_when_arg(request, "modifiedBefore"),
-        created_on_or_after=_when_arg(request, "createdOnOrAfter"),
-        created_before=_when_arg(request, "createdBefore"),
-        active=active,
-        job_id=job_id,
-    )
+def _sort_names(feed: Feed) -> tuple[str, ...]:
+    """The sort fields the list's document names ("Available fields are: Id, …")."""
+    assert feed.list_path is not None
+    op = spec.operation(feed.doc, feed.list_path) or {}
+    for declared in op.get("parameters", []):
+        param = spec.resolve(feed.doc, declared)
+        if param.get("name") != "sort":
+            continue
+        found = _AVAILABLE.search(param.get("description", ""))
+        if found:
+            names = [n.strip(" .") for n in found.group(1).split(",")]
+            return tuple(n for n in names if n)
+    return DEFAULT_SORT
+
+
+# Routes last: the handlers above read the rules defined since.
+api_router = APIRouter()
+for _kind, _path, _feed in served_paths():
+    if _kind == "export":
+        _handler = _export_handler(_feed.name)
+    elif _kind == "list":
+        _handler = _list_handler(_feed)
+    else:
+        _handler = _item_handler(_feed)
+    api_router.add_api_route(_path, _handler, methods=["GET"])

@@ -13,24 +13,40 @@ import heapq
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from random import Random
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from nexus.simulator import records
-from nexus.simulator.catalog import BUSINESS_UNITS, PHANTOM_BASE, PHANTOM_INVOICE_BASE
+from nexus.catalog import FEEDS
+from nexus.simulator import generated, records, sources
+from nexus.simulator.catalog import (
+    BUSINESS_UNITS,
+    INVOICE_BASE,
+    LOCATION_OFFSET,
+    PAYMENT_BASE,
+    PAYMENT_TYPES,
+    PHANTOM_BASE,
+    PHANTOM_INVOICE_BASE,
+)
 from nexus.simulator.entities import (
     CHARGEABLE,
     NO_CHARGE,
     PHANTOM,
     UNINVOICED,
+    Appointment,
+    Assignment,
     Customer,
     Estimate,
+    Generated,
     Invoice,
+    InvoiceItem,
     Job,
     JobType,
+    Location,
+    Membership,
+    Payment,
 )
 from nexus.simulator.feedlog import FeedLog
 from nexus.simulator.plan import (
@@ -142,17 +158,32 @@ class Business:
         zone = ZoneInfo(config.timezone)
         start_day = opened.astimezone(zone).date() - timedelta(days=history_days)
         self.planner = Planner(config, tenant_id, start_day)
-        self.jobs: FeedLog[Job] = FeedLog("jobs")
-        self.invoices: FeedLog[Invoice] = FeedLog("invoices")
-        self.customers: FeedLog[Customer] = FeedLog("customers")
-        self.estimates: FeedLog[Estimate] = FeedLog("estimates")
-        self.job_types: FeedLog[JobType] = FeedLog("job_types")
+        #: every catalog feed's records and change log, by feed name
+        self.logs: dict[str, FeedLog[Any]] = {name: FeedLog(name) for name in FEEDS}
+        self.jobs: FeedLog[Job] = self.logs["jobs"]
+        self.invoices: FeedLog[Invoice] = self.logs["invoices"]
+        self.customers: FeedLog[Customer] = self.logs["customers"]
+        self.estimates: FeedLog[Estimate] = self.logs["estimates"]
+        self.job_types: FeedLog[JobType] = self.logs["job_types"]
+        self.appointments: FeedLog[Appointment] = self.logs["appointments"]
+        self.assignments: FeedLog[Assignment] = self.logs["appointment_assignments"]
+        self.invoice_items: FeedLog[InvoiceItem] = self.logs["invoice_items"]
+        self.payments: FeedLog[Payment] = self.logs["payments"]
+        self.locations: FeedLog[Location] = self.logs["locations"]
+        self.memberships: FeedLog[Membership] = self.logs["memberships"]
         self.now = -(2**62)
         self._heap: list[tuple[int, int, Event]] = []
         self._order = 0
         self._by_job: dict[int, list[Invoice]] = {}
         self._phantom_batches = 0
-        self._apply(self._due(self.planner.setup(), self.now))
+        # natural keys taken so far, for generated feeds keyed by the records they join
+        self._keys_used: dict[str, set[tuple[int | None, ...]]] = {}
+        self._scheduled: tuple[int, dict[int, int]] = (-1, {})
+        #: how each feed is served (renderers hold the logs, not the business)
+        self.sources = sources.build(self.logs, config.seed, tenant_id)
+        opening = self.planner.day_start(start_day)
+        setup = self.planner.setup() + generated.setup_events(config.seed, tenant_id, opening)
+        self._apply(self._due(setup, self.now))
         self.advance_to(int(opened.timestamp()))
 
     @property
@@ -160,15 +191,8 @@ class Business:
         return self.planner.start_day
 
     def feed(self, name: str) -> FeedLog[Any]:
-        """Return the feed called `name` (jobs, invoices, customers, estimates, job_types)."""
-        feeds: dict[str, FeedLog[Any]] = {
-            "jobs": self.jobs,
-            "invoices": self.invoices,
-            "customers": self.customers,
-            "estimates": self.estimates,
-            "job_types": self.job_types,
-        }
-        return feeds[name]
+        """Return the records and change log of the catalog feed called `name`."""
+        return self.logs[name]
 
     # -- time ------------------------------------------------------------------
 
@@ -179,8 +203,20 @@ class Business:
         with _collector_paused():
             planner = self.planner
             new: list[Event] = []
+            cfg = self.config
             while planner.due(now):
+                day = planner.next_day
                 new.extend(planner.plan_next_day())
+                if day.weekday() != 6:  # closed on Sundays
+                    new.extend(
+                        generated.day_events(
+                            cfg.seed,
+                            self.tenant_id,
+                            day,
+                            planner.day_start(day),
+                            cfg.completed_jobs_per_day,
+                        )
+                    )
             self._apply(self._due(new, now))
         self.now = now
 
@@ -224,11 +260,17 @@ class Business:
 
     def _add_customer(self, when: int, customer: Customer, _: None) -> None:
         self.customers.touch(customer, when)
+        self.locations.touch(Location(customer.location_id, customer.created, customer), when)
 
     def _deactivate_customer(self, when: int, customer: Customer, merged_to: int | None) -> None:
         customer.active = False
         customer.merged_to = merged_to
         self.customers.touch(customer, when)
+        location = self.locations.get(customer.location_id)
+        if location is not None:
+            location.active = False
+            location.merged_to = None if merged_to is None else merged_to + LOCATION_OFFSET
+            self.locations.touch(location, when)
 
     def _book(self, when: int, job: Job, invoice: Invoice) -> None:
         self.jobs.touch(job, when)
@@ -256,7 +298,7 @@ class Business:
     def _set_total(self, when: int, invoice: Invoice, argument: Any) -> None:
         total, items = argument
         invoice.subtotal_cents, invoice.tax_cents = split_total(total)
-        invoice.items = items
+        self._set_items(when, invoice, items)
         invoice.invoice_date = invoice.job.completed or when
         invoice.sent_status = "Sent"
         invoice.review_status = "Reviewed"
@@ -271,15 +313,43 @@ class Business:
     def _edit_total(self, when: int, invoice: Invoice, argument: Any) -> None:
         total, items = argument
         invoice.subtotal_cents, invoice.tax_cents = split_total(total)
-        invoice.items = items
+        self._set_items(when, invoice, items)
         self.invoices.touch(invoice, when)
+
+    def _set_items(self, when: int, invoice: Invoice, items: tuple[InvoiceItem, ...]) -> None:
+        """Give the invoice these lines: update those it has, add new ones, deactivate the rest."""
+        log = self.invoice_items
+        kept: list[InvoiceItem] = []
+        for item in items:
+            have = log.get(item.id)
+            if have is None:
+                have = item
+            else:
+                have.sku_id, have.sku_name = item.sku_id, item.sku_name
+                have.description, have.quantity = item.description, item.quantity
+                have.total_cents, have.order = item.total_cents, item.order
+                have.active = True
+            log.touch(have, when)
+            kept.append(have)
+        ids = {item.id for item in kept}
+        for old in invoice.items:
+            if old.id not in ids and old.active:
+                old.active = False
+                log.touch(old, when)
+        invoice.items = tuple(kept)
 
     def _pay(self, when: int, invoice: Invoice, _: None) -> None:
         invoice.paid_cents = invoice.total_cents
         invoice.paid_on = when
         self.invoices.touch(invoice, when)
+        kinds = tuple(PAYMENT_TYPES)
+        kind = kinds[(invoice.id // 7) % len(kinds)]
+        payment_id = PAYMENT_BASE + invoice.id - INVOICE_BASE
+        self.payments.touch(Payment(payment_id, when, invoice, invoice.total_cents, kind), when)
 
     def _add_adjustment(self, when: int, invoice: Invoice, _: None) -> None:
+        items, invoice.items = invoice.items, ()
+        self._set_items(when, invoice, items)
         self._add_invoice(when, invoice)
 
     def _void(self, when: int, invoice: Invoice, _: None) -> None:
@@ -302,6 +372,93 @@ class Business:
     def _deactivate_estimate(self, when: int, estimate: Estimate, _: None) -> None:
         estimate.active = False
         self.estimates.touch(estimate, when)
+
+    def _add_appointment(
+        self, when: int, appointment: Appointment, assigned: tuple[Assignment, ...]
+    ) -> None:
+        self.appointments.touch(appointment, when)
+        self._assign(when, appointment, assigned)
+        job = appointment.job
+        if appointment.id != job.appointment_id:  # a second visit after a hold
+            job.last_appointment_id = appointment.id
+            job.appointment_count += 1
+            self.jobs.touch(job, when)
+
+    def _reschedule(self, when: int, appointment: Appointment, times: tuple[int, int]) -> None:
+        appointment.start, appointment.end = times
+        self.appointments.touch(appointment, when)
+
+    def _replace_appointment(
+        self, when: int, old: Appointment, new: tuple[Appointment, tuple[Assignment, ...]]
+    ) -> None:
+        """Cancel an appointment and book the visit as a new one, with its own technicians."""
+        appointment, assigned = new
+        old.active = False
+        old.status = "Canceled"
+        self.appointments.touch(old, when)
+        self._drop_assignments(when, old)
+        self.appointments.touch(appointment, when)
+        self._assign(when, appointment, assigned)
+        job = appointment.job
+        job.appointment_id = job.last_appointment_id = appointment.id
+        self.jobs.touch(job, when)
+
+    def _finish_appointment(self, when: int, appointment: Appointment, _: None) -> None:
+        # Its assignments keep their status: one change fewer per visit, for memory's sake.
+        appointment.status = "Done"
+        self.appointments.touch(appointment, when)
+
+    def _cancel_appointment(self, when: int, appointment: Appointment, _: None) -> None:
+        appointment.status = "Canceled"
+        self.appointments.touch(appointment, when)
+        self._drop_assignments(when, appointment)
+
+    def _drop_assignments(self, when: int, appointment: Appointment) -> None:
+        for assignment_id in appointment.assignment_ids:
+            assignment = self.assignments.rows[assignment_id]
+            if assignment.active:
+                assignment.active = False
+                self.assignments.touch(assignment, when)
+
+    def _assign(
+        self, when: int, appointment: Appointment, assigned: tuple[Assignment, ...]
+    ) -> None:
+        appointment.assignment_ids = tuple(a.id for a in assigned)
+        for assignment in assigned:
+            self.assignments.touch(assignment, when)
+
+    def _add_membership(self, when: int, membership: Membership, _: None) -> None:
+        self.memberships.touch(membership, when)
+
+    def _membership_status(self, when: int, membership: Membership, status: str) -> None:
+        if not membership.active:
+            return
+        membership.status = status
+        if status == "Deleted":
+            membership.active = False
+        elif status == "Canceled":
+            membership.end = when
+        self.memberships.touch(membership, when)
+
+    def _add_generated(self, when: int, row: Generated, feed: str) -> None:
+        lay = generated.layout(feed)
+        used = self._keys_used.setdefault(feed, set()) if lay.key_slots else None
+        refs = generated.pick_refs(lay, row, self.logs, self.config.seed, self.tenant_id, used)
+        if refs is None:  # nothing real to point at yet, or its natural key is taken
+            return
+        row.refs = refs
+        self.logs[feed].touch(row, when)
+
+    def _touch_generated(self, when: int, row: Generated, feed: str) -> None:
+        log = self.logs[feed]
+        if log.get(row.id) is row and row.active:
+            log.touch(row, when)
+
+    def _deactivate_generated(self, when: int, row: Generated, feed: str) -> None:
+        log = self.logs[feed]
+        if log.get(row.id) is row and row.active:
+            row.active = False
+            log.touch(row, when)
 
     # -- injected trouble ------------------------------------------------------
 
@@ -332,6 +489,7 @@ class Business:
             )
             job.status = "Completed"
             job.completed = created
+            job.appointment_count = 0  # a bad bulk write: no visits behind it
             invoice = Invoice(PHANTOM_INVOICE_BASE + first + n, created, job, job.number)
             invoice.subtotal_cents, invoice.tax_cents = split_total(total_each_cents)
             invoice.invoice_date = created
@@ -344,20 +502,49 @@ class Business:
 
     # -- ground truth ----------------------------------------------------------
 
+    def truth(self, feed: str) -> dict[Any, records.Record]:
+        """Every record of `feed` as its export returns it (its list, for a reference list).
+
+        Keyed by the feed's key: the id, the one field of a natural key
+        (job history's `jobId`), or a tuple of the fields of a longer one.
+        """
+        source = self.sources[feed]
+        render = source.truth
+        out: dict[Any, records.Record] = {}
+        for row in source.log:
+            record = render(row)
+            out[source.key(record)] = record
+        return out
+
     def truth_jobs(self) -> dict[int, records.Record]:
-        return {row.id: records.job(row) for row in self.jobs}
+        return self.truth("jobs")
 
     def truth_invoices(self) -> dict[int, records.Record]:
-        return {row.id: records.invoice(row) for row in self.invoices}
+        return self.truth("invoices")
 
     def truth_customers(self) -> dict[int, records.Record]:
-        return {row.id: records.customer(row) for row in self.customers}
+        return self.truth("customers")
 
     def truth_estimates(self) -> dict[int, records.Record]:
-        return {row.id: records.estimate(row) for row in self.estimates}
+        return self.truth("estimates")
 
     def truth_job_types(self) -> dict[int, records.Record]:
-        return {row.id: records.job_type(row) for row in self.job_types}
+        return self.truth("job_types")
+
+    def job_scheduled_at(self, job_id: int) -> datetime | None:
+        """Return the earliest `start` of the job's active appointments (None when it has none)."""
+        end, earliest = self._scheduled
+        if end != self.appointments.end:  # rebuilt only when appointments changed
+            earliest = {}
+            for row in self.appointments.rows.values():
+                if row.active:
+                    job = row.job.id
+                    have = earliest.get(job)
+                    if have is None or row.start < have:
+                        earliest[job] = row.start
+            self._scheduled = (self.appointments.end, earliest)
+        when = earliest.get(job_id)
+        return None if when is None else datetime.fromtimestamp(when, UTC)
 
     def job_invoice_total(self, job_id: int) -> Decimal:
         """Return the sum of `total` over the job's active invoices (0 when it has none)."""
@@ -404,7 +591,7 @@ class Business:
     def summary(self) -> dict[str, Any]:
         """Return counts that describe the business as of now."""
         feeds = {}
-        for name in ("jobs", "invoices", "customers", "estimates", "job_types"):
+        for name in FEEDS:
             rows = self.feed(name).rows.values()
             active = sum(1 for row in rows if row.active)
             feeds[name] = {"total": len(rows), "active": active, "inactive": len(rows) - active}
@@ -445,4 +632,14 @@ _HANDLERS: dict[Op, Callable[[Business, int, Any, Any], None]] = {
     Op.ADD_ESTIMATE: Business._add_estimate,
     Op.ESTIMATE_STATUS: Business._estimate_status,
     Op.DEACTIVATE_ESTIMATE: Business._deactivate_estimate,
+    Op.ADD_GENERATED: Business._add_generated,
+    Op.TOUCH_GENERATED: Business._touch_generated,
+    Op.DEACTIVATE_GENERATED: Business._deactivate_generated,
+    Op.ADD_APPOINTMENT: Business._add_appointment,
+    Op.RESCHEDULE: Business._reschedule,
+    Op.REPLACE_APPOINTMENT: Business._replace_appointment,
+    Op.FINISH_APPOINTMENT: Business._finish_appointment,
+    Op.CANCEL_APPOINTMENT: Business._cancel_appointment,
+    Op.ADD_MEMBERSHIP: Business._add_membership,
+    Op.MEMBERSHIP_STATUS: Business._membership_status,
 }

@@ -133,3 +133,18 @@ ESTIMATE_NAMES = ("Water heater replacement", "AC replacement", "Repipe", "Sewer
 TECHNICIANS = tuple(range(40_001, 40_013))
 USERS = tuple(range(30_001, 30_006))
 CAMPAIGNS = (20_001, 20_002, 20_003, 20_004)
+
+# Ids of the records the business model adds, one range per kind as above.
+SECOND_APPOINTMENT = 500_000_000  # a job's second appointment: base + this + slot
+ASSIGNMENT_BASE = 9_000_000_000  # + 2 * (appointment id - APPOINTMENT_BASE) + n
+PAYMENT_BASE = 11_000_000_000  # + (invoice id - INVOICE_BASE)
+MEMBERSHIP_BASE = 12_000_000_000  # + (customer id - CUSTOMER_BASE)
+GENERATED_BASE = 20_000_000_000  # + feed number * GENERATED_RANGE + record number
+GENERATED_RANGE = 1_000_000_000
+
+#: technicians: the first twelve work today, the last two have left
+TECHNICIAN_IDS = (*TECHNICIANS, 40_013, 40_014)
+FORMER_TECHNICIANS = (40_013, 40_014)
+CAMPAIGN_NAMES = {20_001: "Google Ads", 20_002: "Yard signs", 20_003: "Referral", 20_004: "Radio"}
+MEMBERSHIP_TYPES = {7001: "Comfort Club", 7002: "Plumbing Protection Plan", 7003: "Drain Care"}
+PAYMENT_TYPES = {8001: "Cash", 8002: "Check", 8003: "Credit Card", 8004: "ACH", 8005: "Financing"}

@@ -91,6 +91,7 @@ PHANTOM = "phantom"
 
 class Job(Tracked):
     __slots__ = (
+        "appointment_count",
         "appointment_id",
         "business_unit",
         "campaign_id",
@@ -101,6 +102,7 @@ class Job(Tracked):
         "estimate_ids",
         "invoice_id",
         "job_type",
+        "last_appointment_id",
         "no_charge",
         "number",
         "priority",
@@ -134,7 +136,10 @@ class Job(Tracked):
         self.priority = "Normal"
         self.campaign_id = 0
         self.created_by = 0
+        # The first and last of the job's active appointments, and how many it has.
         self.appointment_id = 0
+        self.last_appointment_id = 0
+        self.appointment_count = 1
         self.summary = ""
         self.estimate_ids: tuple[int, ...] = ()
         # The id, not the object: invoices point at their job, and a reference back
@@ -147,14 +152,39 @@ class Job(Tracked):
         return self.category in (CHARGEABLE, UNINVOICED, PHANTOM)
 
 
-class InvoiceItem(NamedTuple):
-    id: int
-    sku_id: int
-    sku_name: str
-    description: str
-    quantity: int
-    total_cents: int
-    created: int
+class InvoiceItem(Tracked):
+    """One line of an invoice; an edit of the invoice updates, adds or deactivates lines."""
+
+    __slots__ = (
+        "description",
+        "invoice_id",
+        "order",
+        "quantity",
+        "sku_id",
+        "sku_name",
+        "total_cents",
+    )
+
+    def __init__(
+        self,
+        record_id: int,
+        invoice_id: int,
+        sku_id: int,
+        sku_name: str,
+        description: str,
+        quantity: int,
+        total_cents: int,
+        created: int,
+        order: int = 0,
+    ) -> None:
+        super().__init__(record_id, created)
+        self.invoice_id = invoice_id
+        self.sku_id = sku_id
+        self.sku_name = sku_name
+        self.description = description
+        self.quantity = quantity
+        self.total_cents = total_cents
+        self.order = order
 
 
 class Invoice(Tracked):
@@ -234,3 +264,99 @@ class Estimate(Tracked):
         self.sold_on: int | None = None
         self.sold_by: int | None = None
         self.business_unit = BusinessUnit(0, "")
+
+
+class Appointment(Tracked):
+    """One visit booked for a job: `start` and `end` are when the work is scheduled."""
+
+    __slots__ = ("assignment_ids", "end", "job", "number", "start", "status")
+
+    def __init__(
+        self, record_id: int, created: int, job: Job, number: str, start: int, end: int
+    ) -> None:
+        super().__init__(record_id, created)
+        self.job = job
+        # Ids, not objects: assignments point at their appointment, and a reference
+        # back would make a cycle only the garbage collector can free.
+        self.assignment_ids: tuple[int, ...] = ()
+        self.number = number
+        self.start = start
+        self.end = end
+        self.status = "Scheduled"
+
+
+class Assignment(Tracked):
+    """A technician assigned to an appointment."""
+
+    __slots__ = ("appointment", "status", "technician_id")
+
+    def __init__(
+        self, record_id: int, created: int, appointment: Appointment, technician_id: int
+    ) -> None:
+        super().__init__(record_id, created)
+        self.appointment = appointment
+        self.technician_id = technician_id
+        self.status = "Dispatched"
+
+
+class Payment(Tracked):
+    """A payment applied to one invoice."""
+
+    __slots__ = ("amount_cents", "invoice", "type_id")
+
+    def __init__(
+        self, record_id: int, created: int, invoice: Invoice, amount_cents: int, type_id: int
+    ) -> None:
+        super().__init__(record_id, created)
+        self.invoice = invoice
+        self.amount_cents = amount_cents
+        self.type_id = type_id
+
+
+class Location(Tracked):
+    """The service location of a customer (one each); merged and closed with its customer."""
+
+    __slots__ = ("customer", "merged_to")
+
+    def __init__(self, record_id: int, created: int, customer: Customer) -> None:
+        super().__init__(record_id, created)
+        self.customer = customer
+        self.merged_to: int | None = None
+
+
+class Membership(Tracked):
+    """A customer's membership of one membership type, for a year from `start`."""
+
+    __slots__ = ("business_unit_id", "customer", "end", "start", "status", "type_id")
+
+    def __init__(
+        self,
+        record_id: int,
+        created: int,
+        customer: Customer,
+        type_id: int,
+        business_unit_id: int,
+        start: int,
+        end: int,
+    ) -> None:
+        super().__init__(record_id, created)
+        self.customer = customer
+        self.type_id = type_id
+        self.business_unit_id = business_unit_id
+        self.start = start
+        self.end = end
+        self.status = "Active"
+
+
+class Generated(Tracked):
+    """A record of a feed the business does not model; its fields are drawn from the schema.
+
+    `refs` holds the ids it joins to (in the order of its feed's joins), picked
+    among real records when it was made, so the joins of the catalog hold.
+    """
+
+    __slots__ = ("refs",)
+
+    def __init__(self, record_id: int, created: int) -> None:
+        super().__init__(record_id, created)
+        self.refs: tuple[int | None, ...] = ()

@@ -6,9 +6,13 @@ consults them on every request; `describe()` says what is active.
 - outage: every API call answers `status` (default 503), as JSON or as an HTML page
 - rate_limit: more than `per_second` calls in a wall-clock second get 429 + Retry-After
 - slow: every API answer is delayed by `delay_s` wall-clock seconds
-- malformed_record: the next export page(s) of a feed carry one broken record
+- malformed_record: the next export page(s) of a feed carry one broken record (the next
+  list page(s), for a reference list without an export)
 - token_rejection: the token endpoint answers 401; optionally tokens issued so far stop working
 - drop_export_share: that share of a feed's changes never shows in its export
+
+Every fault applies to every feed of the catalog; a feed name the catalog
+does not know is refused with the names it does.
 - phantom_jobs: a bulk write of many jobs with large invoices and one createdOn
 """
 
@@ -23,11 +27,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from nexus.catalog import FEEDS, feed_named
 from nexus.clock import Clock
 from nexus.simulator.business import Business
 from nexus.simulator.feedlog import Dropper
+from nexus.simulator.generate import wrong_value
+from nexus.simulator.generated import layout
+from nexus.simulator.plan import derive_seed
 
-EXPORT_FEEDS = ("jobs", "invoices", "customers", "estimates")
+#: the feeds with an export endpoint; the first four keep the numbers their drops hash with
+_FIRST = ("jobs", "invoices", "customers", "estimates")
+EXPORT_FEEDS = (
+    *_FIRST,
+    *(n for n, feed in FEEDS.items() if feed.export is not None and n not in _FIRST),
+)
 
 
 class _Marker:
@@ -42,13 +55,22 @@ REMOVE = _Marker("REMOVE")  # malformed_record(value=REMOVE) deletes the field
 AS_STRING = _Marker("AS_STRING")  # malformed_record(value=AS_STRING) turns the value into a string
 DEFAULT = _Marker("DEFAULT")
 
-# What goes wrong in each feed's record unless told otherwise.
+# What goes wrong in a feed's record unless told otherwise; other feeds get a field of
+# the wrong type, chosen from their schema (see `malformation`).
 DEFAULT_MALFORMATION: dict[str, tuple[str, Any]] = {
     "jobs": ("id", AS_STRING),
     "invoices": ("total", "abc"),
     "customers": ("createdOn", REMOVE),
     "estimates": ("subtotal", "abc"),
 }
+
+
+def malformation(feed: str) -> tuple[str, Any]:
+    """The field a malformed record of `feed` breaks, and the value it gets by default."""
+    found = DEFAULT_MALFORMATION.get(feed)
+    if found is not None:
+        return found
+    return wrong_value(FEEDS[feed].key, layout(feed).shape)
 
 
 @dataclass
@@ -154,13 +176,15 @@ class Faults:
         """Break one record on each of the next `times` export pages of `feed` (None: every page).
 
         By default jobs get a string `id`, invoices `total: "abc"`, customers lose
-        `createdOn` and estimates get `subtotal: "abc"`. Pass `value=REMOVE` to
-        delete `field`, `value=AS_STRING` to turn it into a string.
+        `createdOn` and estimates get `subtotal: "abc"`; any other feed gets a
+        required field of the wrong type (see `malformation`). Pass `value=REMOVE`
+        to delete `field`, `value=AS_STRING` to turn it into a string. A reference
+        list without an export gets the broken record on its list pages.
         """
         _check_feed(feed)
         if times is not None and times < 1:
             raise ValueError("malformed_record times must be at least 1 (or None)")
-        default_field, default_value = DEFAULT_MALFORMATION[feed]
+        default_field, default_value = malformation(feed)
         if field is None:
             field = default_field
             value = default_value if value is DEFAULT else value
@@ -186,6 +210,11 @@ class Faults:
         """Hide that share of each feed's changes from its export; lists and by-id show them."""
         for feed, share in shares.items():
             _check_feed(feed)
+            if FEEDS[feed].export is None:
+                raise ValueError(
+                    f"{feed} has no export endpoint (it is a reference list, read whole): "
+                    f"drop_export_share applies to the feeds with an export"
+                )
             if not 0 <= share <= 1:
                 raise ValueError(
                     f"drop_export_share for {feed} is {share}: give a share from 0 to 1"
@@ -286,7 +315,7 @@ class Faults:
         share = self._drop.get(feed, 0.0)
         if share <= 0:
             return None
-        feed_no = EXPORT_FEEDS.index(feed)
+        feed_no = _feed_number(feed)
         seed, tenant = self._seed, self.tenant_id
 
         def dropped(record_id: int, version: int) -> bool:
@@ -314,8 +343,14 @@ class Faults:
 
 
 def _check_feed(feed: str) -> None:
-    if feed not in EXPORT_FEEDS:
-        raise ValueError(f"unknown export feed '{feed}': choose one of {', '.join(EXPORT_FEEDS)}")
+    """Refuse a feed the catalog does not know, naming the closest and the known ones."""
+    feed_named(feed)
+
+
+def _feed_number(feed: str) -> int:
+    """A number per feed for the drop hash: 0–3 as always for the first four, then hashed."""
+    position = EXPORT_FEEDS.index(feed)
+    return position if position < 4 else derive_seed("drop", feed) % 2**31
 
 
 def _until(when: datetime | None) -> datetime | None:

@@ -66,6 +66,11 @@ class FeedLog(Generic[T]):
         return self._sorted
 
     @property
+    def log_ids(self) -> list[int]:
+        """The id of each change, in order (read-only: for picking recently changed records)."""
+        return self._log_ids
+
+    @property
     def end(self) -> int:
         return len(self._log_ids)
 

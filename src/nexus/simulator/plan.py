@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from nexus.simulator.catalog import (
     ADJUSTMENT_BASE,
     APPOINTMENT_BASE,
+    ASSIGNMENT_BASE,
     BUSINESS_UNITS,
     CAMPAIGNS,
     CHARGEABLE_TYPES,
@@ -39,7 +40,10 @@ from nexus.simulator.catalog import (
     JOB_TYPES,
     LAST,
     LOCATION_OFFSET,
+    MEMBERSHIP_BASE,
+    MEMBERSHIP_TYPES,
     NO_CHARGE_TYPES,
+    SECOND_APPOINTMENT,
     SKUS,
     SLOTS_PER_DAY,
     STREETS,
@@ -54,12 +58,15 @@ from nexus.simulator.entities import (
     NO_CHARGE,
     UNINVOICED,
     Address,
+    Appointment,
+    Assignment,
     Customer,
     Estimate,
     Invoice,
     InvoiceItem,
     Job,
     JobType,
+    Membership,
 )
 
 if TYPE_CHECKING:
@@ -86,6 +93,16 @@ class Op(IntEnum):
     ESTIMATE_STATUS = 14
     DEACTIVATE_ESTIMATE = 15
     DEACTIVATE_JOB_TYPE = 16
+    ADD_GENERATED = 17
+    TOUCH_GENERATED = 18
+    DEACTIVATE_GENERATED = 19
+    ADD_APPOINTMENT = 20
+    RESCHEDULE = 21
+    REPLACE_APPOINTMENT = 22
+    FINISH_APPOINTMENT = 23
+    CANCEL_APPOINTMENT = 24
+    ADD_MEMBERSHIP = 25
+    MEMBERSHIP_STATUS = 26
 
 
 # (time, op, subject, argument); equal times apply in the order they were planned.
@@ -102,6 +119,9 @@ LN_1500_DOLLARS = math.log(150_000)  # cents
 # A job is booked at most this long before its visit, so a day is planned this early.
 LEAD_S = 8 * DAY
 Z90 = 1.2815515655446004  # the standard normal's 90th percentile
+RESCHEDULE_SHARE = 0.12  # appointments moved before the visit
+TWO_TECHNICIANS_SHARE = 0.2
+MEMBERSHIP_SHARE = 0.1  # customers who take a membership
 
 
 Uniform = Callable[[], float]
@@ -216,6 +236,8 @@ class Planner:
                 when = created + HOUR + int(u() * (start - created - 2 * HOUR))
                 events.append((when, *self._retire(u, customer)))
         self._initial_customers = len(self._customers)
+        visits = Random(derive_seed(cfg.seed, self.tenant_id, "setup", "memberships"))
+        self._plan_memberships(visits, self._customers, events)
         return events
 
     def _new_customer(self, u: Uniform, customer_id: int, created: int) -> Customer:
@@ -279,19 +301,27 @@ class Planner:
             raise ValueError(f"{n} jobs on {day}: at most {SLOTS_PER_DAY - 1} a day are supported")
         events: list[Event] = []
         completed: list[tuple[int, Job]] = []
+        # Appointments and memberships draw from streams of their own, so that the
+        # jobs, invoices, customers and estimates are what they were without them.
+        visits = Random(derive_seed(cfg.seed, self.tenant_id, day.isoformat(), "appointments"))
+        first_new = len(self._customers)
         for k in range(n):
-            self._plan_job(rng, day, day_no * SLOTS_PER_DAY + k, start, events, completed)
+            slot = day_no * SLOTS_PER_DAY + k
+            self._plan_job(rng, visits, day, slot, start, events, completed)
         for k in range(n, min(SLOTS_PER_DAY, n + poisson(rng, cfg.completed_jobs_per_day * 0.03))):
             when = start + 8 * HOUR + int(u() * 10 * HOUR)
             customer = self.pick_customer(u, when)
             slot = day_no * SLOTS_PER_DAY + k
             self._plan_estimate(rng, self._estimate(rng, slot, when, customer, None), events)
         self._recent.append(completed)
+        members = Random(derive_seed(cfg.seed, self.tenant_id, day.isoformat(), "memberships"))
+        self._plan_memberships(members, self._customers[first_new:], events)
         return events
 
     def _plan_job(
         self,
         rng: Random,
+        visits: Random,
         day: date,
         slot: int,
         start: int,
@@ -339,7 +369,7 @@ class Planner:
         job.priority = "High" if u() < 0.1 else "Normal"
         job.campaign_id = pick(u, CAMPAIGNS)
         job.created_by = pick(u, USERS)
-        job.appointment_id = APPOINTMENT_BASE + slot
+        job.appointment_id = job.last_appointment_id = APPOINTMENT_BASE + slot
         job.summary = f"{job_type.name} at {customer.address.street}"
         invoice = Invoice(INVOICE_BASE + slot, booked, job, job.number)
         job.invoice_id = invoice.id
@@ -348,6 +378,8 @@ class Planner:
         if category == CANCELED:
             when = booked + 60 + int(u() * max(1, visit - booked - 120))
             events.append((when, Op.CANCEL, job, invoice if u() < 0.3 else None))
+            legs = [(visit, visit + job_type.duration_s)]
+            self._plan_visits(visits.random, job, booked, legs, when, events)
             return
 
         duration = int(
@@ -360,9 +392,12 @@ class Planner:
             events.append((visit + duration // 2, Op.STATUS, job, "Hold"))
             events.append((resumed, Op.STATUS, job, "InProgress"))
             done = resumed + duration // 2
+            legs = [(visit, visit + duration // 2), (resumed, done)]
         else:
             done = visit + duration
+            legs = [(visit, done)]
         events.append((done, Op.COMPLETE, job, None))
+        self._plan_visits(visits.random, job, booked, legs, None, events)
 
         if category != NO_CHARGE and u() < 0.25:
             estimate = self._estimate(rng, slot, visit + duration // 3, customer, job)
@@ -434,16 +469,105 @@ class Planner:
     def _items(
         self, u: Uniform, invoice: Invoice, total: int, when: int
     ) -> tuple[InvoiceItem, ...]:
+        """Lines that add up to the invoice's subtotal (tax is on top of them).
+
+        The draws are the same whatever the amounts, so the business after them is too.
+        """
         base = ITEM_BASE + (invoice.id % 1_000_000_000) * 4
+        subtotal = split_total(total)[0]
         sku_id, sku_name = pick(u, SKUS)
         if abs(total) < 20_000 or u() < 0.5:
-            return (InvoiceItem(base, sku_id, sku_name, sku_name, 1, total, when),)
-        first = round(total * (0.3 + 0.4 * u()))
+            return (InvoiceItem(base, invoice.id, sku_id, sku_name, sku_name, 1, subtotal, when),)
+        first = round(subtotal * (0.3 + 0.4 * u()))
         other_id, other_name = pick(u, SKUS)
         return (
-            InvoiceItem(base, sku_id, sku_name, sku_name, 1, first, when),
-            InvoiceItem(base + 1, other_id, other_name, other_name, 1, total - first, when),
+            InvoiceItem(base, invoice.id, sku_id, sku_name, sku_name, 1, first, when),
+            InvoiceItem(
+                base + 1, invoice.id, other_id, other_name, other_name, 1, subtotal - first, when, 1
+            ),
         )
+
+    # -- appointments and memberships (their own random streams) -----------------
+
+    def _plan_visits(
+        self,
+        u: Uniform,
+        job: Job,
+        booked: int,
+        legs: list[tuple[int, int]],
+        canceled_at: int | None,
+        events: list[Event],
+    ) -> None:
+        """Plan the job's appointments: one per visit, some moved or replaced before it."""
+        visit, first_end = legs[0]
+        first = Appointment(job.appointment_id, booked, job, f"{job.number}-1", visit, first_end)
+        events.append((booked, Op.ADD_APPOINTMENT, first, self._assignments(u, first, booked)))
+        last = first
+        room = visit - booked
+        if canceled_at is None and room > 2 * HOUR and u() < RESCHEDULE_SHARE:
+            at = booked + int(room * (0.1 + 0.3 * u()))
+            planned = at + 600 + int((visit - at - 600) * 0.8 * u())  # first booked for earlier
+            first.start, first.end = planned, planned + (first_end - visit)
+            if len(legs) > 1 or u() < 0.5:
+                events.append((at, Op.RESCHEDULE, first, (visit, first_end)))
+            else:
+                second_id = job.appointment_id + SECOND_APPOINTMENT
+                last = Appointment(second_id, at, job, f"{job.number}-2", visit, first_end)
+                replacement = (last, self._assignments(u, last, at))
+                events.append((at, Op.REPLACE_APPOINTMENT, first, replacement))
+        if canceled_at is not None:
+            events.append((canceled_at, Op.CANCEL_APPOINTMENT, last, None))
+            return
+        events.append((first_end, Op.FINISH_APPOINTMENT, last, None))
+        if len(legs) > 1:  # on hold: a second visit is booked when the first one ends
+            resumed, done = legs[1]
+            second_id = job.appointment_id + SECOND_APPOINTMENT
+            second = Appointment(second_id, first_end, job, f"{job.number}-2", resumed, done)
+            assigned = self._assignments(u, second, first_end)
+            events.append((first_end, Op.ADD_APPOINTMENT, second, assigned))
+            events.append((done, Op.FINISH_APPOINTMENT, second, None))
+
+    def _assignments(
+        self, u: Uniform, appointment: Appointment, made: int
+    ) -> tuple[Assignment, ...]:
+        """The technician (sometimes two) assigned when the appointment is booked."""
+        base = ASSIGNMENT_BASE + 2 * (appointment.id - APPOINTMENT_BASE)
+        first = pick(u, TECHNICIANS)
+        if u() < TWO_TECHNICIANS_SHARE:
+            second = pick(u, TECHNICIANS)
+            if second != first:
+                return (
+                    Assignment(base, made, appointment, first),
+                    Assignment(base + 1, made, appointment, second),
+                )
+        return (Assignment(base, made, appointment, first),)
+
+    def _plan_memberships(self, v: Random, customers: list[Customer], events: list[Event]) -> None:
+        """Plan the memberships some of these new customers take, and how they end."""
+        u = v.random
+        for customer in customers:
+            if u() >= MEMBERSHIP_SHARE:
+                continue
+            start = customer.created + 60 + int(u() * 120 * DAY)
+            membership = Membership(
+                MEMBERSHIP_BASE + customer.id - CUSTOMER_BASE,
+                start,
+                customer,
+                pick(u, tuple(MEMBERSHIP_TYPES)),
+                pick(u, BUSINESS_UNITS).id,
+                start,
+                start + 365 * DAY,
+            )
+            events.append((start, Op.ADD_MEMBERSHIP, membership, None))
+            roll = u()
+            if roll < 0.15:
+                when = start + DAY + int(u() * 300 * DAY)
+                events.append((when, Op.MEMBERSHIP_STATUS, membership, "Canceled"))
+            elif roll < 0.6:
+                events.append((membership.end, Op.MEMBERSHIP_STATUS, membership, "Expired"))
+            if u() < 0.05:
+                when = start + HOUR + int(u() * 200 * DAY)
+                events.append((when, Op.MEMBERSHIP_STATUS, membership, "Deleted"))
 
     def _estimate(
         self, rng: Random, slot: int, created: int, customer: Customer, job: Job | None

@@ -1,7 +1,7 @@
 """Shape the simulated records exactly as the official API returns them.
 
 Field names, types and required fields follow the ServiceTitan v2 OpenAPI
-documents (tests/openapi): invoice money is a JSON string, estimate money is
+documents (`nexus/catalog/openapi`): invoice money is a JSON string, estimate money is
 a number, invoices nest `job`, `customer`, `location` and `businessUnit`.
 Export records carry `active`; the job list and by-id responses do not have
 that field in their schema, so `job(..., export=False)` leaves it out.
@@ -10,17 +10,34 @@ that field in their schema, so `job(..., export=False)` leaves it out.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+from nexus.simulator.catalog import (
+    BUSINESS_UNITS,
+    CAMPAIGN_NAMES,
+    FIRST,
+    LAST,
+    MEMBERSHIP_TYPES,
+    PAYMENT_TYPES,
+    UNITS_BY_ID,
+    USERS,
+)
 from nexus.simulator.entities import (
     ESTIMATE_STATUS,
     Address,
+    Appointment,
+    Assignment,
     Customer,
     Estimate,
+    Generated,
     Invoice,
     InvoiceItem,
     Job,
     JobType,
+    Location,
+    Membership,
+    Payment,
 )
 
 Record = dict[str, Any]
@@ -55,9 +72,9 @@ def job(row: Job, export: bool = True) -> Record:
         "jobTypeId": row.job_type.id,
         "priority": row.priority,
         "campaignId": row.campaign_id,
-        "appointmentCount": 1,
+        "appointmentCount": row.appointment_count,
         "firstAppointmentId": row.appointment_id,
-        "lastAppointmentId": row.appointment_id,
+        "lastAppointmentId": row.last_appointment_id,
         "recallForId": row.recall_for,
         "warrantyId": row.warranty_of,
         "jobGeneratedLeadSource": None,
@@ -100,7 +117,7 @@ def _address(address: Address) -> Record:
     }
 
 
-def _invoice_item(item: InvoiceItem, invoice: Invoice, order: int) -> Record:
+def _invoice_item(item: InvoiceItem, invoice: Invoice) -> Record:
     unit = invoice.job.business_unit
     return {
         "id": item.id,
@@ -127,9 +144,9 @@ def _invoice_item(item: InvoiceItem, invoice: Invoice, order: int) -> Record:
         "displayName": item.sku_name,
         "soldHours": None,
         "createdOn": iso(item.created),
-        "modifiedOn": iso(item.created),
+        "modifiedOn": iso(item.modified),
         "serviceDate": iso_or_none(invoice.job.completed),
-        "order": order,
+        "order": item.order,
         "businessUnit": {"id": unit.id, "name": unit.name},
         "createdById": None,
         "displayInAmount": None,
@@ -187,7 +204,7 @@ def invoice(row: Invoice) -> Record:
         "reviewStatus": row.review_status,
         "assignedTo": None,
         "summary": job_row.summary,
-        "items": [_invoice_item(item, row, n) for n, item in enumerate(row.items)],
+        "items": [_invoice_item(item, row) for item in row.items if item.active],
         "customFields": [],
         "active": row.active,
         "discountTotal": "0.00",
@@ -316,3 +333,192 @@ def job_type(row: JobType) -> Record:
         "defaultEstimateSoldAction": "None",
         "customFieldTypeIds": [],
     }
+
+
+def invoice_item(row: InvoiceItem, invoice: Invoice) -> Record:
+    """Shape a line of the invoice-items export: the invoice's line, its invoice and `active`."""
+    record = _invoice_item(row, invoice)
+    record["active"] = row.active
+    record["invoiceId"] = row.invoice_id
+    return record
+
+
+def technician_name(technician_id: int) -> str:
+    return f"{FIRST[technician_id % len(FIRST)]} {LAST[(technician_id // 3) % len(LAST)]}"
+
+
+def appointment(row: Appointment) -> Record:
+    job_row = row.job
+    return {
+        "id": row.id,
+        "jobId": job_row.id,
+        "appointmentNumber": row.number,
+        "start": iso(row.start),
+        "end": iso(row.end),
+        "arrivalWindowStart": iso(row.start),
+        "arrivalWindowEnd": iso(row.start + 2 * 3600),
+        "status": row.status,
+        "specialInstructions": None,
+        "createdOn": iso(row.created),
+        "modifiedOn": iso(row.modified),
+        "customerId": job_row.customer.id,
+        "unused": False,
+        "createdById": job_row.created_by,
+        "isConfirmed": row.status != "Scheduled" or row.version > 1,
+        "active": row.active,
+    }
+
+
+def assignment(row: Assignment) -> Record:
+    appointment_row = row.appointment
+    return {
+        "id": row.id,
+        "technicianId": row.technician_id,
+        "technicianName": technician_name(row.technician_id),
+        "assignedById": USERS[row.id % len(USERS)],
+        "assignedOn": iso(row.created),
+        "status": row.status,
+        "isPaused": False,
+        "jobId": appointment_row.job.id,
+        "appointmentId": appointment_row.id,
+        "createdOn": iso(row.created),
+        "modifiedOn": iso(row.modified),
+        "active": row.active,
+    }
+
+
+def payment(row: Payment) -> Record:
+    invoice_row = row.invoice
+    job_row = invoice_row.job
+    unit = job_row.business_unit
+    amount = money(row.amount_cents)
+    return {
+        "id": row.id,
+        "active": row.active,
+        "appliedTo": [
+            {
+                "appliedId": row.id,
+                "appliedTo": invoice_row.id,
+                "appliedAmount": amount,
+                "appliedOn": iso(row.created),
+                "appliedBy": "office",
+                "appliedToReferenceNumber": invoice_row.number,
+            }
+        ],
+        "authCode": None,
+        "batch": None,
+        "businessUnit": {"id": unit.id, "name": unit.name},
+        "checkNumber": None,
+        "createdBy": "office",
+        "createdOn": iso(row.created),
+        "customer": {"id": job_row.customer.id, "name": job_row.customer.name},
+        "customFields": [],
+        "date": iso(row.created),
+        "deposit": None,
+        "generalLedgerAccount": None,
+        "memo": None,
+        "modifiedOn": iso(row.modified),
+        "referenceNumber": f"P{invoice_row.number}",
+        "refundedPaymentId": None,
+        "syncStatus": None,
+        "total": amount,
+        "type": PAYMENT_TYPES[row.type_id],
+        "typeId": str(row.type_id),
+        "unappliedAmount": "0.00",
+    }
+
+
+def location(row: Location) -> Record:
+    customer_row = row.customer
+    address = _address(customer_row.address)
+    address["latitude"] = None
+    address["longitude"] = None
+    return {
+        "taxZoneId": None,
+        "id": row.id,
+        "customerId": customer_row.id,
+        "active": row.active,
+        "name": customer_row.address.street,
+        "address": address,
+        "customFields": [],
+        "createdOn": iso(row.created),
+        "createdById": customer_row.created_by,
+        "modifiedOn": iso(row.modified),
+        "mergedToId": row.merged_to,
+        "zoneId": None,
+        "taxExempt": False,
+        "tagTypeIds": [],
+        "externalData": [],
+    }
+
+
+def membership(row: Membership) -> Record:
+    canceled = row.status == "Canceled"
+    return {
+        "id": row.id,
+        "createdOn": iso(row.created),
+        "createdById": row.customer.created_by,
+        "modifiedOn": iso(row.modified),
+        "followUpOn": iso(row.end - 30 * 86_400),
+        "cancellationDate": iso(row.end) if canceled else None,
+        "from": iso(row.start),
+        "nextScheduledBillDate": None if canceled else iso(row.start + 365 * 86_400),
+        "to": iso(row.end),
+        "billingFrequency": "Annual",
+        "renewalBillingFrequency": None,
+        "status": row.status,
+        "followUpStatus": "NotAttempted",
+        "active": row.active,
+        "initialDeferredRevenue": 0.0,
+        "duration": 12,
+        "renewalDuration": None,
+        "businessUnitId": row.business_unit_id,
+        "customerId": row.customer.id,
+        "membershipTypeId": row.type_id,
+        "activatedById": None,
+        "activatedFromId": None,
+        "billingTemplateId": None,
+        "cancellationBalanceInvoiceId": None,
+        "cancellationInvoiceId": None,
+        "followUpCustomStatusId": None,
+        "locationId": row.customer.location_id,
+        "paymentMethodId": None,
+        "paymentTypeId": None,
+        "recurringLocationId": None,
+        "renewalMembershipTaskId": None,
+        "renewedById": None,
+        "soldById": None,
+        "customerPo": None,
+        "importId": None,
+        "memo": None,
+        "customFields": [],
+    }
+
+
+# The fields of generated reference records the rest of the business relies on.
+
+
+def _named(names: dict[int, str]) -> Callable[[Generated], Record]:
+    def overlay(row: Generated) -> Record:
+        return {"name": names.get(row.id, f"#{row.id}")}
+
+    return overlay
+
+
+def _technician(row: Generated) -> Record:
+    unit = BUSINESS_UNITS[row.id % len(BUSINESS_UNITS)]
+    return {"name": technician_name(row.id), "businessUnitId": unit.id}
+
+
+def _business_unit(row: Generated) -> Record:
+    name = UNITS_BY_ID[row.id].name
+    return {"name": name, "officialName": f"{name} LLC"}
+
+
+OVERLAYS: dict[str, Callable[[Generated], Record]] = {
+    "technicians": _technician,
+    "business_units": _business_unit,
+    "campaigns": _named(CAMPAIGN_NAMES),
+    "membership_types": _named(MEMBERSHIP_TYPES),
+    "payment_types": _named(PAYMENT_TYPES),
+}

@@ -1,4 +1,4 @@
-"""Webhooks from the simulated ServiceTitan: a signed notice for each invoice and job change.
+"""Webhooks from the simulated ServiceTitan: a signed notice for each change of chosen feeds.
 
 ServiceTitan can call a URL when records change. The simulator does the same,
 so the webhook path of Nexus is tested against a known truth::
@@ -13,6 +13,8 @@ that is turned off: only the export feeds carry them. Each change is one
 delivery (`eventId` is unique per record version) signed with HMAC over the
 raw body, the header, hash and encoding matching Nexus's settings. Payloads
 carry an invoice's total as ServiceTitan's would; Nexus must not believe it.
+Invoices and jobs are announced by default; `configure(feeds=...)` picks any
+catalog feed keyed by id, e.g. appointments (whose notices name the job too).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
+from nexus.catalog import FEEDS
 from nexus.clock import Clock
 from nexus.simulator import records
 
@@ -43,7 +46,23 @@ EVENT_NAMES = {
     "jobs": "Job",
     "customers": "Customer",
     "estimates": "Estimate",
+    "appointments": "Appointment",
 }
+
+
+def event_name(feed: str) -> str:
+    """The event's entity name: `Invoice`, `Appointment`, `AppointmentAssignment`, …"""
+    known = EVENT_NAMES.get(feed)
+    if known is not None:
+        return known
+    words = feed.split("_")
+    last = words[-1]
+    last = last[:-3] + "y" if last.endswith("ies") else last.removesuffix("s")
+    return "".join(w.title() for w in [*words[:-1], last])
+
+
+#: the feeds a webhook can announce: every catalog feed whose records have an id
+WEBHOOK_FEEDS = tuple(name for name, feed in FEEDS.items() if feed.key == ("id",))
 #: Deliveries remembered for inspection.
 KEEP_DELIVERIES = 20_000
 
@@ -121,9 +140,12 @@ class WebhookSender:
         if encoding not in ("hex", "base64"):
             raise ValueError(f"encoding must be hex or base64, not {encoding!r}")
         hmac.new(b"", b"", algorithm)  # fail now on an unknown algorithm
-        unknown = set(feeds) - set(EVENT_NAMES)
+        unknown = set(feeds) - set(WEBHOOK_FEEDS)
         if unknown:
-            raise ValueError(f"no webhooks for {', '.join(sorted(unknown))}")
+            raise ValueError(
+                f"no webhooks for {', '.join(sorted(unknown))}: "
+                f"choose among the catalog feeds keyed by id ({', '.join(WEBHOOK_FEEDS)})"
+            )
         with self._lock:
             self.url = url
             self._secret = secret.encode() if isinstance(secret, str) else secret
@@ -185,12 +207,15 @@ class WebhookSender:
                 self._cursors[(tenant.id, feed)] = tenant.business.feed(feed).end
 
     def _notice(self, tenant: int, feed: str, row: Any) -> Notice:
-        name = EVENT_NAMES[feed]
+        name = event_name(feed)
         event_id = f"sim-{tenant}-{feed}-{row.id}-v{row.version}"
         data: dict[str, Any] = {"id": row.id}
         if feed == "invoices":
             data["total"] = records.money(row.total_cents)
             data["jobId"] = row.job.id
+        elif feed == "appointments":
+            data["jobId"] = row.job.id
+            data["start"] = records.iso(row.start)
         body = orjson.dumps(
             {
                 "eventId": event_id,
