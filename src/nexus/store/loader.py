@@ -20,14 +20,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.catalog.derived import DERIVING_FEEDS, Derived
+from nexus.store.connection import Connection
 from nexus.store.rows import TABLES, Record, Row, TableSpec
-
-Connection = psycopg.Connection[Any]
 
 
 def derivation_lock(tenant: int) -> int:
