@@ -303,12 +303,20 @@ class MirrorConfig(_Section):
 
 #: A sync producer runs this often unless the file says otherwise.
 SYNC_EVERY = timedelta(minutes=15)
+#: Modules whose records change a few times a day at most (the people and business units
+#: work is booked under, memberships, the price book) sync hourly by default.
+HOURLY_MODULES = frozenset({"settings_sync", "membership_sync", "pricebook_sync"})
 
 
 def sync_producers(enabled: tuple[str, ...]) -> dict[str, ProducerConfig]:
     """One sync producer per module with enabled feeds, in catalog order."""
     names = dict.fromkeys(FEEDS[name].producer for name in enabled)
-    return {name: ProducerConfig(kind="sync", every=SYNC_EVERY) for name in names}
+    return {
+        name: ProducerConfig(
+            kind="sync", every=timedelta(hours=1) if name in HOURLY_MODULES else SYNC_EVERY
+        )
+        for name in names
+    }
 
 
 def default_producers(enabled: tuple[str, ...] = DEFAULT_FEEDS) -> dict[str, ProducerConfig]:
@@ -356,20 +364,37 @@ def feeds_synced(
 def default_products(
     synced: dict[str, tuple[str, ...]] | None = None,
 ) -> list[ProductConfig]:
-    """Every mirrored table and derived column, as a product of the producer that syncs it."""
+    """Every mirrored table and derived column, as a product of the producer that syncs it.
+
+    Each may be as old as two of its producer's runs apart, and at least an hour.
+    """
+    producers = default_producers()
     if synced is None:
-        synced = feeds_synced(default_producers(), DEFAULT_FEEDS)
-    hour = timedelta(hours=1)
+        synced = feeds_synced(producers, DEFAULT_FEEDS)
+    return implied_products(synced, producers)
+
+
+def implied_products(
+    synced: dict[str, tuple[str, ...]], producers: dict[str, ProducerConfig]
+) -> list[ProductConfig]:
     owner = {feed: producer for producer, feeds in synced.items() for feed in feeds}
+
+    def max_age(producer: str) -> timedelta:
+        every = producers[producer].every if producer in producers else SYNC_EVERY
+        return max(timedelta(hours=1), 2 * every)
+
     products = [
-        ProductConfig(name=FEEDS[feed].table, kind="table", owner=producer, max_age=hour)
+        ProductConfig(
+            name=FEEDS[feed].table, kind="table", owner=producer, max_age=max_age(producer)
+        )
         for feed, producer in owner.items()
     ]
     for derived in DERIVED:
         if derived.target in owner and derived.source in owner:
+            source = owner[derived.source]
             products.append(
                 ProductConfig(
-                    name=derived.product, kind="column", owner=owner[derived.source], max_age=hour
+                    name=derived.product, kind="column", owner=source, max_age=max_age(source)
                 )
             )
     return products
@@ -793,7 +818,7 @@ class _Checker:
     ) -> list[ProductConfig]:
         # Every mirrored table and derived column is a product of the producer that syncs
         # it; [[products]] adds others (files) and overrides these by name (max_age, …).
-        implied = default_products(feeds_synced(producers, enabled))
+        implied = implied_products(feeds_synced(producers, enabled), producers)
         if "products" not in self.data:
             return implied
         raw = self.data["products"]

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol
 
 from nexus.catalog import Feed
@@ -150,10 +150,13 @@ class Syncer:
         results: list[SyncResult] = []
         with recorded_run(self._control, tenant, producer, clock, log=log) as run:
             failed: BaseException | None = None
+            saved = self._saved_tokens(feeds)
             for feed in feeds:
                 counts = run.feeds.setdefault(feed.name, {"read": 0, "changed": 0})
                 try:
-                    results.append(self._sync_feed(run, producer, feed, on_progress))
+                    results.append(
+                        self._sync_feed(run, producer, feed, saved.get(feed.name), on_progress)
+                    )
                 except (BadRecordError, FeedHeld, FatalAPIError) as exc:
                     if isinstance(exc, AuthError):
                         raise
@@ -170,17 +173,18 @@ class Syncer:
         run: Run,
         producer: str,
         feed: Feed,
+        saved: tuple[str | None, datetime] | None,
         on_progress: Callable[[Progress], None] | None,
     ) -> SyncResult:
         """Pull one feed from its saved token to the end (or reload a reference list if due)."""
-        tenant, conn = self.tenant, self._conn
         counts = run.feeds[feed.name]
         started = time.perf_counter()
         read_before, changed_before = run.rows_read, run.rows_changed
-        token = read_token(conn, tenant, feed.name)
+        token = None if saved is None else saved[0]
         pages = 0
         if feed.reference:
-            if self._reference_due(feed, token is None):
+            # A reference list is reloaded on its first load, then every REFERENCE_EVERY.
+            if saved is None or self.clock.now() - saved[1] >= REFERENCE_EVERY:
                 pages = self._reload(run, feed)
         else:
             pages = self._follow_export(run, producer, feed, token, on_progress)
@@ -299,15 +303,14 @@ class Syncer:
         ).fetchone()
         return row is not None
 
-    def _reference_due(self, feed: Feed, first: bool) -> bool:
-        """Reload a reference list on its first load and then at most every `REFERENCE_EVERY`."""
-        if first:
-            return True
-        row = self._conn.execute(
-            "SELECT updated_at FROM nexus.feeds WHERE tenant_id = %s AND feed = %s",
-            (self.tenant, feed.name),
-        ).fetchone()
-        return row is None or self.clock.now() - row[0] >= REFERENCE_EVERY
+    def _saved_tokens(self, feeds: Sequence[Feed]) -> dict[str, tuple[str | None, datetime]]:
+        """Each feed's saved token and when it last moved, in one query (absent: never synced)."""
+        rows = self._conn.execute(
+            "SELECT feed, token, updated_at FROM nexus.feeds WHERE tenant_id = %s"
+            " AND feed = ANY(%s)",
+            (self.tenant, [f.name for f in feeds]),
+        ).fetchall()
+        return {name: (token, moved) for name, token, moved in rows}
 
     def _reload(self, run: Run, feed: Feed) -> int:
         """Reload a reference list whole, in one transaction with its reload time."""
