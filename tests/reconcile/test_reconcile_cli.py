@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from cli import Result, nexus
+from nexus.catalog import DEFAULT_FEEDS
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
 from nexus.simulator import BusinessConfig, SimServer, Simulator
 from nexus.store.database import Database
-from nexus.sync.reconcile import CLASSES, DEFAULT_FEEDS
+from nexus.sync.reconcile import CLASSES, reconcilable
 from stsim import CREDENTIALS, TENANT, client_for, st_env
 
 
@@ -50,7 +51,8 @@ def test_json_report_then_repair(
     looked = run(server, db, tmp_path, "reconcile", "--json")
     assert looked.code == 0, looked.err
     report = looked.json()
-    assert list(report["feeds"]) == list(DEFAULT_FEEDS)
+    # Every mirrored feed with a list endpoint (invoice items have none), in catalog order.
+    assert list(report["feeds"]) == reconcilable(DEFAULT_FEEDS)
     for counts in report["feeds"].values():
         for key in (*CLASSES, "api_calls"):
             assert isinstance(counts[key], int)
@@ -71,13 +73,21 @@ def test_json_report_then_repair(
     assert runs(db) == [("succeeded", None)] * 3
 
 
-def test_an_unknown_feed_is_a_usage_error(
-    db: Database, lossy: tuple[Simulator, SimServer], tmp_path: Path
+@pytest.mark.parametrize(
+    ("feed", "message"),
+    [
+        ("paymnets", "unknown feed 'paymnets': did you mean 'payments'?"),
+        ("calls", "feed 'calls' is not mirrored — add it to [mirror] feeds"),
+        ("invoice_items", "invoice_items: ServiceTitan has no list endpoint to reconcile"),
+    ],
+)
+def test_a_feed_that_cannot_be_reconciled_is_a_usage_error(
+    db: Database, lossy: tuple[Simulator, SimServer], tmp_path: Path, feed: str, message: str
 ) -> None:
     _, server = lossy
-    result = run(server, db, tmp_path, "reconcile", "--feed", "payments")
+    result = run(server, db, tmp_path, "reconcile", "--feed", feed)
     assert result.code == 2
-    assert "unknown feed 'payments'" in result.err
+    assert message in " ".join(result.err.split())
     assert runs(db) == []
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from mirror_check import assert_mirror_equals_truth
+from nexus.catalog import DEFAULT_FEEDS
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
 from nexus.simulator import Simulator
@@ -29,7 +30,16 @@ def test_a_sync_mirrors_every_record_and_derives_invoice_totals(
         runs = conn.execute(
             "SELECT producer, status, rows_read FROM nexus.runs ORDER BY id"
         ).fetchall()
-    assert [r[0] for r in runs] == ["job_sync", "invoice_sync", "customer_sync", "estimate_sync"]
+    # One run per module of the default feeds, each reading records.
+    assert [r[0] for r in runs] == [
+        "job_sync",
+        "invoice_sync",
+        "customer_sync",
+        "estimate_sync",
+        "dispatch_sync",
+        "settings_sync",
+        "membership_sync",
+    ]
     assert all(r[1] == "succeeded" and r[2] > 0 for r in runs)
 
 
@@ -45,7 +55,8 @@ def test_a_second_sync_without_source_changes_changes_nothing(
             ).fetchall()
         clock.advance(timedelta(seconds=1))  # any write now would carry a new updated_at
         results = sync_all(db, client, TENANT, clock)
-    assert [r.rows_changed for r in results] == [0, 0, 0, 0]
+    assert len(results) == len(DEFAULT_FEEDS)
+    assert [r.rows_changed for r in results] == [0] * len(DEFAULT_FEEDS)
     with db.connect() as conn:
         after = conn.execute(
             "SELECT 'jobs', id, updated_at FROM titan.jobs UNION ALL"
@@ -63,4 +74,4 @@ def test_incremental_syncs_follow_the_business_as_it_moves(
             sim.advance(timedelta(hours=9))
             results = sync_all(db, client, TENANT, clock)
             assert all(r.backfill is False for r in results)
-    assert_mirror_equals_truth(db, sim)
+    assert_mirror_equals_truth(db, sim, DEFAULT_FEEDS)

@@ -408,7 +408,9 @@ def test_a_refresh_that_cannot_reach_servicetitan_fails_visibly(
             {"jobs": [1], "invoices": [3]},
         ),
         ([{"eventType": "Customer.Updated", "id": 5}], {"customers": [5]}),
-        ({"eventType": "Technician.Updated", "id": 5}, {}),
+        ({"eventType": "Technician.Updated", "id": 5}, {"technicians": [5]}),
+        ({"eventType": "InvoiceItem.Updated", "id": 6}, {}),  # no read by id: the export has it
+        ({"eventType": "Form.Submitted", "id": 7}, {}),
     ],
 )
 def test_hints_are_read_from_the_shapes_servicetitan_may_send(

@@ -54,6 +54,7 @@ def test_plan_schedules_enabled_implemented_producers_for_every_tenant(
 ) -> None:
     config = parse_config(
         "[[tenants]]\nid = 1\n\n[[tenants]]\nid = 2\n\n"
+        '[mirror]\nfeeds = ["jobs", "invoices", "customers", "estimates", "job_types"]\n\n'
         '[producers.job_sync]\nkind = "sync"\nfeed = "jobs"\nevery = "10m"\n\n'
         '[producers.invoice_sync]\nkind = "sync"\nfeed = "invoices"\nevery = "15m"\n'
         "enabled = false\n\n"

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from workerkit import (
     CREDENTIALS,
+    FIVE_FEEDS,
     SYNC_PRODUCERS,
     SimDriver,
     assert_no_overlap,
@@ -41,7 +42,8 @@ EVERY = timedelta(minutes=30)
 DOWN, BAD_CREDENTIALS, BUSY = 1001, 1002, 1003
 
 CONFIG = (
-    "".join(f"[[tenants]]\nid = {t}\n\n" for t in (DOWN, BAD_CREDENTIALS, BUSY))
+    FIVE_FEEDS
+    + "".join(f"[[tenants]]\nid = {t}\n\n" for t in (DOWN, BAD_CREDENTIALS, BUSY))
     + "".join(
         f'[producers.{p}]\nkind = "sync"\nfeed = "{p.removesuffix("_sync")}s"\nevery = "30m"\n\n'
         for p in SYNC_PRODUCERS

@@ -25,11 +25,13 @@ CREDENTIALS = Credentials(
 )
 ENTRY = Path(__file__).with_name("worker_main.py")
 SYNC_PRODUCERS = ("job_sync", "invoice_sync", "customer_sync", "estimate_sync")
+#: Worker tests mirror the first release's five feeds: one sync producer each of four modules.
+FIVE_FEEDS = '[mirror]\nfeeds = ["jobs", "invoices", "customers", "estimates", "job_types"]\n\n'
 
 
 def write_config(path: Path, tenants: Iterable[int]) -> Path:
-    """A nexus.toml declaring `tenants` and the default producers."""
-    path.write_text("".join(f"[[tenants]]\nid = {t}\n\n" for t in tenants))
+    """A nexus.toml declaring `tenants`, the five feeds and the default producers."""
+    path.write_text(FIVE_FEEDS + "".join(f"[[tenants]]\nid = {t}\n\n" for t in tenants))
     return path
 
 

@@ -29,12 +29,11 @@ MAX_IDS = 5_000
 
 
 def _feed_words() -> dict[str, str]:
-    """Feed names, singular and plural, for every feed whose records can be read by id."""
+    """Feed names, singular and plural, for every feed of the catalog."""
     words = {}
-    for name, feed in FEEDS.items():
-        if feed.refreshable:
-            singular = name[:-3] + "y" if name.endswith("ies") else name.removesuffix("s")
-            words[name] = words[singular] = name
+    for name in FEEDS:
+        singular = name[:-3] + "y" if name.endswith("ies") else name.removesuffix("s")
+        words[name] = words[singular] = name
     return words
 
 
@@ -134,7 +133,10 @@ def _feed(event: Mapping[str, Any]) -> str | None:
             for length in range(min(len(words), 3), 0, -1):
                 name = "_".join(words[:length])
                 if name in _FEEDS:
-                    return _FEEDS[name]
+                    # The longest name wins: an invoice item is not an invoice. A feed
+                    # ServiceTitan cannot read back by id is left to its export.
+                    feed = _FEEDS[name]
+                    return feed if FEEDS[feed].refreshable else None
     return None
 
 
