@@ -10,7 +10,9 @@ import httpx
 import pytest
 from simclient import EXPORTS, LISTS, TENANT, StClient
 
+from nexus.catalog import FEEDS
 from nexus.simulator import AS_STRING, REMOVE, Simulator, Tenant
+from nexus.simulator.faults import malformation
 
 
 def test_an_outage_answers_503_with_a_json_problem(st: StClient, tenant: Tenant) -> None:
@@ -212,3 +214,62 @@ def test_faults_describe_themselves(sim: Simulator, tenant: Tenant) -> None:
     tenant.faults.clear()
     assert tenant.faults.describe() == {}
     assert tenant.id == TENANT
+
+
+# -- every feed ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("feed", ["payments", "appointments", "invoice_items", "calls"])
+def test_dropped_changes_of_any_feed_miss_its_export_only(
+    st: StClient, tenant: Tenant, feed: str
+) -> None:
+    catalog = FEEDS[feed]
+    tenant.faults.drop_export_share({feed: 0.4})
+    exported: dict[int, dict[str, object]] = {}
+    token = None
+    while True:
+        page = st.ok(catalog.export_url_path(TENANT), **({"from": token} if token else {}))
+        exported.update((r["id"], r) for r in page["data"])
+        token = page["continueFrom"]
+        if not page["hasMore"]:
+            break
+    truth = tenant.truth(feed)
+    missing = set(truth) - set(exported)
+    assert 0.2 <= len(missing) / len(truth) <= 0.6, (len(missing), len(truth))
+    if catalog.list_path is not None and "ids" in catalog.list_filters:
+        sample = sorted(missing)[:20]
+        everything = dict([catalog.list_all_filter]) if catalog.list_all_filter else {}
+        listed = st.ok(catalog.list_url_path(TENANT), ids=",".join(map(str, sample)), **everything)
+        assert [r["id"] for r in listed["data"]] == sample
+    jobs, _, _ = st.export_all("jobs")
+    assert set(jobs) == set(tenant.truth_jobs()), "other feeds are untouched"
+
+
+@pytest.mark.parametrize("feed", ["appointments", "memberships", "technician_ratings"])
+def test_any_feed_can_carry_a_malformed_record(st: StClient, tenant: Tenant, feed: str) -> None:
+    field, value = malformation(feed)
+    tenant.faults.malformed_record(feed)
+    first = st.ok(FEEDS[feed].export_url_path(TENANT))["data"][0]
+    assert first[field] == value
+    assert st.ok(FEEDS[feed].export_url_path(TENANT))["data"][0][field] != value
+
+
+def test_a_reference_list_carries_its_malformed_record_on_the_list(
+    st: StClient, tenant: Tenant
+) -> None:
+    tenant.faults.malformed_record("campaigns", "id", AS_STRING)
+    first = st.ok(FEEDS["campaigns"].list_url_path(TENANT))["data"][0]
+    assert isinstance(first["id"], str)
+    assert isinstance(st.ok(FEEDS["campaigns"].list_url_path(TENANT))["data"][0]["id"], int)
+
+
+def test_outages_and_rate_limits_cover_every_feed(st: StClient, tenant: Tenant) -> None:
+    st.token()
+    tenant.faults.outage(status=503)
+    for feed in ("calls", "appointments", "payments"):
+        assert st.get(FEEDS[feed].export_url_path(TENANT)).status_code == 503
+    assert st.get(FEEDS["zones"].list_url_path(TENANT)).status_code == 503
+    tenant.faults.clear()
+    tenant.faults.rate_limit(per_second=2)
+    statuses = [st.get(FEEDS["technicians"].list_url_path(TENANT)).status_code for _ in range(6)]
+    assert 429 in statuses and 200 in statuses
