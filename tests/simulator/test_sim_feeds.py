@@ -216,7 +216,7 @@ def test_some_customers_hold_memberships(truth: dict[str, dict[Any, dict[str, An
 
 def test_generated_feeds_are_deterministic_and_change_as_the_clock_moves() -> None:
     one, two = make(seed=9, history_days=10), make(seed=9, history_days=10)
-    names = [n for n in generated.GENERATED_FEEDS]
+    names = [n for n in generated.generated_feeds()]
     assert {n: one.tenant(TENANT).truth(n) for n in names} == {
         n: two.tenant(TENANT).truth(n) for n in names
     }
@@ -239,7 +239,7 @@ def test_generated_feeds_are_deterministic_and_change_as_the_clock_moves() -> No
 def test_generated_feeds_stay_small_beside_the_business(tenant: Tenant) -> None:
     business = tenant.business
     jobs = len(business.jobs)
-    for name in generated.GENERATED_FEEDS:
+    for name in generated.generated_feeds():
         assert len(business.feed(name)) < jobs / 4, name
 
 

@@ -430,13 +430,15 @@ def _sort_names(feed: Feed) -> tuple[str, ...]:
     return DEFAULT_SORT
 
 
-# Routes last: the handlers above read the rules defined since.
-api_router = APIRouter()
-for _kind, _path, _feed in served_paths():
-    if _kind == "export":
-        _handler = _export_handler(_feed.name)
-    elif _kind == "list":
-        _handler = _list_handler(_feed)
-    else:
-        _handler = _item_handler(_feed)
-    api_router.add_api_route(_path, _handler, methods=["GET"])
+def api_router() -> APIRouter:
+    """The routes of every catalog feed, read from the catalog when the app is built."""
+    router = APIRouter()
+    for kind, path, feed in served_paths():
+        if kind == "export":
+            handler = _export_handler(feed.name)
+        elif kind == "list":
+            handler = _list_handler(feed)
+        else:
+            handler = _item_handler(feed)
+        router.add_api_route(path, handler, methods=["GET"])
+    return router

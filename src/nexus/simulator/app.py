@@ -32,7 +32,7 @@ def create_app(sim: Simulator) -> FastAPI:
     )
     app.state.sim = sim
     app.include_router(token_router)
-    app.include_router(api_router)
+    app.include_router(api_router())
     app.include_router(control_router)
     app.add_exception_handler(Refusal, _on_refusal)
     app.add_exception_handler(ApiProblem, _on_problem)

@@ -144,10 +144,22 @@ DEACTIVATE_SHARE = 0.15
 RECENT = 2000
 NULL_REF_SHARE = 0.2
 
-GENERATED_FEEDS = tuple(name for name in FEEDS if name not in MODELED)
-_missing = set(GENERATED_FEEDS) ^ set(POPULATION)
-if _missing:  # pragma: no cover - a catalog feed added without a size
-    raise RuntimeError(f"simulator: give a Population for {sorted(_missing)}")
+#: A feed declared without a size of its own: a short reference list, or a trickle of work.
+DEFAULT_REFERENCE = Population(count=5)
+DEFAULT_DAILY = Population(per_job=0.01)
+
+
+def generated_feeds() -> tuple[str, ...]:
+    """The catalog feeds the business model does not build itself, in catalog order."""
+    return tuple(name for name in FEEDS if name not in MODELED)
+
+
+def population(name: str) -> Population:
+    """How big the generated feed `name` is; a newly declared feed gets a modest default."""
+    found = POPULATION.get(name)
+    if found is not None:
+        return found
+    return DEFAULT_REFERENCE if FEEDS[name].reference else DEFAULT_DAILY
 
 
 @dataclass(frozen=True)
@@ -260,10 +272,7 @@ def _rank(name: str, seen: tuple[str, ...] = ()) -> int:
     deps = [
         t
         for t in layout(name).targets
-        if t != name
-        and t not in seen
-        and POPULATION.get(t, Population()).per_job == 0
-        and t in POPULATION
+        if t != name and t not in seen and t not in MODELED and population(t).per_job == 0
     ]
     return 1 + max((_rank(t, (*seen, name)) for t in deps), default=-1)
 
@@ -272,11 +281,11 @@ def setup_events(seed: int, tenant: int, opened: int) -> list[Event]:
     """Events that make the reference records, before the business opens at `opened`."""
     events: list[Event] = []
     order = sorted(
-        (name for name in GENERATED_FEEDS if POPULATION[name].per_job == 0),
+        (name for name in generated_feeds() if population(name).per_job == 0),
         key=lambda n: (_rank(n), list(FEEDS).index(n)),
     )
     for rank, name in enumerate(order):
-        pop = POPULATION[name]
+        pop = population(name)
         rng = Random(derive_seed(seed, tenant, "setup", "generated", name))
         u = rng.random
         base = GENERATED_BASE + layout(name).number * GENERATED_RANGE
@@ -304,8 +313,8 @@ def day_events(seed: int, tenant: int, day: date, start: int, jobs_per_day: floa
     """Events of one working day's records of the daily feeds."""
     events: list[Event] = []
     day_no = (day - EPOCH_DAY).days
-    for name in GENERATED_FEEDS:
-        pop = POPULATION[name]
+    for name in generated_feeds():
+        pop = population(name)
         if pop.per_job == 0:
             continue
         rng = Random(derive_seed(seed, tenant, day.isoformat(), "generated", name))
@@ -370,7 +379,7 @@ def pick_refs(
 ) -> tuple[int | None, ...] | None:
     """The ids `row` joins to, picked among real records; None if its natural key is taken."""
     u = _stream(seed, tenant, lay.number, row.id)
-    fixed = bool(POPULATION[lay.feed.name].ids)
+    fixed = bool(population(lay.feed.name).ids)
     refs: list[int | None] = []
     for _attempt in range(8):
         refs = []
