@@ -6,12 +6,20 @@
     with sim.serve() as server:
         ...  # point a ServiceTitan client at server.base_url and server.auth_url
 
-Modules: `business` (config and the business on the clock), `plan` (the seeded
-day plans), `catalog` (ids, job types, names), `entities` and `records`
-(records and their API shapes), `feedlog` (change logs and export tokens),
-`faults`, `auth`, `tenant` (what the API asks of a tenant), `api`, `control`
-and `app` (the HTTP app), `problems` (error bodies), `sim` (the Simulator),
-`live` (`serve_forever`).
+Every feed of `nexus.catalog` is served at its official paths. Modules:
+`business` (config and the business on the clock), `plan` (the seeded day
+plans: jobs, invoices, appointments, memberships, …), `generated` (the feeds
+the business does not model: their sizes and changes), `generate` (records
+drawn from a schema), `catalog` (ids, job types, names), `entities` and
+`records` (records and their API shapes), `sources` (how each feed's
+endpoints shape its records), `feedlog` (change logs and export tokens),
+`faults`, `auth`, `tenant` (what the API asks of a tenant), `api` (routes
+from the catalog), `control` and `app` (the HTTP app), `problems` (error
+bodies), `sim` (the Simulator), `live` (`serve_forever`).
+
+Ground truth: `tenant.truth(feed)` gives every record of a feed as its export
+returns it, keyed by the feed's key; `tenant.job_scheduled_at(job_id)` the
+earliest start of the job's active appointments.
 """
 
 from nexus.simulator.auth import Credentials
