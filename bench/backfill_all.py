@@ -14,42 +14,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 
 from _common import bench_database
-from backfill_memory import HISTORY_DAYS, SIMULATOR, _watch_peak_rss
+from backfill_memory import _watch_peak_rss, simulated_tenant, sync_env
 
 
 def measure(jobs: int) -> tuple[int, float, float, list[dict[str, object]]]:
     """(jobs in the tenant, seconds, peak RSS MiB of the sync process, per-feed results)."""
-    per_day = jobs / (HISTORY_DAYS * 6 / 7) / 1.1  # Mon–Sat, plus canceled and open jobs
-    sim = subprocess.Popen(
-        [sys.executable, "-c", SIMULATOR.format(days=HISTORY_DAYS), str(per_day)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert sim.stdout is not None
-        base_url, total = sim.stdout.readline().split()
+    with simulated_tenant(jobs) as (base_url, total):
         db = bench_database()
-        env = {
-            **os.environ,
-            "NEXUS_DATABASE_URL": db.url,
-            "NEXUS_ST_API_URL": base_url,
-            "NEXUS_ST_AUTH_URL": f"{base_url}/connect/token",
-            "NEXUS_ST_TENANT": "1001",
-            "NEXUS_ST_CLIENT_ID": "bench",
-            "NEXUS_ST_CLIENT_SECRET": "bench-secret",
-            "NEXUS_ST_APP_KEY": "bench-app",
-            "NEXUS_ST_RATE_LIMIT": "1000",
-        }
         start = time.perf_counter()
         sync = subprocess.Popen(
             [sys.executable, "-m", "nexus.cli", "sync", "--json"],
-            env=env,
+            env=sync_env(db.url, base_url),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -58,10 +38,7 @@ def measure(jobs: int) -> tuple[int, float, float, list[dict[str, object]]]:
         out = sync.stdout.read() if sync.stdout else b""
         if sync.returncode != 0:
             raise SystemExit(f"sync failed: {sync.stderr.read() if sync.stderr else ''}")
-        return int(total), seconds, peak, json.loads(out)
-    finally:
-        sim.kill()
-        sim.wait()
+        return total, seconds, peak, json.loads(out)
 
 
 def main() -> None:

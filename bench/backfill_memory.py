@@ -11,10 +11,12 @@ The last line is `RESULT backfill_peak_rss_ratio=<largest / smallest>`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -39,8 +41,9 @@ while True:
 """
 
 
-def measure(jobs: int) -> tuple[int, float, float]:
-    """(jobs mirrored, seconds, peak RSS MiB of the sync process)."""
+@contextlib.contextmanager
+def simulated_tenant(jobs: int) -> Iterator[tuple[str, int]]:
+    """A simulated tenant of about `jobs` jobs in its own process: (base URL, jobs made)."""
     per_day = jobs / (HISTORY_DAYS * 6 / 7) / 1.1  # Mon–Sat, plus canceled and open jobs
     sim = subprocess.Popen(
         [sys.executable, "-c", SIMULATOR.format(days=HISTORY_DAYS), str(per_day)],
@@ -50,22 +53,35 @@ def measure(jobs: int) -> tuple[int, float, float]:
     try:
         assert sim.stdout is not None
         base_url, total = sim.stdout.readline().split()
+        yield base_url, int(total)
+    finally:
+        sim.kill()
+        sim.wait()
+
+
+def sync_env(db_url: str, base_url: str) -> dict[str, str]:
+    """The environment of a `nexus sync` pointed at the simulated tenant and `db_url`."""
+    return {
+        **os.environ,
+        "NEXUS_DATABASE_URL": db_url,
+        "NEXUS_ST_API_URL": base_url,
+        "NEXUS_ST_AUTH_URL": f"{base_url}/connect/token",
+        "NEXUS_ST_TENANT": "1001",
+        "NEXUS_ST_CLIENT_ID": "bench",
+        "NEXUS_ST_CLIENT_SECRET": "bench-secret",
+        "NEXUS_ST_APP_KEY": "bench-app",
+        "NEXUS_ST_RATE_LIMIT": "1000",
+    }
+
+
+def measure(jobs: int) -> tuple[int, float, float]:
+    """(jobs mirrored, seconds, peak RSS MiB of the sync process)."""
+    with simulated_tenant(jobs) as (base_url, total):
         db = bench_database()
-        env = {
-            **os.environ,
-            "NEXUS_DATABASE_URL": db.url,
-            "NEXUS_ST_API_URL": base_url,
-            "NEXUS_ST_AUTH_URL": f"{base_url}/connect/token",
-            "NEXUS_ST_TENANT": "1001",
-            "NEXUS_ST_CLIENT_ID": "bench",
-            "NEXUS_ST_CLIENT_SECRET": "bench-secret",
-            "NEXUS_ST_APP_KEY": "bench-app",
-            "NEXUS_ST_RATE_LIMIT": "1000",
-        }
         start = time.perf_counter()
         sync = subprocess.Popen(
             [sys.executable, "-m", "nexus.cli", "sync", "--feed", "jobs", "--json"],
-            env=env,
+            env=sync_env(db.url, base_url),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -73,10 +89,7 @@ def measure(jobs: int) -> tuple[int, float, float]:
         seconds = time.perf_counter() - start
         if sync.returncode != 0:
             raise SystemExit(f"sync failed: {sync.stderr.read() if sync.stderr else ''}")
-        return int(total), seconds, peak
-    finally:
-        sim.kill()
-        sim.wait()
+        return total, seconds, peak
 
 
 def _watch_peak_rss(proc: subprocess.Popen[bytes]) -> float:
