@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import orjson
@@ -91,6 +91,7 @@ class ServiceTitanClient:
         self._client_secret = client_secret
         self._sleep = sleep
         self._host = urlsplit(api_url).netloc
+        self._api_url = api_url.rstrip("/")
         # Connecting should be quick even when answers are slow (up to 100 s).
         self._http = httpx.Client(
             base_url=api_url,
@@ -305,10 +306,12 @@ class ServiceTitanClient:
         with self._count_lock:
             self.api_calls += 1
             self.calls_by_path[path] += 1
+        # One absolute URL, encoded once: httpx would parse a relative one and its
+        # params three times, which costs more than the rest of a small request.
+        url = self._api_url + path + ("?" + urlencode(params) if params else "")
         try:
             return self._http.get(
-                path,
-                params=params,
+                url,
                 headers={
                     "Authorization": f"Bearer {token}",
                     "ST-App-Key": self._app_key.get_secret_value(),
