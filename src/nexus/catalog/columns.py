@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from nexus.catalog import spec
 
@@ -190,8 +190,3 @@ def _column(
 
 def _renamed(column: Column, name: str) -> Column:
     return Column(name, column.kind, column.path, column.required, column.default)
-
-
-def describe(columns: Iterable[Column]) -> list[dict[str, Any]]:
-    """Columns as plain data, for `nexus feeds list --json` and the docs."""
-    return [{"name": c.name, "type": c.pg_type, "source": c.source} for c in columns]

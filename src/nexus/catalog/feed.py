@@ -54,10 +54,6 @@ class Feed:
         return f"titan.{self.name}"
 
     @property
-    def table_name(self) -> str:
-        return self.name
-
-    @property
     def reference(self) -> bool:
         """A reference list without an export: reloaded whole now and then."""
         return self.export is None
@@ -65,15 +61,6 @@ class Feed:
     @cached_property
     def base(self) -> str:
         return spec.base_path(self.doc)
-
-    @property
-    def module(self) -> str:
-        """The API module, e.g. `jpm` (the first segment of the base path)."""
-        return self.base.strip("/").split("/", 1)[0]
-
-    @property
-    def export_path(self) -> str | None:
-        return self.export
 
     @cached_property
     def list_path(self) -> str | None:
@@ -186,7 +173,7 @@ class Feed:
         for name in self.column_names:
             if name in self.key_columns and len(self.key_columns) == 1:
                 continue
-            target = _join_target(name, FEEDS)
+            target = join_target(name, FEEDS)
             if target is not None:
                 joins[name] = target
         for column, target in self.joins_declared.items():
@@ -208,7 +195,7 @@ class Feed:
         }
 
 
-def _join_target(column: str, feeds: Mapping[str, Feed]) -> str | None:
+def join_target(column: str, feeds: Mapping[str, Feed]) -> str | None:
     """The feed a column `…x_id` points at: the longest tail `x` whose plural is a feed."""
     stem = column.removesuffix("_id")
     if stem == column:

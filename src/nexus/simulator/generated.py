@@ -24,7 +24,7 @@ from random import Random
 from typing import Any
 
 from nexus.catalog import FEEDS, Feed
-from nexus.catalog.feed import _join_target
+from nexus.catalog.feed import join_target
 from nexus.catalog.spec import record_schema, resolve, response_schema
 from nexus.simulator.catalog import (
     BUSINESS_UNITS,
@@ -193,7 +193,7 @@ def layout(name: str) -> Layout:
     joins = dict(feed.joins)
     for key in feed.key:  # a natural key like jobId joins its feed too
         column = next(c for c in feed.columns if c.source == key)
-        target = _join_target(column.name, FEEDS)
+        target = join_target(column.name, FEEDS)
         if key != "id" and target is not None:
             joins.setdefault(column.name, target)
     key_slots: list[int] = []

@@ -79,13 +79,6 @@ class SyncResult:
     seconds: float = 0.0
 
 
-def read_token(conn: Connection, tenant: int, feed: str) -> str | None:
-    row = conn.execute(
-        "SELECT token FROM nexus.feeds WHERE tenant_id = %s AND feed = %s", (tenant, feed)
-    ).fetchone()
-    return None if row is None else row[0]
-
-
 def save_token(conn: Connection, tenant: int, feed: str, token: str, now: Any) -> None:
     conn.execute(
         "INSERT INTO nexus.feeds (tenant_id, feed, token, pages, updated_at)"

@@ -517,7 +517,7 @@ def _horizon(conn: Connection, tenant: int, feed: Feed) -> datetime | None:
     Reference lists have no export feed; they are reloaded whole now and then, so
     the time of their last reload is theirs.
     """
-    if feed.export_path is None:
+    if feed.reference:
         row = conn.execute(
             "SELECT updated_at FROM nexus.feeds WHERE tenant_id = %s AND feed = %s",
             (tenant, feed.name),
