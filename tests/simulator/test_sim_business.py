@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import time
 from collections import Counter
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -313,23 +312,18 @@ def test_another_timezone_shifts_the_business_days() -> None:
 
 
 @pytest.mark.slow
-def test_a_hundred_thousand_jobs_generate_in_seconds() -> None:
-    started = time.perf_counter()
+def test_a_hundred_thousand_job_tenant_is_generated_and_served_in_full_pages() -> None:
+    # How fast is for the benchmarks (bench/backfill_memory.py builds a 500,000-job tenant);
+    # this checks the scale works at all.
     sim = make(BusinessConfig(seed=1, completed_jobs_per_day=1500), history_days=70)
-    elapsed = time.perf_counter() - started
     tenant = sim.tenant(TENANT)
     assert len(tenant.business.jobs) > 90_000
-    assert elapsed < 10, f"generation took {elapsed:.1f} s"
     with sim.serve() as server:
         st = StClient(server)
-        st.ok(EXPORTS["invoices"])  # warm up
-        timings = []
         token = None
         for _ in range(3):
-            began = time.perf_counter()
             page = st.ok(EXPORTS["invoices"], **({"from": token} if token else {}))
-            timings.append(time.perf_counter() - began)
             token = page["continueFrom"]
             assert len(page["data"]) == 1000
+            assert page["hasMore"] is True
         st.close()
-    assert min(timings) < 0.25, timings
