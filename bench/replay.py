@@ -34,7 +34,7 @@ def main() -> None:
     result = run_replay(scenario, db)
     seconds = time.perf_counter() - start
     print(f"scenario={scenario.name} days={days:.1f} runs={result.runs}")
-    print(f"verdict={result.proof['verdict']}")
+    print(f"verdict={result.proof.verdict}")
     print(f"ms_per_run={seconds / result.runs * 1000:.2f}")
     print(f"calibration_seconds={yardstick:.3f}")
     print(f"replay_vs_calibration={seconds / yardstick:.1f}")

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from nexus.proof.model import Proof
 from nexus.store.database import Database
+from proofjson import validated
+
+# Every proof a test prints or reads as JSON is checked against the published schema.
+_to_json = Proof.to_json
+Proof.to_json = lambda self: validated(_to_json(self))  # type: ignore[method-assign]
 
 # pgserver asks platformdirs for a runtime dir, which must be private (0700).
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="nxrun"))

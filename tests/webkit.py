@@ -78,7 +78,7 @@ def replayed(pg_url: str) -> Replayed:
     db.upgrade()
     scenario = load_scenario(HERE / "scenario-web.yaml")
     result = run_replay(scenario, db, step=timedelta(minutes=30))
-    return Replayed(db, scenario.until, scenario.tenant, result.proof)
+    return Replayed(db, scenario.until, scenario.tenant, result.proof.to_json())
 
 
 def replay_app(replayed: Replayed, **settings: Any) -> FastAPI:

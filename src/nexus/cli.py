@@ -333,7 +333,7 @@ def proof(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
     config = _config()
     result = current_proof(_database(), config, _tenant(config, tenant), SystemClock())
     if as_json:
-        _print_json(result)
+        _print_json(result.to_json())
     else:
         render(result, console)
 
@@ -358,7 +358,7 @@ def replay(
         )
     result = run_replay(parsed, db, web_app=create_app)
     if as_json:
-        _print_json(result.proof)
+        _print_json(result.proof.to_json())
     else:
         render(result.proof, console)
 
@@ -576,13 +576,12 @@ def diagnose_invoices(
     as_json: JsonOption = False,
 ) -> None:
     """Sample completed $0 jobs and tell sync misses from genuinely unbilled work."""
-    from nexus.proof.inputs import proof_inputs
     from nexus.servicetitan import ServiceTitanClient
     from nexus.sync.diagnose import diagnose_invoices as diagnose
 
     settings = _settings()
     tenant = settings.require_st_credentials()[0]
-    coverage = proof_inputs(_config(), tenant).coverage  # the window and lag of nexus.toml
+    coverage = _config().checks.invoice_coverage  # the window and lag of nexus.toml
     with ServiceTitanClient.from_settings(settings) as client:
         result = diagnose(
             _database(),

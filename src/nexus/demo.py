@@ -41,8 +41,8 @@ def run_demo(
     scenario = demo_scenario()
     result = run_replay(scenario, db, on_tick=on_tick, web_app=web_app)
     report = summary(db, scenario.tenant)
-    report["verdict"] = result.proof["verdict"]
-    report["story"] = result.proof["story"]
+    report["verdict"] = result.proof.verdict
+    report["story"] = list(result.proof.story)
     report["runs_replayed"] = result.runs
     report["database"] = db.safe_url
     return scenario, result, report

@@ -25,6 +25,7 @@ from nexus.clock import Clock, VirtualClock
 from nexus.errors import ConfigError, NexusError, WriteRefused
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
+from nexus.proof.model import Proof
 from nexus.registry.config import Config, load_config
 from nexus.registry.ownership import RegistryError, restore, retire
 from nexus.registry.timeline import record_event
@@ -71,11 +72,18 @@ class WebApp(Protocol):
 
 @dataclass
 class ReplayResult:
-    proof: dict[str, Any]
-    checkpoints: dict[datetime, dict[str, Any]] = field(default_factory=dict)
+    checkpoints: dict[datetime, Proof] = field(default_factory=dict)
     runs: int = 0
     failed_runs: int = 0
     simulator: Simulator | None = None
+    final: Proof | None = None
+
+    @property
+    def proof(self) -> Proof:
+        """The proof as of the scenario's `until`."""
+        if self.final is None:
+            raise RuntimeError("the replay did not reach its `until`")
+        return self.final
 
 
 def fresh_replay_database(home: Path) -> Database:
@@ -154,7 +162,7 @@ def run_replay(
     schedule = _Schedule(config, scenario.start)
     events = list(scenario.events)
     checkpoints = sorted(observe_at)
-    result = ReplayResult(proof={}, simulator=sim)
+    result = ReplayResult(simulator=sim)
     with (
         contextlib.ExitStack() as stack,
         sim.serve() as server,
@@ -186,7 +194,7 @@ def run_replay(
             if now >= scenario.until:
                 break
             now = min(now + step, scenario.until)
-        result.proof = _proof(conn, config, scenario, sim, scenario.until)
+        result.final = _proof(conn, config, scenario, sim, scenario.until)
     return result
 
 
@@ -259,7 +267,7 @@ def _client(scenario: Scenario, server: Any) -> ServiceTitanClient:
 
 def _proof(
     conn: Connection, config: Config, scenario: Scenario, sim: Simulator, at: datetime
-) -> dict[str, Any]:
+) -> Proof:
     """The proof as of `at`, with the sales ledger written from the simulated truth."""
     write_reference_revenue(conn, scenario.tenant, sim.tenant(scenario.tenant).revenue_by_day())
     return build_proof(conn, proof_inputs(config, scenario.tenant, scenario.timezone), at)
@@ -306,6 +314,10 @@ def _apply(
         until = at + timedelta(hours=value["hours"])
         faults.outage(status=value.get("status", 503), until=until)
         _scenario_event(conn, tenant, at, "st_outage", reason, value)
+    elif kind == "credentials_rotated":
+        until = at + timedelta(hours=value["hours"])
+        faults.token_rejection(revoke_issued=True, until=until)
+        _scenario_event(conn, tenant, at, "st_credentials_rotated", reason, value)
     elif kind == "rate_limit":
         until = at + timedelta(hours=value["hours"])
         faults.rate_limit(per_second=max(1, int(value["per_second"])), until=until)

@@ -21,8 +21,10 @@ The format is the contract in DESIGN.md::
 
 Besides the contract's keys, `business` accepts `uninvoiced_share` (chargeable
 work never invoiced) and events accept `stop: NAME` (a producer silently stops
-running) and `drop_export_share: {FEED: SHARE}` (that share of a feed's
-changes never reaches its export).
+running), `drop_export_share: {FEED: SHARE}` (that share of a feed's
+changes never reaches its export) and `credentials_rotated: {hours: H}` (the
+client secret is rotated in ServiceTitan, which refuses Nexus's credentials
+and every token issued so far until the new secret is set H hours later).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ EVENT_KINDS = {
     "restore",
     "stop",
     "st_outage",
+    "credentials_rotated",
     "rate_limit",
     "webhooks",
     "drop_export_share",
@@ -316,6 +319,7 @@ def _event_value(problems: _Problems, kind: str, node: yaml.Node, where: str) ->
     specs: dict[str, dict[str, tuple[float, float | None, bool]]] = {
         "bulk_insert": {"rows": (1, 10_000_000, True), "same_created_at": (0, 1, False)},
         "st_outage": {"hours": (0.01, 24 * 60, True), "status": (400, 599, False)},
+        "credentials_rotated": {"hours": (0.01, 24 * 400, True)},
         "rate_limit": {"hours": (0.01, 24 * 60, True), "per_second": (0.1, 1000, True)},
     }
     if kind == "drop_export_share":

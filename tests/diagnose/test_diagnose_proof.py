@@ -25,10 +25,10 @@ def test_the_proof_counts_the_diagnosed_sync_misses(
         sync_all(db, client, TENANT, clock)
         sim.advance(timedelta(days=1))
         sync_all(db, client, TENANT, clock)
-        before = current_proof(db, Config(), TENANT, clock)["zero_invoice_split"]
+        before = current_proof(db, Config(), TENANT, clock).to_json()["zero_invoice_split"]
         assert before["sync_miss"] == 0 and before["unexplained"] > 0
         d = diagnose_invoices(db, client, TENANT, clock, sample=500, seed=1)
-    after = current_proof(db, Config(), TENANT, clock)["zero_invoice_split"]
+    after = current_proof(db, Config(), TENANT, clock).to_json()["zero_invoice_split"]
     misses = d.classes["sync_miss"].count
     assert misses > 0
     # Every miss the diagnosis found among the proof's $0 jobs is now named as one.

@@ -40,7 +40,7 @@ def test_the_cache_file_is_written_each_cycle_and_stamped_with_the_run_time(
     path = scenario(tmp_path, "  []\n")
     (tmp_path / "scenario.yaml").write_text(path.read_text().replace("events:\n  []\n", ""))
     parsed = load_scenario(path)
-    proof = run_replay(parsed, db).proof
+    proof = run_replay(parsed, db).proof.to_json()
     cache = tmp_path / "st_jobs_cache.json"
     snapshot = json.loads(cache.read_bytes())
     assert snapshot["tenant"] == parsed.tenant and snapshot["days"] == 7
@@ -59,7 +59,7 @@ def test_a_stopped_cache_writer_is_a_stale_file_not_a_stale_database(
     db: Database, tmp_path: Path
 ) -> None:
     path = scenario(tmp_path, "  - {at: 2026-04-02T00:00:00Z, stop: jobs_cache_export}\n")
-    proof = run_replay(load_scenario(path), db).proof
+    proof = run_replay(load_scenario(path), db).proof.to_json()
     alert = next(a for a in proof["alerts"] if a["product"] == "st_jobs_cache.json")
     assert alert["label"] == "st_jobs_cache.json freshness (file mtime)"
     assert alert["measurement"]["measured_by"] == "file_mtime"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -19,7 +19,7 @@ from stsim import TENANT, client_for
 
 
 def invoice_cause(db: Database, clock: VirtualClock) -> dict:
-    proof = current_proof(db, load_config(None), TENANT, clock)
+    proof = current_proof(db, load_config(None), TENANT, clock).to_json()
     alert = next(a for a in proof["alerts"] if a["product"] == "titan.invoices")
     return alert["probable_cause"]
 
@@ -41,11 +41,23 @@ def test_the_cause_of_a_stale_table_follows_its_producers_failures(
             faults.outage(503)
         else:
             faults.malformed_record("invoices", times=None)
+        onset = clock.now() + timedelta(minutes=15)  # the first run to meet the fault
         for _ in range(20):  # five hours of failing runs every 15 minutes
             sim.advance(timedelta(minutes=15))
             with pytest.raises(NexusError):
                 sync_feed(db, client, TENANT, INVOICES, clock)
     cause = invoice_cause(db, clock)
-    assert (cause["kind"], cause["producer"]) == (kind, "invoice_sync")
+    if kind == "producer_failing":  # the producer's own trouble: its cause is the producer
+        assert (cause["kind"], cause["producer"], cause["scope"]) == (
+            kind,
+            "invoice_sync",
+            "producer",
+        )
+        assert "failed 20 run(s) in a row" in cause["evidence"]
+    else:  # ServiceTitan's trouble: one cause for the tenant, naming every producer it stops
+        assert (cause["kind"], cause["producer"], cause["scope"]) == (kind, None, "tenant")
+        assert cause["producers"] == ["invoice_sync"]
+        assert "(20 runs)" in cause["evidence"]
     assert len(cause["run_ids"]) >= 1
-    assert "failed 20 run(s) in a row" in cause["evidence"]
+    # `since` is the onset — the first failed run — not the moment the proof was read.
+    assert datetime.fromisoformat(cause["since"]) == onset

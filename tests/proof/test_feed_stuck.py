@@ -31,14 +31,14 @@ def test_reconcile_evidence_turns_an_unexplained_gap_into_a_stuck_feed(
     sim.tenant(TENANT).faults.drop_export_share({"invoices": 0.6})
     with sim.serve() as server, client_for(server) as client:
         sync_all(db, client, TENANT, clock)
-        before = current_proof(db, config, TENANT, clock)
+        before = current_proof(db, config, TENANT, clock).to_json()
         alert = coverage_alert(before)
         assert alert is not None and alert["severity"] == "critical"
         assert alert["probable_cause"]["kind"] == "none_found"
 
         # A diagnosis that finds sync misses becomes the probable cause...
         diagnosis = diagnose_invoices(db, client, TENANT, clock, sample=30, seed=3)
-        diagnosed = current_proof(db, config, TENANT, clock)
+        diagnosed = current_proof(db, config, TENANT, clock).to_json()
         jsonschema.validate(diagnosed, SCHEMA)
         cause = coverage_alert(diagnosed)["probable_cause"]  # type: ignore[index]
         assert (cause["kind"], cause["producer"]) == ("sync_miss", "invoice_sync")
@@ -47,7 +47,7 @@ def test_reconcile_evidence_turns_an_unexplained_gap_into_a_stuck_feed(
 
         # ...and a reconciliation's evidence names the feed itself.
         report = run_reconcile(db, client, TENANT, clock, feeds=["invoices"])
-        after = current_proof(db, config, TENANT, clock)
+        after = current_proof(db, config, TENANT, clock).to_json()
         jsonschema.validate(after, SCHEMA)
         cause = coverage_alert(after)["probable_cause"]  # type: ignore[index]
         assert (cause["kind"], cause["producer"]) == ("feed_stuck", "invoice_sync")
@@ -55,6 +55,6 @@ def test_reconcile_evidence_turns_an_unexplained_gap_into_a_stuck_feed(
         assert after["actions"][0]["command"] == "nexus reconcile --feed invoices --repair"
 
         run_reconcile(db, client, TENANT, clock, feeds=["invoices"], repair=True)
-        repaired = current_proof(db, config, TENANT, clock)
+        repaired = current_proof(db, config, TENANT, clock).to_json()
     alert = coverage_alert(repaired)
     assert alert is None or alert["severity"] not in ("warning", "critical")

@@ -129,7 +129,7 @@ def test_the_proof_and_the_cli_show_held_writes(
         tenant.faults.phantom_jobs(500, same_created_at=True)
         with pytest.raises(FeedHeld) as held:
             sync_feed(db, client, TENANT, JOBS, clock)
-    proof = current_proof(db, load_config(None), TENANT, clock)
+    proof = current_proof(db, load_config(None), TENANT, clock).to_json()
     jsonschema.validate(proof, SCHEMA)
     alert = next(a for a in proof["alerts"] if a["check"] == "quarantine")
     assert (alert["severity"], alert["label"]) == ("critical", "Writes quarantined")

@@ -1,1 +1,20 @@
-"""Checks: freshness, invoice coverage, volume and revenue, each with its evidence."""
+"""The checks of the Evolution Proof, one module each, run in this order by `build_proof`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nexus.checks import coverage, freshness, modules, quarantine, revenue, volume
+from nexus.checks.inputs import CheckInputs, CheckResult
+
+Check = Callable[[CheckInputs], CheckResult]
+
+#: Every check; each reads its own `[checks.<section>]` of nexus.toml, where it has one.
+CHECKS: tuple[Check, ...] = (
+    coverage.check,
+    freshness.check,
+    volume.check,
+    revenue.check,
+    modules.check,
+    quarantine.check,
+)

@@ -11,17 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from nexus.registry.config import INVOICE_COVERAGE_THRESHOLD
+from nexus.checks.alert import NONE_FOUND, Alert, Measurement, Model, questions
+from nexus.checks.inputs import CheckInputs, CheckResult
+from nexus.registry.config import InvoiceCoverageCheck
 from nexus.stats import Rate, Severity, severity_above, wilson
 from nexus.store.connection import Connection
 
-#: Share of completed chargeable jobs without an invoice total above which the
-#: gap is an alert; the configuration's default, reasoned there.
-DEFAULT_THRESHOLD = INVOICE_COVERAGE_THRESHOLD
-DEFAULT_MIN_N = 20
-DEFAULT_GRACE = timedelta(hours=24)
-DEFAULT_WINDOW = timedelta(days=30)
-DEFAULT_EXPECTED_LAG = timedelta(days=5)
+SETTINGS = "invoice_coverage"
+LABEL = "ST mirror invoice coverage gap"
+DEFAULTS = InvoiceCoverageCheck()
 
 CHARGEABLE = """
     j.tenant_id = %(tenant)s AND j.active AND j.job_status = 'Completed'
@@ -36,22 +34,13 @@ JOIN_TYPES = (
 
 
 @dataclass(frozen=True)
-class CoverageParams:
-    threshold: float = DEFAULT_THRESHOLD
-    min_n: int = DEFAULT_MIN_N
-    grace: timedelta = DEFAULT_GRACE
-    window: timedelta = DEFAULT_WINDOW
-    expected_lag: timedelta = DEFAULT_EXPECTED_LAG
-
-
-@dataclass(frozen=True)
 class Coverage:
     gap: Rate  # k = jobs without an invoice total, of n
     excluded_recent: int
     severity: Severity
     window_start: datetime
     window_end: datetime
-    params: CoverageParams
+    params: InvoiceCoverageCheck
 
 
 @dataclass(frozen=True)
@@ -62,8 +51,48 @@ class DayCoverage:
     rate: Rate  # with_total of completed
 
 
+class CoverageDay(Model):
+    day: date
+    completed: int
+    with_total: int
+    rate: float
+    ci_low: float
+    ci_high: float
+
+
+class CoverageSummary(Model):
+    """The coverage measurement the story and the pages read, alert or not."""
+
+    status: Severity
+    n: int
+    k: int
+    rate: float
+    ci_low: float
+    ci_high: float
+    threshold: float
+    min_n: int
+    window_start: datetime
+    window_end: datetime
+    excluded_recent: int
+    grace_s: int
+
+
+class ZeroInvoiceSplit(Model):
+    sync_miss: int
+    not_finished: int
+    no_charge: int
+    canceled: int
+    unexplained: int
+
+
+class CoverageResult(CheckResult):
+    coverage: CoverageSummary
+    coverage_by_day: tuple[CoverageDay, ...]
+    zero_invoice_split: ZeroInvoiceSplit
+
+
 def invoice_coverage(
-    conn: Connection, tenant: int, now: datetime, params: CoverageParams = CoverageParams()
+    conn: Connection, tenant: int, now: datetime, params: InvoiceCoverageCheck = DEFAULTS
 ) -> Coverage:
     start = now - params.window
     cutoff = now - params.grace
@@ -102,31 +131,13 @@ def coverage_by_day(
     return [DayCoverage(r[0], int(r[1]), int(r[2]), wilson(int(r[2]), int(r[1]))) for r in rows]
 
 
-@dataclass(frozen=True)
-class ZeroSplit:
-    not_finished: int
-    no_charge: int
-    canceled: int
-    sync_miss: int
-    unexplained: int
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "sync_miss": self.sync_miss,
-            "not_finished": self.not_finished,
-            "no_charge": self.no_charge,
-            "canceled": self.canceled,
-            "unexplained": self.unexplained,
-        }
-
-
 def zero_invoice_split(
     conn: Connection,
     tenant: int,
     now: datetime,
-    params: CoverageParams = CoverageParams(),
+    params: InvoiceCoverageCheck = DEFAULTS,
     sync_miss_ids: frozenset[int] = frozenset(),
-) -> ZeroSplit:
+) -> ZeroInvoiceSplit:
     """Split $0 jobs in the window by why they are $0.
 
     `sync_miss_ids` are jobs the latest diagnosis found invoiced in ServiceTitan
@@ -164,10 +175,84 @@ def zero_invoice_split(
     ).fetchone()
     assert row is not None
     canceled, no_charge, sync_miss, not_finished, unexplained = (int(v) for v in row)
-    return ZeroSplit(
+    return ZeroInvoiceSplit(
         not_finished=not_finished,
         no_charge=no_charge,
         canceled=canceled,
         sync_miss=sync_miss,
         unexplained=unexplained,
     )
+
+
+def check(inputs: CheckInputs) -> CoverageResult:
+    """Completed, chargeable jobs without an invoice total, as a rate with its interval."""
+    params = inputs.settings.invoice_coverage
+    conn, tenant, now = inputs.conn, inputs.tenant, inputs.now
+    coverage = invoice_coverage(conn, tenant, now, params)
+    gap = coverage.gap
+    days = coverage_by_day(conn, tenant, now, inputs.timezone)
+    return CoverageResult(
+        alerts=tuple(_alerts(coverage, inputs)),
+        coverage=CoverageSummary(
+            status=coverage.severity,
+            n=gap.n,
+            k=gap.k,
+            rate=round(gap.rate, 4),
+            ci_low=round(gap.ci_low, 4),
+            ci_high=round(gap.ci_high, 4),
+            threshold=params.threshold,
+            min_n=params.min_n,
+            window_start=coverage.window_start,
+            window_end=coverage.window_end,
+            excluded_recent=coverage.excluded_recent,
+            grace_s=int(params.grace.total_seconds()),
+        ),
+        coverage_by_day=tuple(
+            CoverageDay(
+                day=d.day,
+                completed=d.completed,
+                with_total=d.with_total,
+                rate=round(d.rate.rate, 4),
+                ci_low=round(d.rate.ci_low, 4),
+                ci_high=round(d.rate.ci_high, 4),
+            )
+            for d in days
+        ),
+        zero_invoice_split=zero_invoice_split(conn, tenant, now, params, inputs.sync_miss_ids),
+    )
+
+
+def _alerts(coverage: Coverage, inputs: CheckInputs) -> list[Alert]:
+    severity = coverage.severity
+    if severity is Severity.OK:
+        return []
+    gap, params = coverage.gap, coverage.params
+    insufficient = severity is Severity.INSUFFICIENT_DATA
+    cause = NONE_FOUND if insufficient else inputs.cause(params.product)
+    return [
+        Alert(
+            check="invoice_coverage",
+            severity="info" if insufficient else severity.value,
+            status=severity.value,
+            label=LABEL,
+            product=params.product,
+            measurement=Measurement(
+                counts="completed jobs without an invoice total",
+                n=gap.n,
+                k=gap.k,
+                rate=round(gap.rate, 4),
+                ci_low=round(gap.ci_low, 4),
+                ci_high=round(gap.ci_high, 4),
+                window=f"{coverage.window_start.isoformat()}/{coverage.window_end.isoformat()}",
+                excluded_recent=coverage.excluded_recent,
+            ),
+            threshold=params.threshold,
+            probable_cause=cause,
+            questions=questions(
+                inputs.db_fresh,
+                gap.n >= params.min_n,
+                f"n={gap.n} completed chargeable jobs; the minimum is {params.min_n}",
+                cause,
+            ),
+        )
+    ]

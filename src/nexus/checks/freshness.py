@@ -1,42 +1,46 @@
-"""Freshness of data products, measured where the data lives.
+"""Freshness of data products: is the mirror behind its source, and since when did we know?
 
-A table is measured in the database (now against its newest row) and in the
-run ledger (now against its owner's last successful run); a derived column by
-its owner's ledger; a file by its mtime — and every result says which.
+A mirrored table is judged by how far its newest change is behind
+ServiceTitan's newest, as of the last check a sync made (`source`), and by
+how long ago its owner last succeeded (`run_ledger`). A quiet table that holds
+ServiceTitan's newest change is fresh however old its rows are: the wall-clock
+age of its newest row is shown (`db`), as information, never as staleness. A
+derived column is judged by its owner's ledger, a file by its mtime — and
+every result says which.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from psycopg import sql
 
+from nexus.checks.alert import Alert, Cause, DbFresh, Measurement, questions
+from nexus.checks.inputs import CheckInputs, CheckResult
 from nexus.registry.model import ProductLike
 from nexus.registry.vitals import LedgerEntry
 from nexus.store.connection import Connection
+
+MeasuredBy = Literal["source", "run_ledger", "db", "file_mtime"]
+#: A product more than this many times its limit behind is critical, not a warning.
+STALE_CRITICAL_FACTOR = 4
 
 
 @dataclass(frozen=True)
 class Freshness:
     product: str
-    measured_by: str  # db | run_ledger | file_mtime
-    age_s: int | None  # None: nothing to measure (empty table, missing file, never ran)
+    measured_by: MeasuredBy
+    #: seconds: the lag behind the source (`source`), else the age; None when nothing
+    #: could be measured (empty table, missing file, never ran, never checked)
+    age_s: int | None
     max_age_s: int
     fresh: bool
     detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "measured_by": self.measured_by,
-            "age_s": self.age_s,
-            "max_age_s": self.max_age_s,
-            "fresh": self.fresh,
-            "detail": self.detail,
-        }
+    #: whether it counts towards the product's freshness, or is shown for information
+    judged: bool = True
 
 
 def _age(now: datetime, then: datetime | None) -> int | None:
@@ -67,7 +71,21 @@ def product_freshness(
     limit = int(product.max_age.total_seconds())
     if product.kind == "file":
         return [_file_freshness(product.name, file_path or product.path, now, limit)]
-    results = []
+    last = owner_entry.last_success if owner_entry else None
+    age = _age(now, last)
+    results = [
+        Freshness(
+            product.name,
+            "run_ledger",
+            age,
+            limit,
+            age is not None and age <= limit,
+            f"last successful run of {owner}, which reads everything ServiceTitan changed "
+            "since the one before"
+            if last
+            else f"{owner} has never succeeded",
+        )
+    ]
     if product.kind == "table":
         newest = newest_row(conn, product.name, tenant)
         age = _age(now, newest)
@@ -77,24 +95,14 @@ def product_freshness(
                 "db",
                 age,
                 limit,
-                age is not None and age <= limit,
-                "newest row written by Nexus (max updated_at)"
+                age is not None,
+                "newest row written by Nexus (max updated_at): information only, a quiet "
+                "table is not stale"
                 if newest
                 else "the table holds no rows for this tenant",
+                judged=False,
             )
         )
-    last = owner_entry.last_success if owner_entry else None
-    age = _age(now, last)
-    results.append(
-        Freshness(
-            product.name,
-            "run_ledger",
-            age,
-            limit,
-            age is not None and age <= limit,
-            f"last successful run of {owner}" if last else f"{owner} has never succeeded",
-        )
-    )
     return results
 
 
@@ -109,13 +117,117 @@ def _file_freshness(name: str, path: Path | None, now: datetime, limit: int) -> 
     return Freshness(name, "file_mtime", age, limit, age <= limit, f"file mtime of {path}")
 
 
-def is_fresh(results: list[Freshness]) -> bool | None:
-    """A product is fresh if any honest measure says so; None when nothing was measured."""
-    if not results:
-        return None
-    return any(r.fresh for r in results)
+def is_fresh(results: list[Freshness]) -> bool:
+    """A product is fresh when every measure that judges it says so."""
+    judged = [r for r in results if r.judged]
+    return bool(judged) and all(r.fresh for r in judged)
 
 
-def max_age(results: list[Freshness]) -> timedelta | None:
-    ages = [r.age_s for r in results if r.age_s is not None]
-    return timedelta(seconds=min(ages)) if ages else None
+def by_product(freshness: tuple[Freshness, ...] | list[Freshness]) -> dict[str, list[Freshness]]:
+    found: dict[str, list[Freshness]] = {}
+    for f in freshness:
+        found.setdefault(f.product, []).append(f)
+    return found
+
+
+def database_fresh(freshness: tuple[Freshness, ...] | list[Freshness]) -> DbFresh:
+    """Is the database itself stale? Per mirrored table: is it behind ServiceTitan?"""
+    tables = {
+        name: results
+        for name, results in by_product(freshness).items()
+        if name.count(".") == 1 and results[0].measured_by != "file_mtime"
+    }
+    if not tables:
+        return DbFresh(fresh=False, evidence="no mirrored table is declared")
+    stale = [name for name, results in tables.items() if not is_fresh(results)]
+    if not stale:
+        oldest = max(
+            (r for results in tables.values() for r in results if r.judged),
+            key=lambda r: -1 if r.age_s is None else r.age_s,
+        )
+        return DbFresh(
+            fresh=True,
+            evidence=f"every one of the {len(tables)} mirrored tables has caught up lately "
+            f"(the longest wait: {oldest.product}, {_MEASURE[oldest.measured_by]} "
+            f"{_age_text(oldest)})",
+        )
+    parts = [
+        f"{name}: "
+        + ", ".join(f"{_MEASURE[r.measured_by]} {_age_text(r)}" for r in tables[name] if r.judged)
+        for name in stale[:3]
+    ] + ([f"and {len(stale) - 3} more"] if len(stale) > 3 else [])
+    return DbFresh(
+        fresh=False,
+        evidence=f"{len(stale)} of the {len(tables)} mirrored tables are behind "
+        f"({'; '.join(parts)})",
+    )
+
+
+_MEASURE = {
+    "source": "behind ServiceTitan by",
+    "run_ledger": "last sync",
+    "db": "newest row",
+    "file_mtime": "file written",
+}
+
+
+def _age_text(f: Freshness) -> str:
+    if f.age_s is None:
+        return "never"
+    ago = "" if f.measured_by == "source" else " ago"
+    return duration_text(f.age_s) + ago
+
+
+def duration_text(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def check(inputs: CheckInputs) -> CheckResult:
+    """An alert per product a judging measure finds behind its limit."""
+    alerts = []
+    for product, results in by_product(inputs.freshness).items():
+        judged = [r for r in results if r.judged]
+        if is_fresh(results) or not judged:
+            continue
+        worst = max(
+            (r for r in judged if not r.fresh), key=lambda r: -1 if r.age_s is None else r.age_s
+        )
+        if worst.age_s is None and worst.measured_by != "file_mtime":
+            continue  # never measured: the producer's vitals say never_ran
+        too_old = worst.age_s is None or worst.age_s > STALE_CRITICAL_FACTOR * worst.max_age_s
+        cause = inputs.cause(product)
+        alerts.append(
+            _alert(product, worst, "critical" if too_old else "warning", cause, inputs.db_fresh)
+        )
+    return CheckResult(alerts=tuple(alerts))
+
+
+def _alert(
+    product: str,
+    worst: Freshness,
+    severity: Literal["critical", "warning"],
+    cause: Cause,
+    db_fresh: DbFresh,
+) -> Alert:
+    return Alert(
+        check="freshness",
+        severity=severity,
+        status=severity,
+        label=f"{product} freshness ({worst.measured_by.replace('_', ' ')})",
+        product=product,
+        measurement=Measurement(
+            counts=worst.detail,
+            age_s=worst.age_s,
+            max_age_s=worst.max_age_s,
+            measured_by=worst.measured_by,
+        ),
+        threshold=float(worst.max_age_s),
+        probable_cause=cause,
+        questions=questions(db_fresh, None, "not a sampled rate", cause),
+    )

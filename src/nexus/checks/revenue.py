@@ -16,49 +16,47 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Literal
 from zoneinfo import ZoneInfo
 
+from pydantic import Field
+
+from nexus.checks.alert import NONE_FOUND, Alert, Measurement, Model, questions
+from nexus.checks.inputs import CheckInputs, CheckResult
 from nexus.errors import ConfigError, DatabaseError
+from nexus.registry.config import RevenueCheck
 from nexus.stats import Severity
 from nexus.store.connection import Connection
 
-
-@dataclass(frozen=True)
-class RevenueParams:
-    settlement_lag: timedelta = timedelta(days=7)
-    spike_ratio: float = 3.0
-    same_created_min_rows: int = 100
-    min_capture: float = 0.9
-    weeks: int = 8
-    baseline_weeks: int = 4
-    same_created_days: int = 28
+SETTINGS = "revenue"
+DEFAULTS = RevenueCheck()
+#: Weeks shown, and the trailing weeks a spike is measured against.
+WEEKS = 8
+BASELINE_WEEKS = 4
+#: A created timestamp shared by at least this many jobs in this many days is looked at.
+SAME_CREATED_MIN_ROWS = 100
+SAME_CREATED_DAYS = 28
 
 
-@dataclass(frozen=True)
-class WeekRevenue:
-    week: str  # ISO week, e.g. 2026-W15
+class WeekRevenue(Model):
+    week: str = Field(pattern=r"^[0-9]{4}-W[0-9]{2}$", description="ISO week, e.g. 2026-W15.")
     mirror: float
     reference: float | None
     capture: float | None
     provisional: bool
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "week": self.week,
-            "mirror": self.mirror,
-            "reference": self.reference,
-            "capture": self.capture,
-            "provisional": self.provisional,
-        }
 
-
-@dataclass(frozen=True)
-class Spike:
-    kind: str  # week_above_median | shared_created_timestamp
+class Spike(Model):
+    kind: Literal["week_above_median", "shared_created_timestamp"]
     detail: str
     week: str | None = None
     rows: int | None = None
+
+
+class RevenueReport(Model):
+    reference: str | None
+    weeks: tuple[WeekRevenue, ...]
+    spikes: tuple[Spike, ...]
 
 
 @dataclass(frozen=True)
@@ -173,16 +171,14 @@ def revenue(
     timezone: str,
     reference: Mapping[str, float] | None,
     reference_name: str | None,
-    params: RevenueParams = RevenueParams(),
+    params: RevenueCheck = DEFAULTS,
 ) -> Revenue:
     tz = ZoneInfo(timezone)
     local_today = now.astimezone(tz).date()
-    first_day = local_today - timedelta(days=local_today.weekday() + 7 * (params.weeks - 1))
+    first_day = local_today - timedelta(days=local_today.weekday() + 7 * (WEEKS - 1))
     start = datetime.combine(first_day, datetime.min.time(), tz)
     # A little more history than the weeks shown, for the spike baseline.
-    history = mirror_weekly(
-        conn, tenant, start - timedelta(weeks=params.baseline_weeks), now, timezone
-    )
+    history = mirror_weekly(conn, tenant, start - timedelta(weeks=BASELINE_WEEKS), now, timezone)
     weeks = []
     day = first_day
     while day <= local_today:
@@ -192,7 +188,11 @@ def revenue(
         end = datetime.combine(week_end(week) + timedelta(days=1), datetime.min.time(), tz)
         provisional = end + params.settlement_lag > now
         capture = round(mirror / ref, 4) if ref else None
-        weeks.append(WeekRevenue(week, mirror, ref, capture, provisional))
+        weeks.append(
+            WeekRevenue(
+                week=week, mirror=mirror, reference=ref, capture=capture, provisional=provisional
+            )
+        )
         day += timedelta(days=7)
     low = [
         w.week
@@ -211,41 +211,119 @@ def spikes(
     tenant: int,
     now: datetime,
     history: Mapping[str, float],
-    params: RevenueParams,
+    params: RevenueCheck,
 ) -> list[Spike]:
     found = []
     ordered = sorted(history)
     for i, week in enumerate(ordered):
-        trailing = [
-            history[w] for w in ordered[max(0, i - params.baseline_weeks) : i] if history[w] > 0
-        ]
-        if len(trailing) >= max(2, params.baseline_weeks - 1):
+        trailing = [history[w] for w in ordered[max(0, i - BASELINE_WEEKS) : i] if history[w] > 0]
+        if len(trailing) >= max(2, BASELINE_WEEKS - 1):
             median = statistics.median(trailing)
             if median > 0 and history[week] > params.spike_ratio * median:
                 found.append(
                     Spike(
-                        "week_above_median",
-                        f"{week}: ${history[week]:,.0f} is {history[week] / median:.1f}× the "
-                        f"trailing median ${median:,.0f}",
+                        kind="week_above_median",
+                        detail=f"{week}: ${history[week]:,.0f} is {history[week] / median:.1f}× "
+                        f"the trailing median ${median:,.0f}",
                         week=week,
                     )
                 )
-    days = params.same_created_days
+    days = SAME_CREATED_DAYS
+    # The largest group of jobs sharing one created timestamp, and how many jobs were
+    # created on that day: no real business books most of a day in the same instant.
     row = conn.execute(
-        "SELECT created_on, count(*) FROM titan.jobs"
-        " WHERE tenant_id = %s AND created_on > %s AND created_on <= %s"
-        " GROUP BY created_on HAVING count(*) >= %s ORDER BY 2 DESC LIMIT 1",
-        (tenant, now - timedelta(days=days), now, params.same_created_min_rows),
+        "WITH stamp AS (SELECT created_on, count(*) AS rows FROM titan.jobs"
+        " WHERE tenant_id = %(tenant)s AND created_on > %(start)s AND created_on <= %(now)s"
+        " GROUP BY created_on HAVING count(*) >= %(min_rows)s ORDER BY 2 DESC LIMIT 1)"
+        " SELECT stamp.created_on, stamp.rows, (SELECT count(*) FROM titan.jobs j"
+        "   WHERE j.tenant_id = %(tenant)s AND j.created_on >= stamp.created_on - interval '12h'"
+        "   AND j.created_on < stamp.created_on + interval '12h') FROM stamp",
+        {
+            "tenant": tenant,
+            "start": now - timedelta(days=days),
+            "now": now,
+            "min_rows": SAME_CREATED_MIN_ROWS,
+        },
     ).fetchone()
-    if row is not None:
-        # No real business books a hundred jobs in the same instant.
-        stamp, rows = row[0], int(row[1])
+    if row is not None and int(row[1]) >= params.same_created_share * int(row[2]):
+        stamp, rows, around = row[0], int(row[1]), int(row[2])
         found.append(
             Spike(
-                "shared_created_timestamp",
-                f"{rows:,} jobs created in the last {days} days share one created "
-                f"timestamp ({stamp.isoformat()})",
+                kind="shared_created_timestamp",
+                detail=f"{rows:,} of the {around:,} jobs created within 12 h of "
+                f"{stamp.isoformat()} share that one created timestamp",
                 rows=rows,
             )
         )
     return found
+
+
+class RevenueResult(CheckResult):
+    revenue: RevenueReport
+
+
+def check(inputs: CheckInputs) -> RevenueResult:
+    """Settled weeks whose mirror revenue falls short of the reference; phantom spikes."""
+    weeks, name = inputs.reference(inputs.conn)
+    rev = revenue(
+        inputs.conn,
+        inputs.tenant,
+        inputs.now,
+        inputs.timezone,
+        weeks,
+        name,
+        inputs.settings.revenue,
+    )
+    report = RevenueReport(
+        reference=rev.reference_name, weeks=tuple(rev.weeks), spikes=tuple(rev.spikes)
+    )
+    return RevenueResult(alerts=tuple(_alerts(rev, inputs)), revenue=report)
+
+
+def _alerts(rev: Revenue, inputs: CheckInputs) -> list[Alert]:
+    alerts = []
+    if rev.low_weeks:
+        settled = [w for w in rev.weeks if w.week in rev.low_weeks]
+        worst = min(settled, key=lambda w: w.capture or 0.0)
+        product = inputs.settings.invoice_coverage.product
+        cause = inputs.cause(product)
+        severity = "critical" if rev.capture_severity is Severity.CRITICAL else "warning"
+        alerts.append(
+            Alert(
+                check="revenue_capture",
+                severity=severity,
+                status=severity,
+                label=f"ST mirror revenue capture vs {rev.reference_name}",
+                product=product,
+                measurement=Measurement(
+                    counts="mirror revenue / reference revenue per settled week",
+                    weeks=tuple(rev.low_weeks),
+                    worst_week=worst.week,
+                    rate=worst.capture,
+                    mirror=worst.mirror,
+                    reference=worst.reference,
+                ),
+                probable_cause=cause,
+                questions=questions(
+                    inputs.db_fresh,
+                    True,
+                    f"{len(settled)} settled week(s) below the minimum",
+                    cause,
+                ),
+            )
+        )
+    for spike in rev.spikes:
+        alerts.append(
+            Alert(
+                check="revenue_spike",
+                severity="critical",
+                status="critical",
+                label="Mirror revenue spike"
+                if spike.kind == "week_above_median"
+                else "Mirror rows sharing one created timestamp",
+                product="titan.jobs",
+                measurement=Measurement(counts=spike.detail, week=spike.week, n=spike.rows),
+                questions=questions(inputs.db_fresh, None, "not a sampled rate", NONE_FOUND),
+            )
+        )
+    return alerts

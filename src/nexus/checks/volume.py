@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from nexus.checks.alert import NONE_FOUND, Alert, Measurement, Model, questions
+from nexus.checks.inputs import CheckInputs, CheckResult
+from nexus.registry.config import VolumeCheck
 from nexus.stats import Severity
 from nexus.store.connection import Connection
 
-
-@dataclass(frozen=True)
-class VolumeParams:
-    window_days: int = 28
-    min_days: int = 14
-    drop_ratio: float = 0.5
-    p_value: float = 0.001
+SETTINGS = "volume"
+DEFAULTS = VolumeCheck()
+#: A drop must also be this improbable under a Poisson count with the baseline's mean.
+P_VALUE = 0.001
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,12 @@ def volume(
     tenant: int,
     now: datetime,
     timezone: str,
-    params: VolumeParams = VolumeParams(),
+    params: VolumeCheck = DEFAULTS,
 ) -> Volume:
     tz = ZoneInfo(timezone)
     today = now.astimezone(tz).date()
     day = today - timedelta(days=1)
-    start = day - timedelta(days=params.window_days)
+    start = day - timedelta(days=max(1, params.window.days))
     rows = conn.execute(
         "SELECT (completed_on AT TIME ZONE %(tz)s)::date AS d, count(*) FROM titan.jobs"
         " WHERE tenant_id = %(tenant)s AND active AND job_status = 'Completed'"
@@ -71,7 +71,7 @@ def volume(
     p_value = poisson_cdf(tested, baseline)
     if not weekday_open and tested == 0:
         severity = Severity.OK  # a day the business is normally closed
-    elif ratio is not None and ratio < params.drop_ratio and p_value < params.p_value:
+    elif ratio is not None and ratio < params.drop_ratio and p_value < P_VALUE:
         severity = Severity.WARNING
     else:
         severity = Severity.OK
@@ -86,3 +86,52 @@ def poisson_cdf(k: int, mean: float) -> float:
         term *= mean / i
         total += term
     return min(1.0, total)
+
+
+class VolumeReport(Model):
+    day: date
+    completed: int
+    baseline: float | None
+    history_days: int
+    ratio: float | None
+    p_value: float | None
+    severity: Severity
+
+
+class VolumeResult(CheckResult):
+    volume: VolumeReport
+
+
+def check(inputs: CheckInputs) -> VolumeResult:
+    """A warning when yesterday's completed jobs fell far and improbably below the baseline."""
+    vol = volume(inputs.conn, inputs.tenant, inputs.now, inputs.timezone, inputs.settings.volume)
+    report = VolumeReport(
+        day=vol.day,
+        completed=vol.completed,
+        baseline=vol.baseline,
+        history_days=vol.history_days,
+        ratio=None if vol.ratio is None else round(vol.ratio, 3),
+        p_value=None if vol.p_value is None else round(vol.p_value, 6),
+        severity=vol.severity,
+    )
+    if vol.severity is not Severity.WARNING:
+        return VolumeResult(volume=report)
+    alert = Alert(
+        check="volume",
+        severity="warning",
+        status="warning",
+        label="Jobs completed per day vs trailing baseline",
+        product="titan.jobs",
+        measurement=Measurement(
+            counts=f"{vol.completed} jobs completed on {vol.day.isoformat()} against a "
+            f"baseline of {vol.baseline:g} a day (p = {vol.p_value:.4f})",
+            n=vol.completed,
+            baseline=vol.baseline,
+            ratio=vol.ratio,
+            history_days=vol.history_days,
+        ),
+        questions=questions(
+            inputs.db_fresh, True, f"baseline from {vol.history_days} business days", NONE_FOUND
+        ),
+    )
+    return VolumeResult(alerts=(alert,), volume=report)

@@ -1,56 +1,54 @@
-"""Probable causes, found by following lineage: product → owning producer → its vitals and events.
+"""Probable causes, found by following lineage, and collapsed to their root.
 
 A cause is never guessed from a label. It is a fact in the ledger or the
 timeline — a retirement event, failed runs and their error kind, a silence
-longer than twice the schedule — and it carries that evidence.
+longer than twice the schedule, a reconcile's findings — and it carries that
+evidence and its onset.
+
+Causes form a tree: ServiceTitan refusing the credentials, not answering or
+throttling is one cause for the whole tenant, however many producers fail
+for it; a producer's cause explains every alert on its products. Each alert
+is given its root, so one root is one group, one story item and one action.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from nexus.checks.alert import NONE_FOUND, TENANT_WIDE, Cause, CauseKind
 from nexus.registry.ownership import Ownership
 from nexus.registry.timeline import Event
 from nexus.registry.vitals import LedgerEntry, Vital
 from nexus.sync.diagnose import ClassShare, Diagnosis
 
-#: error_kind of the failing runs → cause kind
-FAILURE_CAUSES = {
+#: error_kind of a producer's failing runs → the cause kind, for ServiceTitan's own troubles
+FAILURE_CAUSES: dict[str, CauseKind] = {
     "auth": "st_auth_failing",
     "unreachable": "st_unreachable",
-    "rate_limited": "st_unreachable",
+    "rate_limited": "st_rate_limited",
+}
+TENANT_WORDS = {
+    "st_auth_failing": "ServiceTitan refuses Nexus's credentials",
+    "st_unreachable": "ServiceTitan does not answer",
+    "st_rate_limited": "ServiceTitan keeps throttling Nexus",
 }
 
 
-@dataclass(frozen=True)
-class Cause:
-    kind: str
-    producer: str | None
-    since: datetime | None
-    evidence: str
-    run_ids: tuple[int, ...] = ()
-    event_id: int | None = None
-    links: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[str, str | None]:
-        return (self.kind, self.producer)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "producer": self.producer,
-            "since": None if self.since is None else self.since.isoformat(),
-            "evidence": self.evidence,
-            "run_ids": list(self.run_ids),
-            "event_id": self.event_id,
-            "links": self.links,
-        }
+def _when(at: datetime | None) -> str:
+    return "an unknown time" if at is None else f"{at:%b %d %H:%M} UTC"
 
 
-NONE_FOUND = Cause("none_found", None, None, "no retired, failing or silent producer upstream")
+def _tenant_links(entries: list[LedgerEntry]) -> dict[str, str]:
+    """Each failing producer, and its latest failed run, as evidence."""
+    links = {}
+    for entry in entries[:5]:
+        links[f"producer {entry.producer}"] = f"/producers/{entry.producer}"
+        if entry.failed_run_ids:
+            run = entry.failed_run_ids[0]
+            links[f"run {run}"] = f"/producers/{entry.producer}#run-{run}"
+    return links
 
 
 def _links(producer: str | None, run_ids: tuple[int, ...] = ()) -> dict[str, str]:
@@ -74,91 +72,155 @@ class FeedGap:
     token_moved_at: datetime | None
 
 
-def cause_for_product(
-    product: str,
-    state: Ownership,
-    vitals: dict[str, Vital],
-    entries: dict[str, LedgerEntry],
-    events: list[Event],
-    run_error_kinds: dict[int, str | None],
-    gaps: dict[str, FeedGap] | None = None,
-) -> Cause:
-    """The probable cause behind a symptom on `product`, with its evidence."""
-    owner = state.owners.get(product)
-    if owner is None:
+@dataclass(frozen=True)
+class Lineage:
+    """What the ledger and the timeline say, read once per proof."""
+
+    state: Ownership
+    vitals: Mapping[str, Vital]
+    entries: Mapping[str, LedgerEntry]
+    events: Sequence[Event]
+    run_error_kinds: Mapping[int, str | None]
+    gaps: Mapping[str, FeedGap]
+
+    def failure_kind(self, producer: str) -> CauseKind:
+        """What a failing producer's latest failed run met."""
+        entry = self.entries.get(producer)
+        runs = entry.failed_run_ids if entry else ()
+        kind = self.run_error_kinds.get(runs[0]) if runs else None
+        return FAILURE_CAUSES.get(kind or "", "producer_failing")
+
+    def tenant_causes(self) -> dict[str, Cause]:
+        """The tenant-wide root cause of each producer failing for ServiceTitan's reasons."""
+        failing: dict[CauseKind, list[Vital]] = {}
+        for vital in self.vitals.values():
+            if vital.status == "failing":
+                kind = self.failure_kind(vital.producer)
+                if kind in TENANT_WIDE:
+                    failing.setdefault(kind, []).append(vital)
+        roots = {}
+        for kind, vitals in failing.items():
+            root = self._tenant_cause(kind, vitals)
+            roots.update({v.producer: root for v in vitals})
+        return roots
+
+    def _tenant_cause(self, kind: CauseKind, vitals: list[Vital]) -> Cause:
+        names = tuple(v.producer for v in vitals)
+        since = min((v.since for v in vitals if v.since), default=None)
+        known = [self.entries[n] for n in names if n in self.entries]
+        runs = sum(entry.failures_since_success for entry in known)
+        run_ids = tuple(r for entry in known for r in entry.failed_run_ids)
+        latest = next((v.error for v in vitals if v.error), None)
+        error = f"; latest error: {latest.splitlines()[0]}" if latest else ""
+        return Cause(
+            kind=kind,
+            producer=None,
+            since=since,
+            scope="tenant",
+            producers=names,
+            evidence=f"{TENANT_WORDS[kind]}: {len(names)} producer(s) ({', '.join(names)}) have "
+            f"failed every run since {_when(since)} ({runs} runs){error}",
+            run_ids=run_ids[:10],
+            links=_tenant_links(known),
+        )
+
+    def cause_of(self, product: str, roots: Mapping[str, Cause]) -> Cause:
+        """The root cause behind a symptom on `product`, with its evidence."""
+        owner = self.state.owners.get(product)
+        if owner is None:
+            return NONE_FOUND
+        if owner in roots:
+            return roots[owner]
+        vital = self.vitals.get(owner)
+        if owner in self.state.retired_producers:
+            return self._retired(owner, product)
+        if owner not in self.state.declared:
+            entry = self.entries.get(owner)
+            return Cause(
+                kind="producer_stopped",
+                producer=owner,
+                since=entry.last_success if entry else None,
+                scope="producer",
+                evidence=f"{owner} owns {product} but is no longer declared in nexus.toml, so "
+                "nothing schedules it.",
+                links=_links(owner),
+            )
+        if vital is not None and vital.status == "failing":
+            entry = self.entries.get(owner)
+            runs = entry.failed_run_ids if entry else ()
+            count = entry.failures_since_success if entry else 0
+            return Cause(
+                kind=self.failure_kind(owner),
+                producer=owner,
+                since=vital.since,
+                scope="producer",
+                evidence=f"{owner} has failed {count} run(s) in a row since {_when(vital.since)} "
+                f"(latest run {vital.last_run_id}): "
+                f"{(vital.error or '').splitlines()[0] if vital.error else 'no error text'}",
+                run_ids=runs,
+                links=_links(owner, runs),
+            )
+        if vital is not None and vital.status == "late":
+            last = vital.last_success
+            return Cause(
+                kind="producer_stopped",
+                producer=owner,
+                since=vital.since,
+                scope="producer",
+                evidence=f"{owner} runs every {vital.every_s // 60} min but has not succeeded "
+                f"since {_when(last) if last else 'it was declared'}; no failure is recorded, "
+                "so it is not running at all.",
+                run_ids=(vital.last_run_id,) if vital.last_run_id else (),
+                links=_links(owner),
+            )
+        gap = self.gaps.get(owner)
+        if gap is not None and gap.missing > 0:
+            return _feed_stuck(gap)
         return NONE_FOUND
-    vital = vitals.get(owner)
-    if owner in state.retired_producers:
+
+    def _retired(self, owner: str, product: str) -> Cause:
         event = next(
-            (e for e in events if e.producer == owner and e.kind.startswith("producer_retired")),
+            (
+                e
+                for e in self.events
+                if e.producer == owner and e.kind.startswith("producer_retired")
+            ),
             None,
         )
-        since = state.retired_producers[owner]
+        since = self.state.retired_producers[owner]
         who = f" by {event.actor}" if event else ""
         why = f" ({event.reason})" if event and event.reason else ""
         return Cause(
-            "producer_retired",
-            owner,
-            since,
-            f"{owner} was retired on {since:%b %d %H:%M} UTC{who}{why} and still owns "
+            kind="producer_retired",
+            producer=owner,
+            since=since,
+            scope="producer",
+            evidence=f"{owner} was retired on {_when(since)}{who}{why} and still owns "
             f"{product}; no run of {owner} has written it since.",
             event_id=event.id if event else None,
             links={**_links(owner), **({"event": f"/timeline#event-{event.id}"} if event else {})},
         )
-    if owner not in state.declared:
-        return Cause(
-            "producer_stopped",
-            owner,
-            entries[owner].last_success if owner in entries else None,
-            f"{owner} owns {product} but is no longer declared in nexus.toml, so nothing "
-            "schedules it.",
-            links=_links(owner),
-        )
-    if vital is not None and vital.status == "failing":
-        entry = entries.get(owner)
-        runs = entry.failed_run_ids if entry else ()
-        kind = FAILURE_CAUSES.get(run_error_kinds.get(runs[0]) or "", "producer_failing")
-        count = entry.failures_since_success if entry else 0
-        return Cause(
-            kind,
-            owner,
-            vital.since,
-            f"{owner} has failed {count} run(s) in a row (latest run {vital.last_run_id}): "
-            f"{(vital.error or '').splitlines()[0] if vital.error else 'no error text'}",
-            run_ids=runs,
-            links=_links(owner, runs),
-        )
-    if vital is not None and vital.status == "late":
-        last = vital.last_success
-        return Cause(
-            "producer_stopped",
-            owner,
-            last,
-            f"{owner} runs every {vital.every_s // 60} min but has not succeeded since "
-            + (f"{last:%b %d %H:%M} UTC" if last else "it was declared")
-            + "; no failure is recorded, so it is not running at all.",
-            run_ids=(vital.last_run_id,) if vital.last_run_id else (),
-            links=_links(owner),
-        )
-    gap = (gaps or {}).get(owner)
-    if gap is not None and gap.missing > 0:
-        moved = (
-            f"its token last moved {gap.token_moved_at:%b %d %H:%M} UTC"
-            if gap.token_moved_at
-            else "its token never moved"
-        )
-        return Cause(
-            "feed_stuck",
-            owner,
-            gap.token_moved_at,
-            f"{owner} runs, but the {gap.feed} export is not delivering what ServiceTitan has: "
-            f"reconcile run {gap.reconcile_run} ({gap.reconciled_at:%b %d %H:%M} UTC) found "
-            f"{gap.missing} {gap.feed} records older than the last sync that the mirror lacks "
-            f"or holds differently; {moved}.",
-            run_ids=(gap.reconcile_run,),
-            links=_links(owner, (gap.reconcile_run,)),
-        )
-    return NONE_FOUND
+
+
+def _feed_stuck(gap: FeedGap) -> Cause:
+    moved = (
+        f"its token last moved {_when(gap.token_moved_at)}"
+        if gap.token_moved_at
+        else "its token never moved"
+    )
+    return Cause(
+        kind="feed_stuck",
+        producer=gap.producer,
+        since=gap.token_moved_at,
+        scope="feed",
+        feed=gap.feed,
+        evidence=f"{gap.producer} runs, but the {gap.feed} export is not delivering what "
+        f"ServiceTitan has: reconcile run {gap.reconcile_run} ({_when(gap.reconciled_at)}) "
+        f"found {gap.missing} {gap.feed} records older than the last sync that the mirror lacks "
+        f"or holds differently; {moved}.",
+        run_ids=(gap.reconcile_run,),
+        links=_links(gap.producer, (gap.reconcile_run,)),
+    )
 
 
 def diagnosis_cause(d: Diagnosis) -> Cause | None:
@@ -173,7 +235,7 @@ def diagnosis_cause(d: Diagnosis) -> Cause | None:
     if misses.count == 0 and unbilled.count == 0:
         return None
     head = (
-        f"diagnosis {d.id} on {d.at:%b %d %H:%M} UTC asked ServiceTitan about {d.sampled} of "
+        f"diagnosis {d.id} on {_when(d.at)} asked ServiceTitan about {d.sampled} of "
         f"{d.population} completed $0 jobs"
     )
     if misses.count >= unbilled.count:
@@ -183,20 +245,23 @@ def diagnosis_cause(d: Diagnosis) -> Cause | None:
         )
         repaired = f"; {d.repaired} were repaired" if d.repaired else ""
         return Cause(
-            "sync_miss",
-            "invoice_sync",
-            d.at,
-            f"{head}: {misses.count} ({_pct(misses)}) are invoiced there but not in the "
+            kind="sync_miss",
+            producer="invoice_sync",
+            since=d.at,
+            scope="feed",
+            feed="invoices",
+            evidence=f"{head}: {misses.count} ({_pct(misses)}) are invoiced there but not in the "
             f"mirror, e.g. {examples}{repaired}. The invoice feed missed changes; "
             "`nexus reconcile --feed invoices --repair` finds and loads all of them.",
         )
     return Cause(
-        "not_invoiced",
-        None,
-        d.at,
-        f"{head}: {unbilled.count} ({_pct(unbilled)}) are chargeable, completed more than "
-        f"{d.expected_lag.total_seconds() / 86400:g} days ago and still $0 in ServiceTitan. "
-        "The mirror is right: the work was not invoiced.",
+        kind="not_invoiced",
+        producer=None,
+        since=d.at,
+        scope="business",
+        evidence=f"{head}: {unbilled.count} ({_pct(unbilled)}) are chargeable, completed more "
+        f"than {d.expected_lag.total_seconds() / 86400:g} days ago and still $0 in "
+        "ServiceTitan. The mirror is right: the work was not invoiced.",
     )
 
 

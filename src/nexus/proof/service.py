@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from nexus.clock import Clock
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
+from nexus.proof.model import Proof
 from nexus.registry.config import Config
 from nexus.store.database import Database
 
 
-def current_proof(db: Database, config: Config, tenant: int, clock: Clock) -> dict[str, Any]:
+def current_proof(db: Database, config: Config, tenant: int, clock: Clock) -> Proof:
     """Build the Evolution Proof for `tenant` as of the clock's now."""
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from nexus.registry.config import Config
 from nexus.registry.ownership import ownership
 from nexus.registry.vitals import ledger, orphans, vitals
@@ -30,7 +32,9 @@ def producers_report(db: Database, config: Config, tenant: int, now: datetime) -
                 "every_s": int(producer.every.total_seconds()),
                 "products": state.owned_by(name),
                 "status": vital.status if vital else "disabled",
-                "last_success": vital.as_dict()["last_success"] if vital else None,
+                "last_success": vital.last_success.isoformat()
+                if vital and vital.last_success
+                else None,
                 "error": vital.error if vital else None,
             }
         )
@@ -38,5 +42,5 @@ def producers_report(db: Database, config: Config, tenant: int, now: datetime) -
         "tenant": tenant,
         "as_of": now.isoformat(),
         "producers": rows,
-        "orphans": [o.as_dict() for o in orphan_list],
+        "orphans": [to_jsonable_python(o) for o in orphan_list],
     }

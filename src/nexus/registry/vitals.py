@@ -2,15 +2,16 @@
 
 A producer is `retired`, `failing` (its latest finished run failed),
 `never_ran`, `late` (no success within twice its interval) or `alive`.
-A product is orphaned when its owner is retired, missing from the
-configuration, or has not succeeded within the product's freshness limit.
+A product is orphaned when it has no live owner: its owner is retired,
+missing from the configuration, or has never run. A failing or late owner is
+alive; its products are behind, and the proof says why.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal
 
 from nexus.registry.model import RegistryConfig
 from nexus.registry.ownership import Ownership, ownership
@@ -32,50 +33,35 @@ class LedgerEntry:
     last_error: str | None
     failures_since_success: int
     failed_run_ids: tuple[int, ...]
+    #: when the first failed run after the last success started: the failure's onset
+    failing_since: datetime | None = None
+
+
+VitalStatus = Literal["alive", "late", "failing", "retired", "never_ran"]
+OrphanReason = Literal["producer_retired", "producer_missing", "producer_never_ran"]
 
 
 @dataclass(frozen=True)
 class Vital:
     producer: str
-    status: str  # alive | late | failing | retired | never_ran
+    status: VitalStatus
     every_s: int
     last_success: datetime | None
     last_run_id: int | None
     error: str | None
-    since: datetime | None  # retired since / failing since / late since
+    #: the onset: retired since, failing since its first failed run, late since its deadline
+    since: datetime | None
     products: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "producer": self.producer,
-            "status": self.status,
-            "last_success": _iso(self.last_success),
-            "every_s": self.every_s,
-            "last_run_id": self.last_run_id,
-            "error": self.error,
-            "since": _iso(self.since),
-            "products": list(self.products),
-        }
 
 
 @dataclass(frozen=True)
 class Orphan:
+    """A product with no live owner."""
+
     product: str
     last_producer: str
     since: datetime | None
-    why: str  # producer_retired | producer_missing | producer_stopped
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "last_producer": self.last_producer,
-            "since": _iso(self.since),
-            "why": self.why,
-        }
-
-
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.isoformat()
+    why: OrphanReason
 
 
 def ledger(conn: Connection, tenant: int, now: datetime) -> dict[str, LedgerEntry]:
@@ -98,7 +84,9 @@ def ledger(conn: Connection, tenant: int, now: datetime) -> dict[str, LedgerEntr
                                 AND (ok.last_success IS NULL OR r.started_at > ok.last_success)),
                (array_agg(r.id ORDER BY r.started_at DESC) FILTER (
                     WHERE r.status = 'failed'
-                    AND (ok.last_success IS NULL OR r.started_at > ok.last_success)))[1:5]
+                    AND (ok.last_success IS NULL OR r.started_at > ok.last_success)))[1:5],
+               min(r.started_at) FILTER (WHERE r.status = 'failed'
+                    AND (ok.last_success IS NULL OR r.started_at > ok.last_success))
         FROM r LEFT JOIN ok USING (producer) LEFT JOIN done USING (producer)
         GROUP BY r.producer, ok.last_success, done.id, done.status, done.finished_at, done.error
         """,
@@ -115,6 +103,7 @@ def ledger(conn: Connection, tenant: int, now: datetime) -> dict[str, LedgerEntr
             last_error=r[6],
             failures_since_success=r[7],
             failed_run_ids=tuple(r[8] or ()),
+            failing_since=r[9],
         )
         for r in rows
     }
@@ -165,14 +154,14 @@ def _vital(
 
 def _status(
     every: timedelta, entry: LedgerEntry | None, retired_since: datetime | None, now: datetime
-) -> tuple[str, str | None, datetime | None]:
+) -> tuple[VitalStatus, str | None, datetime | None]:
     """(status, error, since) of one producer."""
     if retired_since is not None:
         return "retired", None, retired_since
     if entry is None or entry.last_status is None:
         return "never_ran", None, None
     if entry.last_status == "failed":
-        return "failing", entry.last_error, entry.last_finished
+        return "failing", entry.last_error, entry.failing_since or entry.last_finished
     deadline = LATE_FACTOR * every
     if entry.last_success is None or now - entry.last_success > deadline:
         return "late", None, entry.last_success + deadline if entry.last_success else None
@@ -187,23 +176,25 @@ def orphans(
     state: Ownership | None = None,
     entries: dict[str, LedgerEntry] | None = None,
 ) -> list[Orphan]:
-    """Products nobody is keeping fresh, with since when."""
+    """Products with no live owner, with since when.
+
+    A producer Nexus runs that has never run at all is no owner yet; an outside
+    producer never writes the ledger, so only its products' freshness speaks for it.
+    """
     state = state or ownership(conn, config)
     entries = entries if entries is not None else ledger(conn, tenant, now)
-    limits = {p.name: p.max_age for p in config.products}
     found = []
     for product, owner in sorted(state.owners.items()):
         entry = entries.get(owner)
-        last_success = entry.last_success if entry else None
         if owner in state.retired_producers:
             found.append(Orphan(product, owner, state.retired_producers[owner], "producer_retired"))
         elif owner not in state.declared:
-            found.append(Orphan(product, owner, last_success, "producer_missing"))
+            last = entry.last_success if entry else None
+            found.append(Orphan(product, owner, last, "producer_missing"))
         elif (
             config.producers[owner].enabled
-            and entry is not None
-            and (last_success is None or now - last_success > limits.get(product, timedelta.max))
+            and config.producers[owner].kind != "external"
+            and entry is None
         ):
-            # A producer that never ran at all is reported by its vitals, not as an orphan.
-            found.append(Orphan(product, owner, last_success, "producer_stopped"))
+            found.append(Orphan(product, owner, None, "producer_never_ran"))
     return found

@@ -35,8 +35,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from nexus.checks.alert import Alert
 from nexus.clock import Clock
 from nexus.errors import NexusError
+from nexus.proof.model import Proof
 from nexus.proof.service import current_proof
 from nexus.registry.config import Config
 from nexus.servicetitan.webhook_signature import SignatureScheme
@@ -307,25 +309,23 @@ def _errors(app: FastAPI, site: Site) -> None:
 # -- pages -------------------------------------------------------------------------------------
 
 
-def _alert_chart(alert: dict[str, Any]) -> Any:
-    m = alert.get("measurement") or {}
-    if m.get("ci_low") is not None and m.get("ci_high") is not None and m.get("rate") is not None:
-        return charts.whisker(
-            m["rate"], m["ci_low"], m["ci_high"], alert.get("threshold"), label=alert["label"]
-        )
-    if m.get("max_age_s"):
-        return charts.age_gauge(m.get("age_s"), m["max_age_s"], label=alert["label"])
+def _alert_chart(alert: Alert) -> Any:
+    m = alert.measurement
+    if m.ci_low is not None and m.ci_high is not None and m.rate is not None:
+        return charts.whisker(m.rate, m.ci_low, m.ci_high, alert.threshold, label=alert.label)
+    if m.max_age_s:
+        return charts.age_gauge(m.age_s, m.max_age_s, label=alert.label)
     return None
 
 
-def proof_context(proof: dict[str, Any], expected_coverage: float) -> dict[str, Any]:
+def proof_context(proof: Proof, expected_coverage: float) -> dict[str, Any]:
     """What the proof page shows besides the proof itself: grouped alerts and charts."""
     groups: list[dict[str, Any]] = [
-        {"index": i, "cause": cause, "alerts": []} for i, cause in enumerate(proof["causes"])
+        {"index": i, "cause": cause, "alerts": []} for i, cause in enumerate(proof.causes)
     ]
     loose: list[dict[str, Any]] = []
-    for i, alert in enumerate(proof["alerts"]):
-        group = alert.get("grouped_under")
+    for i, alert in enumerate(proof.alerts):
+        group = alert.grouped_under
         view = {
             "index": i,
             "alert": alert,
@@ -336,34 +336,28 @@ def proof_context(proof: dict[str, Any], expected_coverage: float) -> dict[str, 
             groups[group]["alerts"].append(view)
         else:
             loose.append(view)
-    loose.sort(key=lambda v: SEVERITY_ORDER.get(v["alert"]["severity"], 3))
+    loose.sort(key=lambda v: SEVERITY_ORDER.get(v["alert"].severity, 3))
     days = [
-        charts.DayBar(
-            d["day"], d["completed"], d["with_total"], d["rate"], d["ci_low"], d["ci_high"]
-        )
-        for d in proof["coverage_by_day"]
+        charts.DayBar(d.day.isoformat(), d.completed, d.with_total, d.rate, d.ci_low, d.ci_high)
+        for d in proof.coverage_by_day
     ]
     weeks = [
-        charts.WeekBars(w["week"], w["mirror"], w["reference"], w["capture"], w["provisional"])
-        for w in proof["revenue"]["weeks"]
+        charts.WeekBars(w.week, w.mirror, w.reference, w.capture, w.provisional)
+        for w in proof.revenue.weeks
     ]
-    for group in groups:
+    for shown in groups:
         # The cause's primary check leads; the other alerts are its symptoms, shown quietly.
+        primary = shown["cause"].primary
         ordered = sorted(
-            group["alerts"],
-            key=lambda v: (
-                v["alert"]["check"] != group["cause"].get("primary"),
-                SEVERITY_ORDER.get(v["alert"]["severity"], 3),
-            ),
+            shown["alerts"],
+            key=lambda v: (v["alert"].check != primary, SEVERITY_ORDER.get(v["alert"].severity, 3)),
         )
-        group["lead"], group["more"] = (ordered[0], ordered[1:]) if ordered else (None, [])
+        shown["lead"], shown["more"] = (ordered[0], ordered[1:]) if ordered else (None, [])
     return {
         "groups": [g for g in groups if g["alerts"]],
         "loose": loose,
         "coverage_chart": charts.coverage_bars(days, expected_coverage),
-        "revenue_chart": charts.revenue_bars(
-            weeks, proof["revenue"].get("reference") or "reference"
-        ),
+        "revenue_chart": charts.revenue_bars(weeks, proof.revenue.reference or "reference"),
     }
 
 
@@ -380,13 +374,13 @@ def _page_routes(app: FastAPI, site: Site) -> None:
             return site.json({"status": "unavailable", "database": str(exc)}, 503)
         return site.json({"status": "ok", "database": "ok"})
 
-    def proof_of(request: Request) -> tuple[int, dict[str, Any]]:
+    def proof_of(request: Request) -> tuple[int, Proof]:
         tenant = site.tenant_of(request)
         return tenant, current_proof(db, config, tenant, clock)
 
     @app.get("/proof.json")
     def proof_json(request: Request) -> Response:
-        return site.json(proof_of(request)[1])
+        return site.json(proof_of(request)[1].to_json())
 
     @app.get("/", include_in_schema=False)
     @app.get("/proof")
@@ -396,7 +390,7 @@ def _page_routes(app: FastAPI, site: Site) -> None:
             request,
             "proof.html",
             tenant=tenant,
-            now=datetime.fromisoformat(proof["as_of"]),
+            now=proof.as_of,
             proof=proof,
             timezone=config.tenant(tenant).timezone,
             **proof_context(proof, expected),

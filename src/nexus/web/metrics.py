@@ -28,10 +28,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from nexus.checks.coverage import invoice_coverage
 from nexus.errors import NexusError
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
+from nexus.proof.model import Proof
 from nexus.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class NexusCollector(Collector):
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self._cache: dict[int, tuple[float, dict[str, Any], dict[str, Any], list[Any]]] = {}
+        self._cache: dict[int, tuple[float, Proof, list[Any]]] = {}
         self._lock = threading.Lock()
 
     def describe(self) -> Iterable[Metric]:
@@ -82,25 +82,24 @@ class NexusCollector(Collector):
         families = _Families()
         for tenant in self.site.tenants:
             try:
-                proof, coverage, runs = self._read(tenant)
+                proof, runs = self._read(tenant)
             except (NexusError, OSError) as exc:
                 log.warning("metrics: tenant %s could not be read: %s", tenant, exc)
                 continue
-            families.add(str(tenant), proof, coverage, runs)
+            product = self.site.config.checks.invoice_coverage.product
+            families.add(str(tenant), proof, product, runs)
         yield from families.all()
 
-    def _read(self, tenant: int) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    def _read(self, tenant: int) -> tuple[Proof, list[Any]]:
         with self._lock:
             cached = self._cache.get(tenant)
             if cached is not None and time.monotonic() - cached[0] < CACHE_S:
-                return cached[1], cached[2], cached[3]
+                return cached[1], cached[2]
             site = self.site
             now = site.clock.now()
             site.db.ensure_schema()
-            inputs = proof_inputs(site.config, tenant)
             with site.db.connect(autocommit=True) as conn:
-                proof = build_proof(conn, inputs, now)
-                result = invoice_coverage(conn, tenant, now, inputs.coverage)
+                proof = build_proof(conn, proof_inputs(site.config, tenant), now)
                 runs = conn.execute(
                     "SELECT producer, count(*) FILTER (WHERE status IN ('succeeded', 'failed')),"
                     " count(*) FILTER (WHERE status = 'failed'), coalesce(sum(rows_changed), 0),"
@@ -109,18 +108,8 @@ class NexusCollector(Collector):
                     " GROUP BY producer ORDER BY producer",
                     (tenant, now),
                 ).fetchall()
-            gap = result.gap
-            coverage = {
-                "value": gap.rate,
-                "n": gap.n,
-                "ci_low": gap.ci_low,
-                "ci_high": gap.ci_high,
-                "threshold": inputs.coverage.threshold,
-                "severity": result.severity.value,
-                "product": site.config.checks.invoice_coverage.product,
-            }
-            self._cache[tenant] = (time.monotonic(), proof, coverage, runs)
-            return proof, coverage, runs
+            self._cache[tenant] = (time.monotonic(), proof, runs)
+            return proof, runs
 
 
 class _Families:
@@ -206,9 +195,7 @@ class _Families:
             self.verdict,
         ]
 
-    def add(
-        self, tenant: str, proof: dict[str, Any], coverage: dict[str, Any], runs: list[Any]
-    ) -> None:
+    def add(self, tenant: str, proof: Proof, product: str, runs: list[Any]) -> None:
         for producer, finished, failed, rows, last in runs:
             labels = [tenant, producer]
             self.runs.add_metric(labels, finished)
@@ -216,62 +203,70 @@ class _Families:
             self.rows.add_metric(labels, int(rows))
             if last is not None:
                 self.last_success.add_metric(labels, last.timestamp())
-        for vital in proof["vitals"]:
+        for vital in proof.vitals:
             for status in STATUSES:
                 self.status.add_metric(
-                    [tenant, vital["producer"], status], 1.0 if vital["status"] == status else 0.0
+                    [tenant, vital.producer, status], 1.0 if vital.status == status else 0.0
                 )
-        self._checks(tenant, proof, coverage)
+        self._checks(tenant, proof, product)
         limits: dict[str, int] = {}
-        for f in proof["freshness"]:
-            limits[f["product"]] = f["max_age_s"]
-            if f["age_s"] is not None:
-                self.age.add_metric([tenant, f["product"], f["measured_by"]], f["age_s"])
-        for product, limit in limits.items():
-            self.max_age.add_metric([tenant, product], limit)
-        orphaned = {o["product"] for o in proof["orphans"]}
-        for product in sorted(set(limits) | orphaned):
-            self.orphaned.add_metric([tenant, product], 1.0 if product in orphaned else 0.0)
+        for f in proof.freshness:
+            limits[f.product] = f.max_age_s
+            if f.age_s is not None:
+                self.age.add_metric([tenant, f.product, f.measured_by], f.age_s)
+        for name, limit in limits.items():
+            self.max_age.add_metric([tenant, name], limit)
+        orphaned = {o.product for o in proof.orphans}
+        for name in sorted(set(limits) | orphaned):
+            self.orphaned.add_metric([tenant, name], 1.0 if name in orphaned else 0.0)
         for verdict in VERDICTS:
-            self.verdict.add_metric([tenant, verdict], 1.0 if proof["verdict"] == verdict else 0.0)
+            self.verdict.add_metric([tenant, verdict], 1.0 if proof.verdict == verdict else 0.0)
 
-    def _checks(self, tenant: str, proof: dict[str, Any], coverage: dict[str, Any]) -> None:
+    def _checks(self, tenant: str, proof: Proof, product: str) -> None:
+        c = proof.coverage
         checks: dict[tuple[str, str], dict[str, Any]] = {
-            ("invoice_coverage", coverage["product"]): coverage
-        }
-        volume = proof.get("volume") or {}
-        if volume:
-            checks[("volume", "titan.jobs")] = {
-                "value": volume.get("ratio"),
-                "n": volume.get("completed"),
-                "severity": volume.get("severity", "ok"),
+            ("invoice_coverage", product): {
+                "value": c.rate,
+                "n": c.n,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+                "threshold": c.threshold,
+                "severity": c.status.value,
             }
-        settled = [w for w in proof["revenue"]["weeks"] if not w["provisional"]]
-        if settled and settled[-1]["capture"] is not None:
-            checks[("revenue_capture", "titan.jobs.invoice_total")] = {
-                "value": settled[-1]["capture"],
+        }
+        volume = proof.volume
+        checks[("volume", "titan.jobs")] = {
+            "value": volume.ratio,
+            "n": volume.completed,
+            "severity": volume.severity.value,
+        }
+        settled = [w for w in proof.revenue.weeks if not w.provisional]
+        if settled and settled[-1].capture is not None:
+            checks[("revenue_capture", product)] = {
+                "value": settled[-1].capture,
                 "severity": "ok",
             }
-        for alert in proof["alerts"]:
-            if alert["check"] == "invoice_coverage":
+        for alert in proof.alerts:
+            if alert.check == "invoice_coverage":
                 continue
-            key = (alert["check"], alert["product"] or "")
-            m = alert["measurement"]
-            found = {
-                "value": m.get("rate", m.get("age_s", m.get("ratio"))),
-                "n": m.get("n"),
-                "ci_low": m.get("ci_low"),
-                "ci_high": m.get("ci_high"),
-                "threshold": alert["threshold"],
-                "severity": alert.get("status") or alert["severity"],
+            key = (alert.check, alert.product or "")
+            m = alert.measurement
+            value = next((v for v in (m.rate, m.age_s, m.ratio) if v is not None), None)
+            found: dict[str, Any] = {
+                "value": value,
+                "n": m.n,
+                "ci_low": m.ci_low,
+                "ci_high": m.ci_high,
+                "threshold": alert.threshold,
+                "severity": alert.status,
             }
             known = checks.get(key)
             if known is None or SEVERITY_RANK.get(found["severity"], 0) >= SEVERITY_RANK.get(
                 known["severity"], 0
             ):
                 checks[key] = {**(known or {}), **{k: v for k, v in found.items() if v is not None}}
-        for (check, product), c in sorted(checks.items()):
-            labels = [tenant, check, product]
+        for (check, name), values in sorted(checks.items()):
+            labels = [tenant, check, name]
             for family, field in (
                 (self.value, "value"),
                 (self.n, "n"),
@@ -279,9 +274,9 @@ class _Families:
                 (self.ci_high, "ci_high"),
                 (self.threshold, "threshold"),
             ):
-                if c.get(field) is not None:
-                    family.add_metric(labels, float(c[field]))
+                if values.get(field) is not None:
+                    family.add_metric(labels, float(values[field]))
             for severity in SEVERITIES:
                 self.severity.add_metric(
-                    [*labels, severity], 1.0 if c["severity"] == severity else 0.0
+                    [*labels, severity], 1.0 if values["severity"] == severity else 0.0
                 )

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from nexus.checks.coverage import invoice_coverage
 from nexus.checks.freshness import product_freshness
-from nexus.proof.build import COVERAGE_PRODUCT
-from nexus.proof.inputs import proof_inputs
 from nexus.registry.config import Config
 from nexus.registry.ownership import ownership
 from nexus.registry.producers import producers_report
@@ -194,8 +194,8 @@ def products_list(db: Database, config: Config, tenant: int, now: datetime) -> d
                     "retired": retired,
                     "max_age_s": int(product.max_age.total_seconds()),
                     "fresh": any(f.fresh for f in measured) if measured else None,
-                    "freshness": [f.as_dict() for f in measured],
-                    "orphaned": None if orphan is None else orphan.as_dict(),
+                    "freshness": [to_jsonable_python(f) for f in measured],
+                    "orphaned": None if orphan is None else to_jsonable_python(orphan),
                 }
             )
     return {"tenant": tenant, "as_of": now.isoformat(), "products": rows}
@@ -246,8 +246,8 @@ def product_detail(
         "retired": retired,
         "max_age_s": limit,
         "fresh": any(f.fresh for f in measured) if measured else None,
-        "freshness": [f.as_dict() for f in measured],
-        "orphaned": None if orphan is None else orphan.as_dict(),
+        "freshness": [to_jsonable_python(f) for f in measured],
+        "orphaned": None if orphan is None else to_jsonable_python(orphan),
         "history": {
             "measured_by": "run_ledger",
             "from": start.isoformat(),
@@ -307,7 +307,7 @@ def _checks_watching(
     ]
     coverage = config.checks.invoice_coverage
     if coverage.product == name:
-        result = invoice_coverage(conn, tenant, now, proof_inputs(config, tenant).coverage)
+        result = invoice_coverage(conn, tenant, now, coverage)
         gap = result.gap
         checks.append(
             {
@@ -324,7 +324,7 @@ def _checks_watching(
                 "excluded_recent": result.excluded_recent,
             }
         )
-    if name == COVERAGE_PRODUCT:
+    if name == coverage.product:
         checks.append(
             {
                 "check": "revenue_capture",
