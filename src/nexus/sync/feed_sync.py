@@ -39,7 +39,7 @@ from nexus.store.rows import TABLES
 from nexus.store.suspicion import Suspicion, suspect
 from nexus.sync.quarantine import FeedHeld, hold
 from nexus.sync.recorded_run import describe_error, recorded_run
-from nexus.sync.source_check import ask, checks_due, record_check
+from nexus.sync.source_check import RunChecks
 
 log = logging.getLogger(__name__)
 
@@ -161,17 +161,19 @@ class Syncer:
         with recorded_run(self._control, tenant, producer, clock, log=log) as run:
             failed: BaseException | None = None
             saved = self._saved_tokens(feeds)
-            due = checks_due(self._conn, tenant, feeds, clock.now(), self.source_check_every)
+            checks = RunChecks(
+                self._conn, self.client, tenant, clock, feeds, self.source_check_every
+            )
             for feed in feeds:
                 counts = run.feeds.setdefault(feed.name, {"read": 0, "changed": 0})
                 try:
                     # Asked before the export is read: once it is, the mirror must hold this.
-                    answer = ask(self.client, feed, tenant, clock) if feed.name in due else None
+                    answer = checks.ask(feed)
                     results.append(
                         self._sync_feed(run, producer, feed, saved.get(feed.name), on_progress)
                     )
                     if answer is not None:
-                        record_check(self._conn, tenant, answer, run.id)
+                        checks.record(answer, run.id)
                 except (BadRecordError, FeedHeld, FatalAPIError) as exc:
                     if isinstance(exc, AuthError):
                         raise

@@ -14,8 +14,9 @@ after loading, and itself. `source_checks` reads them back for the proof.
   checks count, and only a feed that synced in the run records its check, so
   a failed check or a failed sync is asked again on the next run.
 - A check that fails (a timeout, a 5xx, a 4xx, a malformed page or record) is
-  logged and skipped; the export is read as usual. Refused credentials
-  (`AuthError`) stop the run, as they do for the export.
+  logged and skipped; the export is read as usual. After a timeout or a 5xx
+  the run asks no more (its exports meet the same trouble). Refused
+  credentials (`AuthError`) stop the run, as they do for the export.
 - A feed whose list cannot be sorted by its modified time is never asked.
 """
 
@@ -34,7 +35,7 @@ from nexus.catalog import Feed
 from nexus.catalog.parse import column_reader
 from nexus.clock import Clock
 from nexus.errors import BadRecordError
-from nexus.servicetitan.errors import AuthError, ServiceTitanError
+from nexus.servicetitan.errors import AuthError, RetriableAPIError, ServiceTitanError
 from nexus.store.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,71 @@ def lag_seconds(source_newest: datetime | None, mirror_newest: datetime | None) 
     return max(0, math.ceil((source_newest - mirror_newest).total_seconds()))
 
 
+class RunChecks:
+    """One run's source checks: which feeds are due, asking ServiceTitan, recording answers."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        client: NewestSource,
+        tenant: int,
+        clock: Clock,
+        feeds: Sequence[Feed],
+        every: timedelta,
+    ) -> None:
+        self._conn = conn
+        self._client = client
+        self._tenant = tenant
+        self._clock = clock
+        self.due = checks_due(conn, tenant, feeds, clock.now(), every)
+
+    def ask(self, feed: Feed) -> SourceAnswer | None:
+        """Ask ServiceTitan for the feed's newest change if due; None when not, or when it fails.
+
+        ServiceTitan failing after its retries (5xx, timeouts) ends this run's
+        checks: its exports are about to meet the same trouble, and should not
+        wait out a check's retries once per feed.
+        """
+        if feed.name not in self.due:
+            return None
+        asked_at = self._clock.now()
+        try:
+            record = self._client.newest_change(feed)
+            newest = None if record is None else _modified(feed, record)
+        except AuthError:
+            raise  # the whole tenant's trouble: the run stops, as it does for the export
+        except (ServiceTitanError, BadRecordError) as exc:
+            if isinstance(exc, RetriableAPIError):
+                self.due.clear()
+            problem = str(exc) if isinstance(exc, ServiceTitanError) else _bad_record(exc)
+            log.warning(
+                "tenant %s: could not ask ServiceTitan for the newest change of %s: %s — its "
+                "export is read as usual and the next run asks again",
+                self._tenant,
+                feed.name,
+                problem,
+            )
+            return None
+        return SourceAnswer(feed, newest, asked_at)
+
+    def record(self, answer: SourceAnswer, run_id: int) -> None:
+        """Record a check once the run synced its feed, with the mirror's newest change now."""
+        feed = answer.feed
+        assert feed.modified_column is not None, f"{feed.name} has no modified time to check"
+        self._conn.execute(
+            sql.SQL(
+                "UPDATE nexus.feeds SET source_newest = %s, source_checked_at = %s,"
+                " source_check_run_id = %s,"
+                " mirror_newest = (SELECT max({column}) FROM {table} WHERE tenant_id = %s)"
+                " WHERE tenant_id = %s AND feed = %s"
+            ).format(
+                column=sql.Identifier(feed.modified_column),
+                table=sql.Identifier(*feed.table.split(".")),
+            ),
+            (answer.newest, answer.asked_at, run_id, self._tenant, self._tenant, feed.name),
+        )
+
+
 def checks_due(
     conn: Connection, tenant: int, feeds: Sequence[Feed], now: datetime, every: timedelta
 ) -> set[str]:
@@ -110,27 +176,6 @@ def checks_due(
     }
 
 
-def ask(client: NewestSource, feed: Feed, tenant: int, clock: Clock) -> SourceAnswer | None:
-    """Ask ServiceTitan for the feed's newest change; None (and a warning) when that fails."""
-    asked_at = clock.now()
-    try:
-        record = client.newest_change(feed)
-        newest = None if record is None else _modified(feed, record)
-    except AuthError:
-        raise  # the whole tenant's trouble: the run stops, as it does for the export
-    except (ServiceTitanError, BadRecordError) as exc:
-        problem = str(exc) if isinstance(exc, ServiceTitanError) else _bad_record(exc)
-        log.warning(
-            "tenant %s: could not ask ServiceTitan for the newest change of %s: %s — its export "
-            "is read as usual and the next run asks again",
-            tenant,
-            feed.name,
-            problem,
-        )
-        return None
-    return SourceAnswer(feed, newest, asked_at)
-
-
 def _modified(feed: Feed, record: Mapping[str, Any]) -> datetime:
     """The record's modified time, parsed as the mirror's column is."""
     (column,) = (c for c in feed.columns if c.name == feed.modified_column)
@@ -142,24 +187,6 @@ def _modified(feed: Feed, record: Mapping[str, Any]) -> datetime:
 
 def _bad_record(exc: BadRecordError) -> str:
     return f"its newest record (id={exc.record_id}) has a bad field '{exc.field}': {exc.problem}"
-
-
-def record_check(conn: Connection, tenant: int, answer: SourceAnswer, run_id: int) -> None:
-    """Record a check after the run synced its feed, with the mirror's newest change now."""
-    feed = answer.feed
-    assert feed.modified_column is not None, f"{feed.name} has no modified time to check"
-    conn.execute(
-        sql.SQL(
-            "UPDATE nexus.feeds SET source_newest = %s, source_checked_at = %s,"
-            " source_check_run_id = %s,"
-            " mirror_newest = (SELECT max({column}) FROM {table} WHERE tenant_id = %s)"
-            " WHERE tenant_id = %s AND feed = %s"
-        ).format(
-            column=sql.Identifier(feed.modified_column),
-            table=sql.Identifier(*feed.table.split(".")),
-        ),
-        (answer.newest, answer.asked_at, run_id, tenant, tenant, feed.name),
-    )
 
 
 def source_checks(conn: Connection, tenant: int, now: datetime) -> dict[str, SourceCheck]:
