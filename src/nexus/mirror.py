@@ -30,7 +30,8 @@ def sync_all(
     config = config or load_config(None)
     wanted = None if feeds is None else set(feeds)
     results: list[SyncResult] = []
-    with Syncer(db, client, tenant, clock) as syncer:
+    every = config.mirror.source_check_every
+    with Syncer(db, client, tenant, clock, source_check_every=every) as syncer:
         for name, producer in config.producers.items():
             if producer.kind != "sync" or (wanted is None and not producer.enabled):
                 continue

@@ -167,7 +167,9 @@ def run_replay(
         contextlib.ExitStack() as stack,
         sim.serve() as server,
         _client(scenario, server) as client,
-        Syncer(db, client, tenant, clock) as syncer,
+        Syncer(
+            db, client, tenant, clock, source_check_every=config.mirror.source_check_every
+        ) as syncer,
         db.connect(autocommit=True) as conn,
     ):
         hooks = _webhooks(scenario, sim, server, db, config, clock, stack, web_app)

@@ -43,6 +43,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -54,7 +55,7 @@ from psycopg_pool import PoolTimeout
 
 from nexus.clock import Clock, SystemClock
 from nexus.errors import DatabaseError, NexusError, RetriableDatabaseError, SchemaOutOfDate
-from nexus.registry.config import Config
+from nexus.registry.config import SOURCE_CHECK_EVERY, Config
 from nexus.scheduling import (
     QUEUE,
     TASK_NAME,
@@ -105,12 +106,21 @@ class SyncerPool:
     Runs of one tenant may go on at once in several threads (different
     producers): they share the tenant's client (one token, one rate limit;
     the client is thread-safe) and each leases a Syncer (two database
-    connections) of its own. At most `keep` idle Syncers are kept.
+    connections) of its own. At most `keep` idle Syncers are kept; each checks
+    feeds against ServiceTitan every `source_check_every`.
     """
 
-    def __init__(self, db: Database, clock: Clock, clients: ClientFactory, keep: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        clients: ClientFactory,
+        keep: int,
+        source_check_every: timedelta = SOURCE_CHECK_EVERY,
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._source_check_every = source_check_every
         self._factory = clients
         self._keep = keep
         self._clients: dict[int, ClosableSource] = {}
@@ -130,7 +140,13 @@ class SyncerPool:
         with self._lock:
             syncer = self._idle[tenant].pop() if self._idle[tenant] else None
         if syncer is None:
-            syncer = Syncer(self._db, self.client(tenant), tenant, self._clock)
+            syncer = Syncer(
+                self._db,
+                self.client(tenant),
+                tenant,
+                self._clock,
+                source_check_every=self._source_check_every,
+            )
         reusable = False
         try:
             yield syncer
@@ -469,7 +485,9 @@ def run_worker(
         install_signal_handlers=install_signal_handlers,
         name=name or f"nexus@{socket.gethostname()}:{os.getpid()}",
     )
-    syncers = SyncerPool(db, clock, clients, keep=concurrency)
+    syncers = SyncerPool(
+        db, clock, clients, keep=concurrency, source_check_every=config.mirror.source_check_every
+    )
     runtime = _Runtime(db, config, clock, syncers)
     app = _build_app(db, runtime, RetryPolicy(scale=scale, queued=_queued(db)))
     log.info(

@@ -71,7 +71,22 @@ def create_table(feed: Feed) -> str:
                 f"CREATE INDEX {feed.name}_{derived.via}_idx"
                 f" ON {feed.table} (tenant_id, {_quote(derived.via)});"
             )
+    newest = newest_index(feed)
+    if newest is not None:
+        statements.append(newest)
     return "\n".join(statements)
+
+
+def newest_index(feed: Feed) -> str | None:
+    """The index that finds the mirror's newest change of a feed checked against the source.
+
+    Each source check reads `max(modified_on)` of the tenant's rows; without
+    it, that is a scan of the whole table.
+    """
+    if feed.newest_first is None or feed.modified_column is None:
+        return None
+    column = feed.modified_column
+    return f"CREATE INDEX {feed.name}_{column}_idx ON {feed.table} (tenant_id, {_quote(column)});"
 
 
 def _derived_column(name: str, pg_type: str, default: str | None) -> str:

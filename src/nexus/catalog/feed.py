@@ -23,6 +23,10 @@ from nexus.catalog.derived import derived_on
 
 TENANT_PREFIX = "/tenant/{tenant}/"
 _ID_PARAM = re.compile(r"^\{[A-Za-z]+\}$")
+#: how a document names the fields its list sorts by, in the `sort` parameter's description
+_SORTS_NAMED = re.compile(r"Available fields are:\s*([^\n]*)")
+#: the fields a list sorts by when its document takes `sort` but names none
+DEFAULT_SORTS = ("Id", "CreatedOn", "ModifiedOn")
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,6 +133,44 @@ class Feed:
         """The query parameters the list endpoint takes (`ids`, `modifiedOnOrAfter`, …)."""
         return spec.query_parameters(self.doc, self.list_path) if self.list_path else frozenset()
 
+    @cached_property
+    def list_sorts(self) -> tuple[str, ...]:
+        """The fields the list sorts by, as its document names them (`Id`, `ModifiedOn`, …)."""
+        if "sort" not in self.list_filters:
+            return ()
+        assert self.list_path is not None
+        op = spec.operation(self.doc, self.list_path) or {}
+        for declared in op.get("parameters", []):
+            param = spec.resolve(self.doc, declared)
+            if param.get("name") != "sort":
+                continue
+            named = _SORTS_NAMED.search(param.get("description") or "")
+            if named:
+                names = (n.strip(" .") for n in named.group(1).split(","))
+                return tuple(n for n in names if n)
+        return DEFAULT_SORTS
+
+    @cached_property
+    def newest_first(self) -> str | None:
+        """The list's `sort` value that puts the latest change first (`-ModifiedOn`), if any.
+
+        Only a list whose records carry the field of `modified_column` and that
+        sorts by it qualifies: its first record, in any state, is ServiceTitan's
+        newest change of the feed.
+        """
+        if self.modified_column is None or self.list_record_schema is None:
+            return None
+        (column,) = (c for c in self.columns if c.name == self.modified_column)
+        if len(column.path) != 1 or column.path[0] not in self.list_record_schema.get(
+            "properties", {}
+        ):
+            return None
+        (field,) = column.path
+        for shown in self.list_sorts:
+            if shown[:1].lower() + shown[1:] == field:
+                return "-" + shown
+        return None
+
     # -- its records ------------------------------------------------------------
 
     @cached_property
@@ -137,6 +179,16 @@ class Feed:
         path = self.export or self.list_path
         assert path is not None, f"{self.name} declares neither an export nor a list path"
         return spec.record_schema(self.doc, path)
+
+    @cached_property
+    def list_record_schema(self) -> spec.Schema | None:
+        """The schema of one record of the list (whose answer is a bare array for a few)."""
+        if self.list_path is None:
+            return None
+        schema = spec.record_schema(self.doc, self.list_path)
+        if schema.get("type") == "array":
+            schema = spec.resolve(self.doc, schema["items"])
+        return schema
 
     @cached_property
     def columns(self) -> tuple[Column, ...]:

@@ -137,6 +137,11 @@ def _converter(feed: str, column: Column) -> Convert:
     return one
 
 
+def column_reader(feed: str, column: Column) -> Convert:
+    """Read one column's typed value from a record; raise `BadRecordError` naming a bad field."""
+    return _converter(feed, column)
+
+
 def checked_flattener(feed: str, columns: Sequence[Column]) -> Callable[[Record], Row]:
     """The flattener that checks each value with its column's converter (and names failures)."""
     converters = tuple(_converter(feed, column) for column in columns)

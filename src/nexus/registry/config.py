@@ -284,12 +284,20 @@ class ReferenceRevenueConfig(_Section):
     name: str = Field(default="sales ledger", description="What people call it.")
 
 
+#: A sync run asks ServiceTitan for a feed's newest change at most this often.
+SOURCE_CHECK_EVERY = timedelta(hours=1)
+
+
 class MirrorConfig(_Section):
-    """What is mirrored: which catalog feeds run."""
+    """What is mirrored: which catalog feeds run, and how often the mirror is checked against ST."""
 
     feeds: list[str] | Literal["all"] = Field(
         default_factory=lambda: list(DEFAULT_FEEDS),
         description='The feeds mirrored: a list of feed names, or "all".',
+    )
+    source_check_every: Duration = Field(
+        default=SOURCE_CHECK_EVERY,
+        description="How often a sync run asks ServiceTitan for each feed's newest change.",
     )
 
     @property

@@ -208,6 +208,27 @@ class ServiceTitanClient:
                 return
             number += 1
 
+    def newest_change(self, feed: Feed) -> dict[str, Any] | None:
+        """Return the record ServiceTitan changed last, in any state; None when it holds none.
+
+        One list request for one record sorted newest first (`feed.newest_first`),
+        without asking for the total: a real tenant counts millions of jobs slowly.
+        """
+        if feed.newest_first is None:
+            raise ValueError(f"{feed.name}'s list cannot be sorted by its modified time")
+        path = feed.list_url_path(self.tenant)
+        params = {"sort": feed.newest_first, "page": "1", "pageSize": "1"}
+        if feed.list_all_filter is not None:
+            name, value = feed.list_all_filter
+            params[name] = value
+        page = parse_list_page(
+            self.get_json(path, params),
+            tenant=self.tenant,
+            endpoint=endpoint_of("GET", path),
+            page=1,
+        )
+        return page.data[0] if page.data else None
+
     def get_by_ids(self, feed: Feed, ids: Iterable[int]) -> list[dict[str, Any]]:
         """Return the records with these ids, in any state.
 

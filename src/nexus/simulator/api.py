@@ -301,9 +301,6 @@ ACTIVE_VALUES: dict[str, dict[str, bool | None]] = {
 ACTIVE_DEFAULTS = {"active": "True", "activeState": "ActiveOnly"}
 ACTIVE_SHOWN = {"active": "True, Any, False", "activeState": "ActiveOnly, InactiveOnly, All"}
 TIME_FILTERS = ("modifiedOnOrAfter", "modifiedBefore", "createdOnOrAfter", "createdBefore")
-_AVAILABLE = re.compile(r"Available fields are:\s*([^\n]*)")
-#: fields every list can be sorted by when its document does not list them
-DEFAULT_SORT = ("Id", "CreatedOn", "ModifiedOn")
 
 
 @dataclass(frozen=True)
@@ -332,7 +329,7 @@ class ListRules:
         }
         sorts: dict[str, tuple[str, str]] = {}
         if "sort" in params:
-            for shown in _sort_names(feed):
+            for shown in feed.list_sorts:
                 field = shown[:1].lower() + shown[1:]
                 if field in fields:
                     sorts[shown.lower()] = (field, shown)
@@ -413,21 +410,6 @@ class ListRules:
                 f"use one of {choices}, with + (ascending, the default) or - (descending)",
             )
         return found[0], descending
-
-
-def _sort_names(feed: Feed) -> tuple[str, ...]:
-    """The sort fields the list's document names ("Available fields are: Id, …")."""
-    assert feed.list_path is not None
-    op = spec.operation(feed.doc, feed.list_path) or {}
-    for declared in op.get("parameters", []):
-        param = spec.resolve(feed.doc, declared)
-        if param.get("name") != "sort":
-            continue
-        found = _AVAILABLE.search(param.get("description", ""))
-        if found:
-            names = [n.strip(" .") for n in found.group(1).split(",")]
-            return tuple(n for n in names if n)
-    return DEFAULT_SORT
 
 
 def api_router() -> APIRouter:

@@ -25,7 +25,7 @@ from typing import Any
 
 from nexus.catalog import FEEDS, Feed
 from nexus.catalog.feed import join_target
-from nexus.catalog.spec import record_schema, resolve, response_schema
+from nexus.catalog.spec import record_schema, response_schema
 from nexus.simulator.catalog import (
     BUSINESS_UNITS,
     CAMPAIGN_NAMES,
@@ -251,11 +251,8 @@ def layout(name: str) -> Layout:
 
 def list_record_schema(feed: Feed) -> dict[str, Any]:
     """The schema of one record of the feed's list (whose answer is an array for a few)."""
-    assert feed.list_path is not None
-    schema = record_schema(feed.doc, feed.list_path)
-    if schema.get("type") == "array":
-        schema = resolve(feed.doc, schema["items"])
-    return schema
+    assert feed.list_record_schema is not None, f"{feed.name} has no list endpoint"
+    return feed.list_record_schema
 
 
 def bare_list(feed: Feed) -> bool:

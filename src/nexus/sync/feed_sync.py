@@ -6,7 +6,9 @@ every page through the loader and saves the page's new token in the same
 transaction as its rows. A run killed at any point therefore resumes exactly
 where the last committed page of each feed left off: nothing lost, nothing
 twice. Reference lists without an export (job types, payment types, …) are
-reloaded whole on a backfill and then at most every `REFERENCE_EVERY`.
+reloaded whole on a backfill and then at most every `REFERENCE_EVERY`. Before
+reading a feed, a run asks ServiceTitan for the feed's newest change when a
+check is due, and records it once the feed has synced (`source_check`).
 
 A feed's own trouble (a malformed record, a held batch, an endpoint the
 tenant may not read) fails that feed and the run, but the run's other feeds
@@ -27,6 +29,7 @@ from typing import Any, NoReturn, Protocol
 from nexus.catalog import Feed
 from nexus.clock import Clock
 from nexus.errors import BadRecordError
+from nexus.registry.config import SOURCE_CHECK_EVERY
 from nexus.registry.run_ledger import Run
 from nexus.servicetitan.errors import AuthError, FatalAPIError
 from nexus.store.connection import Connection
@@ -36,6 +39,7 @@ from nexus.store.rows import TABLES
 from nexus.store.suspicion import Suspicion, suspect
 from nexus.sync.quarantine import FeedHeld, hold
 from nexus.sync.recorded_run import describe_error, recorded_run
+from nexus.sync.source_check import RunChecks
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ class ExportSource(Protocol):
     def export_pages(self, feed: Feed, continue_from: str | None = None) -> Any: ...
 
     def list_pages(self, feed: Feed, *, page_size: int = ..., all_states: bool = ...) -> Any: ...
+
+    def newest_change(self, feed: Feed) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -94,14 +100,25 @@ class Syncer:
 
     One connection (autocommit) holds the producer lock and writes the run
     ledger; the other loads pages, one transaction per page. A worker or a
-    replay keeps a `Syncer` open for thousands of runs.
+    replay keeps a `Syncer` open for thousands of runs. `source_check_every`
+    is `[mirror] source_check_every`: how often each feed is checked against
+    ServiceTitan's newest change.
     """
 
-    def __init__(self, db: Database, client: ExportSource, tenant: int, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        client: ExportSource,
+        tenant: int,
+        clock: Clock,
+        *,
+        source_check_every: timedelta = SOURCE_CHECK_EVERY,
+    ) -> None:
         self.db = db
         self.client = client
         self.tenant = tenant
         self.clock = clock
+        self.source_check_every = source_check_every
         db.ensure_schema()
         self._control = db.connect(autocommit=True)
         self._conn = db.connect(autocommit=True)
@@ -144,12 +161,19 @@ class Syncer:
         with recorded_run(self._control, tenant, producer, clock, log=log) as run:
             failed: BaseException | None = None
             saved = self._saved_tokens(feeds)
+            checks = RunChecks(
+                self._conn, self.client, tenant, clock, feeds, self.source_check_every
+            )
             for feed in feeds:
                 counts = run.feeds.setdefault(feed.name, {"read": 0, "changed": 0})
                 try:
+                    # Asked before the export is read: once it is, the mirror must hold this.
+                    answer = checks.ask(feed)
                     results.append(
                         self._sync_feed(run, producer, feed, saved.get(feed.name), on_progress)
                     )
+                    if answer is not None:
+                        checks.record(answer, run.id)
                 except (BadRecordError, FeedHeld, FatalAPIError) as exc:
                     if isinstance(exc, AuthError):
                         raise

@@ -1,0 +1,209 @@
+"""Freshness as lag behind the source: does the mirror hold ServiceTitan's newest change?
+
+A table's newest row alone says nothing about freshness: a quiet table (no
+customer edited for eleven days) is current when ServiceTitan has nothing
+newer. So a sync run asks ServiceTitan for a feed's newest change — one
+record of its list, sorted by its modified time, newest first
+(`Feed.newest_first`) — *before* it reads the feed's export. Once the export
+has been read to its end, the mirror must hold everything up to that answer.
+The run then records, beside the feed's token in `nexus.feeds`, the answer,
+when it asked (the run's clock), the mirror's newest modified time right
+after loading, and itself. `source_checks` reads them back for the proof.
+
+- A feed is asked at most every `[mirror] source_check_every`. Only recorded
+  checks count, and only a feed that synced in the run records its check, so
+  a failed check or a failed sync is asked again on the next run.
+- A check that fails (a timeout, a 5xx, a 4xx, a malformed page or record) is
+  logged and skipped; the export is read as usual. After a timeout or a 5xx
+  the run asks no more (its exports meet the same trouble). Refused
+  credentials (`AuthError`) stop the run, as they do for the export.
+- A feed whose list cannot be sorted by its modified time is never asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from psycopg import sql
+
+from nexus.catalog import Feed
+from nexus.catalog.parse import column_reader
+from nexus.clock import Clock
+from nexus.errors import BadRecordError
+from nexus.servicetitan.errors import AuthError, RetriableAPIError, ServiceTitanError
+from nexus.store.connection import Connection
+
+log = logging.getLogger(__name__)
+
+
+class NewestSource(Protocol):
+    """What a source check needs from a ServiceTitan client."""
+
+    def newest_change(self, feed: Feed) -> Mapping[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class SourceAnswer:
+    """ServiceTitan's newest change of a feed, as it said when asked."""
+
+    feed: Feed
+    #: the newest record's modified time; None when ServiceTitan holds no record
+    newest: datetime | None
+    asked_at: datetime
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """A recorded check: how far the mirror was behind ServiceTitan after a run synced a feed."""
+
+    feed: str
+    #: ServiceTitan's newest modified time when asked; None: it held no record
+    source_newest: datetime | None
+    #: the mirror's newest modified time right after the run loaded the feed; None: no rows
+    mirror_newest: datetime | None
+    #: when ServiceTitan was asked (the run's clock)
+    checked_at: datetime
+    run_id: int
+    #: seconds the mirror's newest change is behind ServiceTitan's, rounded up; 0 when it
+    #: holds it (or ServiceTitan holds nothing); None when the mirror holds no row of a
+    #: feed ServiceTitan has records of — behind by everything
+    lag_s: int | None
+
+    @property
+    def behind(self) -> bool:
+        """Whether the mirror lacked ServiceTitan's newest change after the run."""
+        return self.lag_s != 0
+
+
+def lag_seconds(source_newest: datetime | None, mirror_newest: datetime | None) -> int | None:
+    """How many seconds `mirror_newest` is behind `source_newest` (see `SourceCheck.lag_s`)."""
+    if source_newest is None:
+        return 0
+    if mirror_newest is None:
+        return None
+    return max(0, math.ceil((source_newest - mirror_newest).total_seconds()))
+
+
+class RunChecks:
+    """One run's source checks: which feeds are due, asking ServiceTitan, recording answers."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        client: NewestSource,
+        tenant: int,
+        clock: Clock,
+        feeds: Sequence[Feed],
+        every: timedelta,
+    ) -> None:
+        self._conn = conn
+        self._client = client
+        self._tenant = tenant
+        self._clock = clock
+        self.due = checks_due(conn, tenant, feeds, clock.now(), every)
+
+    def ask(self, feed: Feed) -> SourceAnswer | None:
+        """Ask ServiceTitan for the feed's newest change if due; None when not, or when it fails.
+
+        ServiceTitan failing after its retries (5xx, timeouts) ends this run's
+        checks: its exports are about to meet the same trouble, and should not
+        wait out a check's retries once per feed.
+        """
+        if feed.name not in self.due:
+            return None
+        asked_at = self._clock.now()
+        try:
+            record = self._client.newest_change(feed)
+            newest = None if record is None else _modified(feed, record)
+        except AuthError:
+            raise  # the whole tenant's trouble: the run stops, as it does for the export
+        except (ServiceTitanError, BadRecordError) as exc:
+            if isinstance(exc, RetriableAPIError):
+                self.due.clear()
+            problem = str(exc) if isinstance(exc, ServiceTitanError) else _bad_record(exc)
+            log.warning(
+                "tenant %s: could not ask ServiceTitan for the newest change of %s: %s — its "
+                "export is read as usual and the next run asks again",
+                self._tenant,
+                feed.name,
+                problem,
+            )
+            return None
+        return SourceAnswer(feed, newest, asked_at)
+
+    def record(self, answer: SourceAnswer, run_id: int) -> None:
+        """Record a check once the run synced its feed, with the mirror's newest change now."""
+        feed = answer.feed
+        assert feed.modified_column is not None, f"{feed.name} has no modified time to check"
+        self._conn.execute(
+            sql.SQL(
+                "UPDATE nexus.feeds SET source_newest = %s, source_checked_at = %s,"
+                " source_check_run_id = %s,"
+                " mirror_newest = (SELECT max({column}) FROM {table} WHERE tenant_id = %s)"
+                " WHERE tenant_id = %s AND feed = %s"
+            ).format(
+                column=sql.Identifier(feed.modified_column),
+                table=sql.Identifier(*feed.table.split(".")),
+            ),
+            (answer.newest, answer.asked_at, run_id, self._tenant, self._tenant, feed.name),
+        )
+
+
+def checks_due(
+    conn: Connection, tenant: int, feeds: Sequence[Feed], now: datetime, every: timedelta
+) -> set[str]:
+    """The feeds to ask about now: checkable, and without a recorded check in the last `every`."""
+    checkable = [feed.name for feed in feeds if feed.newest_first is not None]
+    if not checkable:
+        return set()
+    last: dict[str, datetime | None] = dict(
+        conn.execute(
+            "SELECT feed, source_checked_at FROM nexus.feeds WHERE tenant_id = %s"
+            " AND feed = ANY(%s)",
+            (tenant, checkable),
+        ).fetchall()
+    )
+    # A check recorded "later" than now is from another timeline (a clock set back): ask.
+    return {
+        name
+        for name in checkable
+        if (checked := last.get(name)) is None or not checked <= now < checked + every
+    }
+
+
+def _modified(feed: Feed, record: Mapping[str, Any]) -> datetime:
+    """The record's modified time, parsed as the mirror's column is."""
+    (column,) = (c for c in feed.columns if c.name == feed.modified_column)
+    value: datetime | None = column_reader(feed.name, column)(record)
+    if value is None:
+        raise BadRecordError(feed.name, record.get("id", "?"), column.source, "is missing")
+    return value
+
+
+def _bad_record(exc: BadRecordError) -> str:
+    return f"its newest record (id={exc.record_id}) has a bad field '{exc.field}': {exc.problem}"
+
+
+def source_checks(conn: Connection, tenant: int, now: datetime) -> dict[str, SourceCheck]:
+    """Each feed's last recorded check made at or before `now`, by feed name."""
+    rows = conn.execute(
+        "SELECT feed, source_newest, mirror_newest, source_checked_at, source_check_run_id"
+        " FROM nexus.feeds WHERE tenant_id = %s AND source_checked_at <= %s ORDER BY feed",
+        (tenant, now),
+    ).fetchall()
+    return {
+        feed: SourceCheck(
+            feed=feed,
+            source_newest=source,
+            mirror_newest=mirror,
+            checked_at=checked,
+            run_id=run_id,
+            lag_s=lag_seconds(source, mirror),
+        )
+        for feed, source, mirror, checked, run_id in rows
+    }
