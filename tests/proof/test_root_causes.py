@@ -29,7 +29,18 @@ def test_a_credential_rotation_is_one_cause_for_the_tenant_from_its_onset_then_n
     during = rotation.at + timedelta(hours=20)
     result = run_replay(scenario, db, observe_at=[young, during])
     # A healthy business in its first eight days: nothing to say.
-    assert_quiet(result.checkpoints[young].to_json())
+    young_proof = result.checkpoints[young].to_json()
+    assert_quiet(young_proof)
+    # Freshness is lag behind ServiceTitan: every checked table held its newest change, and a
+    # quiet table whose newest row is older than its limit is fresh all the same.
+    source = [f for f in young_proof["freshness"] if f["measured_by"] == "source"]
+    assert len(source) >= 10 and all(f["age_s"] == 0 and f["fresh"] for f in source)
+    quiet = [
+        f["product"]
+        for f in young_proof["freshness"]
+        if f["measured_by"] == "db" and (f["age_s"] or 0) > f["max_age_s"]
+    ]
+    assert quiet, "a quiet table whose rows are older than its limit"
     mid = result.checkpoints[during].to_json()
     assert_one_tenant_wide_root(mid, "st_auth_failing", rotation.at)
     assert "NEXUS_ST_CLIENT_SECRET" in mid["actions"][0]["do"]

@@ -11,6 +11,7 @@ every result says which.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,11 +19,13 @@ from typing import Literal
 
 from psycopg import sql
 
+from nexus.catalog import FEEDS
 from nexus.checks.alert import Alert, Cause, DbFresh, Measurement, questions
 from nexus.checks.inputs import CheckInputs, CheckResult
 from nexus.registry.model import ProductLike
 from nexus.registry.vitals import LedgerEntry
 from nexus.store.connection import Connection
+from nexus.sync.source_check import SourceCheck
 
 MeasuredBy = Literal["source", "run_ledger", "db", "file_mtime"]
 #: A product more than this many times its limit behind is critical, not a warning.
@@ -66,14 +69,22 @@ def product_freshness(
     owner_entry: LedgerEntry | None,
     owner: str,
     file_path: Path | None = None,
+    sources: Mapping[str, SourceCheck] | None = None,
 ) -> list[Freshness]:
-    """How fresh `product` is; a file product is read at `file_path` (resolved by the caller)."""
+    """How fresh `product` is; a file product is read at `file_path` (resolved by the caller).
+
+    `sources` are the recorded source checks by feed name (`nexus.sync.source_check`).
+    """
     limit = int(product.max_age.total_seconds())
     if product.kind == "file":
         return [_file_freshness(product.name, file_path or product.path, now, limit)]
+    results = []
+    feed = FEED_OF_TABLE.get(product.name) if product.kind == "table" else None
+    if feed is not None and feed.newest_first is not None:
+        results.append(_source_freshness(product.name, (sources or {}).get(feed.name), limit))
     last = owner_entry.last_success if owner_entry else None
     age = _age(now, last)
-    results = [
+    results.append(
         Freshness(
             product.name,
             "run_ledger",
@@ -85,7 +96,7 @@ def product_freshness(
             if last
             else f"{owner} has never succeeded",
         )
-    ]
+    )
     if product.kind == "table":
         newest = newest_row(conn, product.name, tenant)
         age = _age(now, newest)
@@ -104,6 +115,35 @@ def product_freshness(
             )
         )
     return results
+
+
+#: the feed mirrored into each table
+FEED_OF_TABLE = {feed.table: feed for feed in FEEDS.values()}
+
+
+def _source_freshness(product: str, check: SourceCheck | None, limit: int) -> Freshness:
+    """How far the mirror was behind ServiceTitan's newest change, as of the last check."""
+    if check is None:
+        return Freshness(
+            product, "source", None, limit, False, "ServiceTitan has not been asked yet"
+        )
+    when = f"{check.checked_at:%b %d %H:%M} UTC (run {check.run_id})"
+    if check.lag_s is None:
+        detail = f"the mirror held none of ServiceTitan's records when asked on {when}"
+    elif check.source_newest is None:
+        detail = f"ServiceTitan held no record when asked on {when}"
+    elif check.lag_s == 0:
+        detail = (
+            f"the mirror held ServiceTitan's newest change ({check.source_newest:%b %d %H:%M} "
+            f"UTC) when asked on {when}"
+        )
+    else:
+        detail = (
+            f"the mirror's newest change was {duration_text(check.lag_s)} behind "
+            f"ServiceTitan's ({check.source_newest:%b %d %H:%M} UTC) when asked on {when}"
+        )
+    fresh = check.lag_s is not None and check.lag_s <= limit
+    return Freshness(product, "source", check.lag_s, limit, fresh, detail)
 
 
 def _file_freshness(name: str, path: Path | None, now: datetime, limit: int) -> Freshness:

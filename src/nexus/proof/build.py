@@ -29,6 +29,7 @@ from nexus.registry.vitals import LedgerEntry, Vital, ledger, orphans, vitals
 from nexus.servicetitan.feeds import EXPORT_FEEDS
 from nexus.store.connection import Connection
 from nexus.sync.diagnose import latest_diagnosis
+from nexus.sync.source_check import source_checks
 
 TIMELINE_SHOWN = 50
 
@@ -140,13 +141,14 @@ def _freshness(
     entries: Mapping[str, LedgerEntry],
 ) -> tuple[Freshness, ...]:
     measured: list[Freshness] = []
+    sources = source_checks(conn, tenant, now)
     for product in config.products:
         if product.name in state.retired_products:
             continue
         owner = state.owners.get(product.name, product.owner)
         path = config.resolve_path(product.path) if product.path else None
         measured += product_freshness(
-            conn, product, tenant, now, entries.get(owner), owner, file_path=path
+            conn, product, tenant, now, entries.get(owner), owner, path, sources
         )
     return tuple(measured)
 

@@ -24,6 +24,7 @@ from nexus.registry.vitals import ledger, orphans, vitals
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.sync.refresh import PRODUCER as WEBHOOK_PRODUCER
+from nexus.sync.source_check import source_checks
 
 RECENT_RUNS = 100
 RECENT_FAILURES = 50
@@ -169,7 +170,8 @@ def _measure(
     if retired or owner is None:
         return []
     path = config.resolve_path(product.path) if product.path else None
-    return product_freshness(conn, product, tenant, now, entries.get(owner), owner, file_path=path)
+    sources = source_checks(conn, tenant, now)
+    return product_freshness(conn, product, tenant, now, entries.get(owner), owner, path, sources)
 
 
 def products_list(db: Database, config: Config, tenant: int, now: datetime) -> dict[str, Any]:
@@ -300,7 +302,8 @@ def _checks_watching(
     checks: list[dict[str, Any]] = [
         {
             "check": "freshness",
-            "watches": "age of the newest row (tables) and of the owner's last successful run",
+            "watches": "how far the mirror is behind ServiceTitan's newest change (tables), "
+            "and the age of the owner's last successful run",
             "threshold": int(max_age.total_seconds()),
             "unit": "seconds",
         }
