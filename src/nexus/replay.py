@@ -206,6 +206,7 @@ def _run_producer(
         syncer=lambda: contextlib.nullcontext(syncer),
         feeds=config.feeds_of(producer),
         mirrored=config.enabled_feeds,
+        reconcile=config.reconcile,
     )
     PRODUCER_KINDS[declared.kind](run)
 
