@@ -28,7 +28,7 @@ from nexus.proof.inputs import proof_inputs
 from nexus.registry.config import Config, load_config
 from nexus.registry.ownership import RegistryError, restore, retire
 from nexus.registry.timeline import record_event
-from nexus.scenario import Scenario, ScenarioEvent
+from nexus.scenario import DROP_HOURS, Scenario, ScenarioEvent
 from nexus.servicetitan import ServiceTitanClient
 from nexus.serving import ThreadedServer
 from nexus.settings import Settings
@@ -312,7 +312,11 @@ def _apply(
         faults.rate_limit(per_second=max(1, int(value["per_second"])), until=until)
         _scenario_event(conn, tenant, at, "st_rate_limit", reason, value)
     elif kind == "drop_export_share":
-        faults.drop_export_share(value)
+        shares = {feed: share for feed, share in value.items() if feed != DROP_HOURS}
+        hours = value.get(DROP_HOURS)
+        faults.drop_export_share(
+            shares, until=None if hours is None else at + timedelta(hours=hours)
+        )
         _scenario_event(conn, tenant, at, "st_drop_export_share", reason, value)
     elif kind == "webhooks":
         sim.webhooks.switch(bool(value))
