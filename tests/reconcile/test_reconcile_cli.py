@@ -101,7 +101,6 @@ def test_without_a_flag_it_repairs_as_nexus_toml_says(
     assert (fixed.json()["repair"], fixed.json()["repaired"]) == (True, differing)
 
 
-
 @pytest.mark.parametrize(
     ("feed", "message"),
     [
