@@ -611,11 +611,17 @@ def reconcile(
         str | None, typer.Option(help="Only records modified on or after this date (UTC).")
     ] = None,
     repair: Annotated[
-        bool, typer.Option(help="Load what differs from ServiceTitan through the loader.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--repair/--no-repair",
+            help="Load what differs from ServiceTitan through the loader, or only report it "
+            "(default: [reconcile] repair in nexus.toml).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Compare the mirror with ServiceTitan in full, report every difference, repair on request."""
+    """Compare the mirror with ServiceTitan in full, report every difference, repair by config."""
     from datetime import UTC, datetime
 
     from nexus.mirror import check_feeds
@@ -641,7 +647,15 @@ def reconcile(
     tenant = settings.require_st_credentials()[0]
     with ServiceTitanClient.from_settings(settings) as client:
         try:
-            report = run_reconcile(_database(), client, tenant, SystemClock(), feeds, start, repair)
+            report = run_reconcile(
+                _database(),
+                client,
+                tenant,
+                SystemClock(),
+                feeds,
+                start,
+                config.reconcile.repair if repair is None else repair,
+            )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--feed") from None
     if as_json:

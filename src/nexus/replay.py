@@ -29,7 +29,7 @@ from nexus.proof.model import Proof
 from nexus.registry.config import Config, load_config
 from nexus.registry.ownership import RegistryError, restore, retire
 from nexus.registry.timeline import record_event
-from nexus.scenario import Scenario, ScenarioEvent
+from nexus.scenario import DROP_HOURS, Scenario, ScenarioEvent
 from nexus.servicetitan import ServiceTitanClient
 from nexus.serving import ThreadedServer
 from nexus.settings import Settings
@@ -216,6 +216,7 @@ def _run_producer(
         syncer=lambda: contextlib.nullcontext(syncer),
         feeds=config.feeds_of(producer),
         mirrored=config.enabled_feeds,
+        reconcile=config.reconcile,
     )
     PRODUCER_KINDS[declared.kind](run)
 
@@ -325,7 +326,11 @@ def _apply(
         faults.rate_limit(per_second=max(1, int(value["per_second"])), until=until)
         _scenario_event(conn, tenant, at, "st_rate_limit", reason, value)
     elif kind == "drop_export_share":
-        faults.drop_export_share(value)
+        shares = {feed: share for feed, share in value.items() if feed != DROP_HOURS}
+        hours = value.get(DROP_HOURS)
+        faults.drop_export_share(
+            shares, until=None if hours is None else at + timedelta(hours=hours)
+        )
         _scenario_event(conn, tenant, at, "st_drop_export_share", reason, value)
     elif kind == "webhooks":
         sim.webhooks.switch(bool(value))

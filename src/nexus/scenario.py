@@ -21,10 +21,15 @@ The format is the contract in DESIGN.md::
 
 Besides the contract's keys, `business` accepts `uninvoiced_share` (chargeable
 work never invoiced) and events accept `stop: NAME` (a producer silently stops
-running), `drop_export_share: {FEED: SHARE}` (that share of a feed's
-changes never reaches its export) and `credentials_rotated: {hours: H}` (the
-client secret is rotated in ServiceTitan, which refuses Nexus's credentials
-and every token issued so far until the new secret is set H hours later).
+running), `drop_export_share: {FEED: SHARE, …, hours: H}` (that share of
+each feed's changes never reaches its export; with `hours`, for that long —
+the changes it hid stay lost to the feed's cursor, as in life, until a
+reconcile finds them) and `credentials_rotated: {hours: H}` (the client secret
+is rotated in ServiceTitan, which refuses Nexus's credentials and every token
+issued so far until the new secret is set H hours later). A quarter of invoice
+changes lost for three weeks::
+
+      - {at: 2026-03-02T00:00:00Z, drop_export_share: {invoices: 0.25, hours: 504}}
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ BUSINESS_KEYS = {
     "invoice_edit_share",
     "uninvoiced_share",
 }
+#: The key of `drop_export_share` that says how long the drop lasts (it is no feed's name).
+DROP_HOURS = "hours"
 EVENT_KINDS = {
     "bulk_insert",
     "retire",
@@ -324,16 +331,20 @@ def _event_value(problems: _Problems, kind: str, node: yaml.Node, where: str) ->
     }
     if kind == "drop_export_share":
         if not isinstance(node, yaml.MappingNode):
-            problems.add(node, where, "expected {FEED: SHARE}, e.g. {invoices: 0.1}")
+            problems.add(node, where, "expected {FEED: SHARE}, e.g. {invoices: 0.25, hours: 504}")
             return {}
         feeds = {name for name, feed in FEEDS.items() if not feed.reference}
-        shares: dict[str, float] = {}
+        drop: dict[str, float] = {}
         for key, (knode, vnode) in _mapping(node).items():
-            if key not in feeds:
-                _unknown(problems, f"{where}.", knode, key, feeds)
+            if key == DROP_HOURS:
+                drop[key] = _number(problems, vnode, f"{where}.{key}", 0.01, 24 * 400) or 0.0
+            elif key not in feeds:
+                _unknown(problems, f"{where}.", knode, key, feeds | {DROP_HOURS})
             else:
-                shares[key] = _number(problems, vnode, f"{where}.{key}", 0, 1) or 0.0
-        return shares
+                drop[key] = _number(problems, vnode, f"{where}.{key}", 0, 1) or 0.0
+        if not set(_mapping(node)) - {DROP_HOURS}:
+            problems.add(node, where, "names no feed — write e.g. {invoices: 0.25, hours: 504}")
+        return drop
     spec = specs[kind]
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, where, f"expected a mapping with {', '.join(spec)}")

@@ -224,6 +224,7 @@ class _Runtime:
             checkpoint=checkpoint,
             feeds=self.config.feeds_of(producer),
             mirrored=self.config.enabled_feeds,
+            reconcile=self.config.reconcile,
         )
         try:
             task(run)

@@ -30,7 +30,7 @@ events:
   - {at: 2026-04-13T00:00:00Z, stop: customer_sync}
   - {at: 2026-04-14T09:00:00Z, st_outage: {hours: 6, status: 503}}
   - {at: 2026-04-15T00:00:00Z, rate_limit: {hours: 2, per_second: 5}}
-  - {at: 2026-04-15T06:00:00Z, drop_export_share: {invoices: 0.2}}
+  - {at: 2026-04-15T06:00:00Z, drop_export_share: {invoices: 0.2, hours: 12}}
   - {at: 2026-04-16T00:00:00Z, webhooks: off}
   - {at: 2026-04-16T12:00:00Z, restore: invoice_sync}
 """
@@ -56,7 +56,7 @@ def test_every_key_of_the_format_is_read(tmp_path: Path) -> None:
         ("stop", "customer_sync"),
         ("st_outage", {"hours": 6, "status": 503}),
         ("rate_limit", {"hours": 2, "per_second": 5}),
-        ("drop_export_share", {"invoices": 0.2}),
+        ("drop_export_share", {"invoices": 0.2, "hours": 12}),
         ("webhooks", False),
         ("restore", "invoice_sync"),
     ]
@@ -107,6 +107,19 @@ def test_every_key_of_the_format_is_read(tmp_path: Path) -> None:
         (
             ("- {at: 2026-04-13T00:00:00Z, stop", "- {at: 2026-04-13T00:00:00Z, halt"),
             ":18: events[2].halt: unknown key",
+        ),
+        (
+            ("invoices: 0.2, hours: 12", "invoices: 0.2, hour: 12"),
+            ":21: events[5].drop_export_share.hour: unknown key — did you mean 'hours'?",
+        ),
+        (
+            ("invoices: 0.2, hours: 12", "invoices: 0.2, hours: 0"),
+            ":21: events[5].drop_export_share.hours: 0 must be between 0.01 and 9600",
+        ),
+        (
+            ("invoices: 0.2, hours: 12", "hours: 12"),
+            ":21: events[5].drop_export_share: names no feed — write e.g. {invoices: 0.25, "
+            "hours: 504}",
         ),
     ],
 )

@@ -32,8 +32,8 @@ def lossy(db: Database) -> Iterator[tuple[Simulator, SimServer]]:
         yield sim, server
 
 
-def run(server: SimServer, db: Database, home: Path, *args: str) -> Result:
-    env = st_env(server, NEXUS_ST_RATE_LIMIT="500", NEXUS_ST_MAX_ATTEMPTS="1")
+def run(server: SimServer, db: Database, home: Path, *args: str, **env: str) -> Result:
+    env = st_env(server, NEXUS_ST_RATE_LIMIT="500", NEXUS_ST_MAX_ATTEMPTS="1", **env)
     return nexus(*args, db_url=db.url, home=home, env=env)
 
 
@@ -48,7 +48,7 @@ def test_json_report_then_repair(
     db: Database, lossy: tuple[Simulator, SimServer], tmp_path: Path
 ) -> None:
     _, server = lossy
-    looked = run(server, db, tmp_path, "reconcile", "--json")
+    looked = run(server, db, tmp_path, "reconcile", "--no-repair", "--json")
     assert looked.code == 0, looked.err
     report = looked.json()
     # Every mirrored feed with a list endpoint (invoice items have none), in catalog order.
@@ -71,6 +71,34 @@ def test_json_report_then_repair(
     assert text.code == 0, text.err
     assert "invoices:" in text.out and "0 missing in the mirror" in text.out
     assert runs(db) == [("succeeded", None)] * 3
+
+
+def test_without_a_flag_it_repairs_as_nexus_toml_says(
+    db: Database, lossy: tuple[Simulator, SimServer], tmp_path: Path
+) -> None:
+    _, server = lossy
+    report_only = tmp_path / "nexus.toml"
+    report_only.write_text("[reconcile]\nrepair = false\n")
+    looked = run(
+        server,
+        db,
+        tmp_path,
+        "reconcile",
+        "--feed",
+        "invoices",
+        "--json",
+        NEXUS_CONFIG=str(report_only),
+    )
+    assert looked.code == 0, looked.err
+    assert (looked.json()["repair"], looked.json()["repaired"]) == (False, 0)
+    invoices = looked.json()["feeds"]["invoices"]
+    differing = invoices["missing_in_mirror"] + invoices["field_mismatch"] + invoices["timing_only"]
+    assert invoices["missing_in_mirror"] > 0
+
+    # The default configuration repairs.
+    fixed = run(server, db, tmp_path, "reconcile", "--feed", "invoices", "--json")
+    assert fixed.code == 0, fixed.err
+    assert (fixed.json()["repair"], fixed.json()["repaired"]) == (True, differing)
 
 
 @pytest.mark.parametrize(

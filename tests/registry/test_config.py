@@ -107,6 +107,7 @@ def test_the_defaults_sync_the_dashboard_feeds_by_module_reconcile_and_cache_exp
     assert config.feeds_of("job_sync") == ("jobs", "projects", "appointments", "job_types")
     assert config.feeds_of("reconcile") == ()
     assert config.producers["reconcile"].every == timedelta(days=7)
+    assert config.reconcile.repair is True  # the weekly reconcile heals what it finds
     export = config.producers["jobs_cache_export"]
     assert (export.kind, export.enabled, export.path, export.days) == (
         "cache_export",
@@ -260,6 +261,14 @@ def test_a_full_file_loads_with_its_helpers(
     assert config.location("products", 2, "owner") == "nexus.toml:31"
 
 
+def test_repair_false_keeps_the_reconcile_reporting_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _load(tmp_path, monkeypatch, BASE + "\n[reconcile]\nrepair = false\n")
+    assert config.reconcile.repair is False
+    assert config.line_of("reconcile", "repair") == 24
+
+
 # --- one mistake, one message -------------------------------------------------------------
 
 MISTAKES = {
@@ -396,6 +405,19 @@ MISTAKES = {
         '\n[reference_revenue]\ncsv = "ledger.csv"\nsql = "SELECT day, revenue FROM ledger"\n',
         "nexus.toml:25: reference_revenue: csv and sql are both given, but the reference takes "
         "exactly one — keep the one that holds the true revenue",
+    ),
+    "repair as text": (
+        '\n[reconcile]\nrepair = "yes"\n',
+        "nexus.toml:24: reconcile: repair must be true or false, not the text 'yes' — write "
+        "true or false",
+    ),
+    "unknown reconcile key": (
+        "\n[reconcile]\nrepairs = false\n",
+        "nexus.toml:24: reconcile: unknown key 'repairs' — did you mean 'repair'?",
+    ),
+    "reconcile as a list": (
+        "\n[[reconcile]]\nrepair = true\n",
+        "nexus.toml:23: reconcile must be a table — write [reconcile] with repair = true",
     ),
     "table product named like a column": (
         '\n[[products]]\nname = "titan.invoices.total"\nkind = "table"\nowner = "invoice_sync"\n'

@@ -159,6 +159,25 @@ def test_a_dropped_change_can_surface_with_a_later_change(
     assert all(changed[i] == tenant.truth_invoices()[i] for i in changed)
 
 
+def test_a_drop_ends_at_its_until_and_what_it_hid_stays_lost(
+    sim: Simulator, st: StClient, tenant: Tenant
+) -> None:
+    tenant.faults.drop_export_share({"invoices": 0.3}, until=sim.now() + timedelta(days=1))
+    assert tenant.faults.describe()["drop_export_share"] == {"invoices": 0.3}
+    read_at = sim.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    seen, _, token = st.export_all("invoices")
+    hidden = set(tenant.truth_invoices()) - set(seen)
+    assert hidden
+    sim.advance(timedelta(days=2))
+    assert "drop_export_share" not in tenant.faults.describe()
+    later, _, _ = st.export_all("invoices", start=token)
+    truth = tenant.truth_invoices()
+    changed = {i for i, r in truth.items() if r["modifiedOn"] > read_at}
+    assert changed and changed <= set(later), "after its end the export shows every change"
+    lacking = {i for i, r in truth.items() if later.get(i, seen.get(i)) != r}
+    assert lacking and lacking <= hidden, "what it hid before its end stays lost to the cursor"
+
+
 def test_phantom_jobs_arrive_through_the_feed_with_one_created_on(
     st: StClient, tenant: Tenant
 ) -> None:

@@ -1,4 +1,4 @@
-"""The registry configuration, `nexus.toml`: tenants, producers, data products, checks.
+"""The registry configuration, `nexus.toml`: tenants, the mirror, producers, products, checks.
 
 `load_config` reads and validates a file and reports every problem at once,
 one line each with file, line and fix (`ConfigFileError.problems`); unknown keys
@@ -288,6 +288,18 @@ class ReferenceRevenueConfig(_Section):
 SOURCE_CHECK_EVERY = timedelta(hours=1)
 
 
+class ReconcileConfig(_Section):
+    """What the reconcile producer does with what it finds."""
+
+    repair: bool = Field(
+        default=True,
+        description=(
+            "Load the changes the export lost through the loader (false: only report them; "
+            "`nexus reconcile` follows this unless given --repair or --no-repair)."
+        ),
+    )
+
+
 class MirrorConfig(_Section):
     """What is mirrored: which catalog feeds run, and how often the mirror is checked against ST."""
 
@@ -415,6 +427,7 @@ class Config(BaseModel):
 
     tenants: list[TenantConfig] = Field(default_factory=list)
     mirror: MirrorConfig = Field(default_factory=MirrorConfig)
+    reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
     producers: dict[str, ProducerConfig] = Field(default_factory=default_producers)
     products: list[ProductConfig] = Field(default_factory=default_products)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
@@ -559,7 +572,15 @@ _MISSING_HINTS = {
     ("ProductConfig", "max_age"): 'max_age = "1h" (how old it may get)',
 }
 _M = TypeVar("_M", bound=BaseModel)
-_TOP_LEVEL = ("tenants", "mirror", "producers", "products", "checks", "reference_revenue")
+_TOP_LEVEL = (
+    "tenants",
+    "mirror",
+    "reconcile",
+    "producers",
+    "products",
+    "checks",
+    "reference_revenue",
+)
 
 
 class _Checker:
@@ -582,6 +603,7 @@ class _Checker:
                 self._unknown((), key, _TOP_LEVEL)
         tenants = self._tenants()
         mirror = self._mirror()
+        reconcile = self._reconcile()
         producers = self._producers(mirror.enabled)
         products = self._products(producers, mirror.enabled)
         checks = self._checks(products)
@@ -593,6 +615,7 @@ class _Checker:
         return Config(
             tenants=tenants,
             mirror=mirror,
+            reconcile=reconcile,
             producers=producers,
             products=products,
             checks=checks,
@@ -663,6 +686,16 @@ class _Checker:
             if any(isinstance(n, str) and n not in FEEDS for n in feeds):
                 return MirrorConfig()
         return self._model(MirrorConfig, raw, table) or MirrorConfig()
+
+    def _reconcile(self) -> ReconcileConfig:
+        raw = self.data.get("reconcile", {})
+        table: Key = ("reconcile",)
+        if not isinstance(raw, dict):
+            self.report(
+                (), "reconcile must be a table — write [reconcile] with repair = true", at=table
+            )
+            return ReconcileConfig()
+        return self._model(ReconcileConfig, raw, table) or ReconcileConfig()
 
     def _producers(self, enabled: tuple[str, ...]) -> dict[str, ProducerConfig]:
         if "producers" not in self.data:

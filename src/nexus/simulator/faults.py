@@ -9,7 +9,8 @@ consults them on every request; `describe()` says what is active.
 - malformed_record: the next export page(s) of a feed carry one broken record (the next
   list page(s), for a reference list without an export)
 - token_rejection: the token endpoint answers 401; optionally tokens issued so far stop working
-- drop_export_share: that share of a feed's changes never shows in its export
+- drop_export_share: that share of a feed's changes never shows in its export (until
+  `until`: the export pages read before then skip them, and the cursor passes them by)
 
 Every fault applies to every feed of the catalog; a feed name the catalog
 does not know is refused with the names it does.
@@ -101,6 +102,12 @@ class MalformedRecord:
 
 
 @dataclass
+class Drop:
+    share: float
+    until: datetime | None = None
+
+
+@dataclass
 class TokenRejection:
     token_endpoint: bool = True
     until: datetime | None = None
@@ -142,7 +149,7 @@ class Faults:
         self._slow: Slow | None = None
         self._malformed: dict[str, MalformedRecord] = {}
         self._token_rejection: TokenRejection | None = None
-        self._drop: dict[str, float] = {}
+        self._drop: dict[str, Drop] = {}
         self._recent_calls: deque[float] = deque()
         self.revoked_before: float | None = None  # tokens issued earlier (monotonic) are refused
 
@@ -206,8 +213,12 @@ class Faults:
             if revoke_issued:
                 self.revoked_before = time.monotonic()
 
-    def drop_export_share(self, shares: dict[str, float]) -> None:
-        """Hide that share of each feed's changes from its export; lists and by-id show them."""
+    def drop_export_share(self, shares: dict[str, float], until: datetime | None = None) -> None:
+        """Hide that share of each feed's changes from its export; lists and by-id show them.
+
+        With `until`, export pages read from then on show every change again; the
+        changes hidden before stay lost to a cursor that has passed them.
+        """
         for feed, share in shares.items():
             _check_feed(feed)
             if FEEDS[feed].export is None:
@@ -219,8 +230,9 @@ class Faults:
                 raise ValueError(
                     f"drop_export_share for {feed} is {share}: give a share from 0 to 1"
                 )
+        ends = _until(until)
         with self._lock:
-            self._drop.update(shares)
+            self._drop.update({feed: Drop(share, ends) for feed, share in shares.items()})
 
     def phantom_jobs(
         self, rows: int, same_created_at: bool = True, total_each: Decimal | str = "2500.00"
@@ -275,8 +287,9 @@ class Faults:
                     "token_endpoint": self._token_rejection.token_endpoint,
                     "until": _iso(self._token_rejection.until),
                 }
-            if self._drop:
-                out["drop_export_share"] = dict(self._drop)
+            drops = {f: d.share for f, d in self._drop.items() if _active(d.until, now)}
+            if drops:
+                out["drop_export_share"] = drops
             return out
 
     # -- what the API asks -----------------------------------------------------
@@ -312,9 +325,10 @@ class Faults:
 
     def dropper(self, feed: str) -> Dropper | None:
         """Return the test for changes hidden from `feed`'s export, or None if none are."""
-        share = self._drop.get(feed, 0.0)
-        if share <= 0:
+        drop = self._drop.get(feed)
+        if drop is None or drop.share <= 0 or not _active(drop.until, self._clock.now()):
             return None
+        share = drop.share
         feed_no = _feed_number(feed)
         seed, tenant = self._seed, self.tenant_id
 

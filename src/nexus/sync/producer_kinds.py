@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from nexus.catalog import FEEDS
 from nexus.clock import Clock
-from nexus.registry.config import ProducerConfig
+from nexus.registry.config import ProducerConfig, ReconcileConfig
 from nexus.store.database import Database
 from nexus.sync.cache_export import export_jobs_cache
 from nexus.sync.feed_sync import Syncer
@@ -38,9 +38,14 @@ class ProducerRun:
     feeds: tuple[str, ...] = ()
     #: every feed the configuration mirrors (what reconcile compares)
     mirrored: tuple[str, ...] = ()
+    #: reconcile producers: what to do with what they find (`[reconcile]`)
+    reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
 
 
 ProducerTask = Callable[[ProducerRun], None]
+
+#: Who the timeline names for what a scheduled producer does on its own.
+ACTOR = "nexus"
 
 
 def run_sync(run: ProducerRun) -> None:
@@ -66,15 +71,27 @@ def run_cache_export(run: ProducerRun) -> None:
 def run_reconcile_producer(run: ProducerRun) -> None:
     """Run the `reconcile` producer: the periodic full comparison that catches what a cursor missed.
 
-    It reports differences and does not repair: repairs are a person's call
-    (`nexus reconcile --repair`), and the proof shows what was found.
+    With `[reconcile] repair = true` (the default) it loads the changes the
+    export lost and records each repair; changes newer than a feed's last sync
+    are left to that feed's producer, so a retired or failing one stays visible.
+    With `repair = false` it only reports.
     """
     run.checkpoint()
     with run.syncer() as syncer:
         # Syncers hold full ServiceTitan clients, which list pages too.
         client = cast(ListSource, syncer.client)
         feeds = reconcilable(run.mirrored)
-        run_reconcile(run.db, client, run.tenant, run.clock, feeds, checkpoint=run.checkpoint)
+        run_reconcile(
+            run.db,
+            client,
+            run.tenant,
+            run.clock,
+            feeds,
+            repair=run.reconcile.repair,
+            repair_pending=False,
+            checkpoint=run.checkpoint,
+            actor=ACTOR,
+        )
 
 
 #: How each kind of producer runs; a kind missing here is logged and not scheduled.

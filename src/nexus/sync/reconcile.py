@@ -21,15 +21,19 @@ Pages are streamed: besides the page in hand, only the ids seen (to find
 mostly one parsed page of 5,000 records; see bench/reconcile.py). The API
 calls are one per page: at most 1 + ⌈records / 5000⌉ per feed.
 
-`repair` loads every difference ServiceTitan can fix (missing, mismatched and
-timing-only records) through the normal loader. The records are spooled in a
-temporary table while the pages are read and loaded only after the last one,
-in one transaction marked as this run: a failure anywhere — ServiceTitan
-unreachable on the last page — leaves nothing half-repaired, and the loader's
-locks are held for the load, not for the whole reconciliation. The run is the
-`reconcile` producer's, in the run ledger under its lock; a finished
-reconciliation is kept in `nexus.reconciliations`, and one that repaired
-something records an event on the timeline.
+The first two classes are changes the export lost (`LOST`). `repair` loads
+every difference ServiceTitan can fix through the normal loader: the lost
+records, and unless `repair_pending` is false (the scheduled reconcile leaves
+them to the feed's next sync) the timing-only ones too. The records are
+spooled in a temporary table while the pages are read and loaded only after
+the last one, in one transaction marked as this run (so the write guard lets
+it pass): a failure anywhere — ServiceTitan unreachable on the last page —
+leaves nothing half-repaired, and the loader's locks are held for the load,
+not for the whole reconciliation. The run is the `reconcile` producer's, in
+the run ledger under its lock; a finished reconciliation is kept in
+`nexus.reconciliations`, every lost record it found in
+`nexus.reconcile_losses` (with whether it was repaired), and one that
+repaired something records an event on the timeline.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ PRODUCER = "reconcile"
 PAGE_SIZE = 5000
 #: The difference classes, in report order.
 CLASSES = ("missing_in_mirror", "missing_in_st", "field_mismatch", "timing_only")
+#: The classes that mean the export lost a change: it is older than the feed's last sync.
+LOST = ("missing_in_mirror", "field_mismatch")
+#: The classes a repair can load from ServiceTitan's list (it has no copy of `missing_in_st`).
+LOADABLE = (*LOST, "timing_only")
 #: ServiceTitan's export may hold back the last few minutes of changes (it says
 #: "come back in 5-10 minutes"): a change this close before a sync started may
 #: still be on its way, so it counts as timing, not as a miss.
@@ -98,6 +106,8 @@ class ListSource(Protocol):
 Compact = tuple[datetime | None, tuple[object, ...], bool | None]
 #: a row's key: its id, or its natural key's values
 RowKey = tuple[int, ...]
+# what a page turned up: (class, key, ServiceTitan's modifiedOn, the record to load or None)
+Found = tuple[str, RowKey, datetime | None, Record | None]
 
 
 @dataclass
@@ -121,6 +131,11 @@ class FeedReport:
     @property
     def differences(self) -> int:
         return self.missing_in_mirror + self.missing_in_st + self.field_mismatch + self.timing_only
+
+    @property
+    def lost(self) -> int:
+        """Records whose change the export lost (missing or differing, older than the horizon)."""
+        return self.missing_in_mirror + self.field_mismatch
 
     def count(self, klass: str, key: RowKey) -> None:
         setattr(self, klass, getattr(self, klass) + 1)
@@ -214,14 +229,17 @@ def run_reconcile(
     since: datetime | None = None,
     repair: bool = False,
     *,
+    repair_pending: bool = True,
     checkpoint: Callable[[], None] | None = None,
     actor: str | None = None,
 ) -> ReconcileReport:
     """Compare the mirror with ServiceTitan's list endpoints and, with `repair`, fix it.
 
-    Runs as the `reconcile` producer: under its lock (`ProducerBusy` if another
-    process runs it) and recorded in `nexus.runs`, failed runs included.
-    `checkpoint` is called between pages (a worker raises there to stop).
+    A repair loads the lost records and, with `repair_pending`, the timing-only
+    ones as well. Runs as the `reconcile` producer: under its lock
+    (`ProducerBusy` if another process runs it) and recorded in `nexus.runs`,
+    failed runs included. `checkpoint` is called between pages (a worker
+    raises there to stop).
     """
     asked = list(dict.fromkeys(feeds if feeds is not None else DEFAULT_FEEDS))
     for name in asked:
@@ -244,7 +262,8 @@ def run_reconcile(
     ):
         started = run.started_at
         report = ReconcileReport(tenant, run.id, started, since, repair, {})
-        spool = _Spool(conn) if repair else None
+        loads = () if not repair else LOADABLE if repair_pending else LOST
+        spool = _Spool(conn, loads)
         for name in names:
             report.feeds[name] = _reconcile_feed(
                 conn, client, tenant, FEEDS[name], since, started, spool, checkpoint
@@ -252,12 +271,13 @@ def run_reconcile(
             run.rows_read = sum(f.records for f in report.feeds.values())
         # Everything was read: only now does anything get written, in one transaction.
         with conn.transaction():
-            if spool is not None:
+            if repair:
                 mark_sync_run(conn, run.id)
                 for name in names:
                     _repair(conn, tenant, report.feeds[name], spool, clock)
             report.finished_at = clock.now()
             report.id = _save(conn, report)
+            spool.save_losses(tenant, report.id)
             if report.repaired:
                 _record_repair(conn, report, actor or current_actor())
         run.rows_changed = report.repaired
@@ -271,7 +291,7 @@ def _reconcile_feed(
     feed: Feed,
     since: datetime | None,
     started: datetime,
-    spool: _Spool | None,
+    spool: _Spool,
     checkpoint: Callable[[], None] | None,
 ) -> FeedReport:
     report = FeedReport(feed.name, horizon=_horizon(conn, tenant, feed))
@@ -299,12 +319,12 @@ def _compare_page(
     mirror: _MirrorIndex,
     report: FeedReport,
     seen: set[RowKey],
-    spool: _Spool | None,
+    spool: _Spool,
 ) -> None:
     rows = flatten(mirror.spec, records)
     keys = [mirror.key_of(row) for row in rows]
     known = mirror.lookup(keys)
-    to_repair: list[dict[str, Any]] = []
+    found: list[Found] = []
     for record, row, key in zip(records, rows, keys, strict=True):
         if key in seen:  # a page boundary moved under us; count each record once
             continue
@@ -317,70 +337,98 @@ def _compare_page(
             report.matching += 1
             continue
         report.count(klass, key)
-        if spool is not None and _loadable(theirs, ours):
-            to_repair.append(_with_active(record, ours))
-    if spool is not None:
-        spool.add(report.feed, to_repair)
+        load = klass in spool.loads and _loadable(theirs, ours)
+        if load or klass in LOST:
+            found.append((klass, key, theirs[0], _with_active(record, ours) if load else None))
+    spool.add(report.feed, found)
 
 
 def _repair(conn: Connection, tenant: int, report: FeedReport, spool: _Spool, clock: Clock) -> None:
     """Load a feed's spooled records; count those whose row now matches ServiceTitan's."""
     mirror = _MirrorIndex(conn, FEEDS[report.feed], tenant)
     loader: Loader | None = None
-    for records in spool.batches(report.feed):
+    for seqs, records in spool.batches(report.feed):
         loader = loader or Loader(conn, mirror.spec, tenant)
         loader.load(records, clock.now())
         rows = flatten(mirror.spec, records)
         after = mirror.lookup([mirror.key_of(row) for row in rows])
-        for row in rows:
+        repaired = []
+        for seq, row in zip(seqs, rows, strict=True):
             # A load the loader declines (say, an older copy) is not a repair.
             if _same(mirror.compact(row, carries_active=True), after.get(mirror.key_of(row))):
-                report.repaired += 1
+                repaired.append(seq)
             else:
                 report.unrepaired += 1
+        report.repaired += len(repaired)
+        spool.mark_repaired(report.feed, repaired)
 
 
 class _Spool:
-    """Records to repair, kept in a temporary table until every page has been read.
+    """What a reconciliation found, kept in a temporary table until every page has been read.
 
-    Loading them only after the last page keeps a failure from leaving half a
-    repair behind, keeps memory flat, and holds the loader's locks for seconds,
-    not for the whole reconciliation.
+    A row per lost record (saved with the reconciliation as `nexus.reconcile_losses`)
+    and per record to load (classes in `loads`). Loading only after the last
+    page keeps a failure from leaving half a repair behind, keeps memory flat,
+    and holds the loader's locks for seconds, not for the whole reconciliation.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, loads: Sequence[str]) -> None:
         self.conn = conn
+        self.loads = frozenset(loads)
         self._seq = 0
         set_json_dumps(orjson.dumps, context=conn)
         conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS reconcile_spool"
-            " (feed text, seq int8, record jsonb, PRIMARY KEY (feed, seq))"
+            "CREATE TEMP TABLE IF NOT EXISTS reconcile_spool (feed text, seq int8, class text,"
+            " key int8[], modified_on timestamptz, record jsonb,"
+            " repaired boolean NOT NULL DEFAULT false, PRIMARY KEY (feed, seq))"
         )
         conn.execute("TRUNCATE reconcile_spool")
 
-    def add(self, feed: str, records: Sequence[Record]) -> None:
-        if not records:
+    def add(self, feed: str, found: Sequence[Found]) -> None:
+        if not found:
             return
         with self.conn.cursor().copy(
-            "COPY reconcile_spool (feed, seq, record) FROM STDIN (FORMAT BINARY)"
+            "COPY reconcile_spool (feed, seq, class, key, modified_on, record)"
+            " FROM STDIN (FORMAT BINARY)"
         ) as copy:
-            copy.set_types(["text", "int8", "jsonb"])
-            for record in records:
+            copy.set_types(["text", "int8", "text", "int8[]", "timestamptz", "jsonb"])
+            for klass, key, modified, record in found:
                 self._seq += 1
-                copy.write_row((feed, self._seq, Jsonb(record)))
+                loaded = None if record is None else Jsonb(record)
+                copy.write_row((feed, self._seq, klass, list(key), modified, loaded))
 
-    def batches(self, feed: str, size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
+    def batches(
+        self, feed: str, size: int = PAGE_SIZE
+    ) -> Iterator[tuple[list[int], list[dict[str, Any]]]]:
+        """The records to load of `feed`, a batch at a time, with their spool numbers."""
         last = 0
         while True:
             rows = self.conn.execute(
                 "SELECT seq, record FROM reconcile_spool WHERE feed = %s AND seq > %s"
-                " ORDER BY seq LIMIT %s",
+                " AND record IS NOT NULL ORDER BY seq LIMIT %s",
                 (feed, last, size),
             ).fetchall()
             if not rows:
                 return
             last = int(rows[-1][0])
-            yield [row[1] for row in rows]
+            yield [int(row[0]) for row in rows], [row[1] for row in rows]
+
+    def mark_repaired(self, feed: str, seqs: Sequence[int]) -> None:
+        if seqs:
+            self.conn.execute(
+                "UPDATE reconcile_spool SET repaired = true WHERE feed = %s AND seq = ANY(%s)",
+                (feed, list(seqs)),
+            )
+
+    def save_losses(self, tenant: int, reconciliation_id: int) -> None:
+        """Keep every lost record found, and whether it was repaired, with the reconciliation."""
+        self.conn.execute(
+            "INSERT INTO nexus.reconcile_losses"
+            " (tenant_id, reconciliation_id, feed, key, class, modified_on, repaired)"
+            " SELECT %s, %s, feed, key, class, modified_on, repaired FROM reconcile_spool"
+            " WHERE class = ANY(%s)",
+            (tenant, reconciliation_id, list(LOST)),
+        )
 
 
 def _classify(theirs: Compact, ours: Compact | None, horizon: datetime | None) -> str | None:
