@@ -131,3 +131,21 @@ def test_a_month_with_lost_invoice_changes_ends_with_every_settled_week_captured
     assert len(invoices.found_by) == 4 and invoices.repaired_by == invoices.found_by
     assert 0.1 < invoices.rate.rate < 0.5 and invoices.compared > 200
     assert runs == (5,) and events == (4,)
+
+    # The proof keeps warning that the export loses changes, since the first reconcile that
+    # found them, while every settled week's revenue capture stays whole.
+    proof = result.proof.to_json()
+    (warned,) = [a for a in proof["alerts"] if a["check"] == "feed_losses"]
+    assert warned["severity"] == "warning" and proof["verdict"] == "warning", proof["story"]
+    cause = warned["probable_cause"]
+    assert (cause["kind"], cause["feed"], cause["producer"]) == (
+        "feed_losing_changes",
+        "invoices",
+        "invoice_sync",
+    )
+    assert datetime.fromisoformat(cause["since"]) == invoices.since
+    assert warned["measurement"]["n"] > 0 and warned["measurement"]["ci_low"] is not None
+    captured = [w for w in proof["revenue"]["weeks"] if not w["provisional"] and w["reference"]]
+    assert len(captured) >= 3
+    assert all(w["capture"] >= 0.97 for w in captured), captured
+    assert any("invoices export loses changes" in line for line in proof["story"])

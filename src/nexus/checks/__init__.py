@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nexus.checks import coverage, freshness, modules, quarantine, revenue, volume
+from nexus.checks import coverage, freshness, losses, modules, quarantine, revenue, volume
 from nexus.checks.inputs import CheckInputs, CheckResult
 
 Check = Callable[[CheckInputs], CheckResult]
@@ -17,4 +17,5 @@ CHECKS: tuple[Check, ...] = (
     revenue.check,
     modules.check,
     quarantine.check,
+    losses.check,
 )

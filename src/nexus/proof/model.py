@@ -25,6 +25,7 @@ from nexus.checks.alert import (
 )
 from nexus.checks.coverage import CoverageDay, CoverageSummary, ZeroInvoiceSplit
 from nexus.checks.freshness import Freshness
+from nexus.checks.losses import FeedLossReport
 from nexus.checks.modules import ActionModules
 from nexus.checks.revenue import RevenueReport
 from nexus.checks.volume import VolumeReport
@@ -104,6 +105,9 @@ class Proof(Model):
     volume: VolumeReport
     zero_invoice_split: ZeroInvoiceSplit
     action_modules: ActionModules
+    losses: tuple[FeedLossReport, ...] = Field(
+        description="Feeds whose export lost changes that reconcile found (and repaired)."
+    )
     timeline: tuple[TimelineEvent, ...]
     story: tuple[str, ...] = Field(description="At most 8 plain sentences, the first one first.")
     actions: tuple[Action, ...] = Field(description="Ranked, one per distinct fix.")

@@ -299,6 +299,21 @@ def _cause_actions(cause: CauseGroup, proof: Proof) -> list[Action]:
                     "low",
                 )
             ]
+        case "feed_losing_changes" if all(
+            loss.repaired for loss in proof.losses if loss.feed == feed
+        ):
+            return [
+                _action(
+                    f"Keep the weekly reconcile while the {feed} export loses changes",
+                    f"nexus reconcile --feed {feed}",
+                    "reconcile found and repaired every lost change, so the numbers are whole; "
+                    "run it now to see whether the export still loses them, and report it to "
+                    "ServiceTitan if it does",
+                    "medium",
+                    "low",
+                    "low",
+                )
+            ]
         case "sync_miss" | "feed_stuck" | "feed_losing_changes":
             return [
                 _action(
