@@ -183,6 +183,35 @@ def test_the_migrated_database_agrees_with_the_catalog_column_by_column(db: Data
     assert primary == {name: ["tenant_id", *feed.key_columns] for name, feed in FEEDS.items()}
 
 
+@pytest.mark.parametrize(
+    ("name", "newest_first"),
+    [
+        ("jobs", "-ModifiedOn"),  # "Available fields are: Id, ModifiedOn, CreatedOn, Priority."
+        ("invoices", "-ModifiedOn"),  # takes sort, names no field: Id, CreatedOn, ModifiedOn
+        ("categories", None),  # sorts by Id and Name only
+        ("technicians", None),  # its list takes no sort
+        ("job_types", None),  # a reference list without sort
+        ("invoice_items", None),  # no list at all
+    ],
+)
+def test_a_feed_is_checked_against_the_source_only_where_its_list_sorts_by_modified_time(
+    name: str, newest_first: str | None
+) -> None:
+    assert FEEDS[name].newest_first == newest_first
+
+
+def test_every_checked_table_has_its_modified_time_indexed(db: Database) -> None:
+    with db.connect() as conn:
+        indexed = {
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_indexes WHERE schemaname = 'titan'"
+                " AND indexdef LIKE '%%(tenant_id, modified_on)'"
+            )
+        }
+    assert indexed == {name for name, feed in FEEDS.items() if feed.newest_first is not None}
+
+
 _VALUES = st.one_of(
     st.none(),
     st.booleans(),
