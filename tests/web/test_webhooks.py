@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -253,6 +256,57 @@ def test_an_appointment_webhook_refreshes_it_and_its_jobs_scheduled_start(
     assert raw == appointment
     assert scheduled == tenant.job_scheduled_at(job)
     assert hints(nexus.db)[-1][1] == {"appointments": [appointment["id"]]}
+
+
+# -- deliveries a sender repeats or sends on a kept connection -----------------------------------
+
+
+def post_on(sock: socket.socket, body: bytes, signature: str) -> int:
+    """POST one delivery on an open keep-alive connection, as a sender's pool reuses it."""
+    head = (
+        f"POST /webhooks/servicetitan/{TENANT} HTTP/1.1\r\nHost: nexus\r\n"
+        f"Content-Type: application/json\r\n{HEADER}: {signature}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    received = b""
+    try:
+        sock.sendall(head.encode() + body)
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise AssertionError("Nexus closed the sender's connection without an answer")
+            received += chunk
+        headers, _, rest = received.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length: *(\d+)", headers)
+        assert length is not None, headers
+        while len(rest) < int(length.group(1)):
+            rest += sock.recv(65536)
+    except ConnectionError as exc:
+        raise AssertionError(f"Nexus dropped the sender's connection: {exc!r}") from None
+    return int(headers.split()[1])
+
+
+def test_a_connection_the_sender_keeps_idle_still_delivers(nexus: Nexus, sim: Simulator) -> None:
+    """The burst failure, one connection at a time: the server must not close first.
+
+    HTTP/1.1 senders keep idle connections for reuse (httpx for 5 s, .NET's pool
+    for a minute). A server that closes an idle connection races the sender's next
+    request on it: in a burst, Nexus once closed a connection holding a delivery it
+    had not read yet, the sender saw a reset and the update was lost. Nexus keeps
+    idle connections longer than senders do, so the sender always closes first.
+    """
+    invoices = sorted(sim.tenant(TENANT).truth_invoices())[:2]
+    bodies = [
+        orjson.dumps({"eventId": f"kept-{i}", "eventType": "Invoice.Updated", "id": i})
+        for i in invoices
+    ]
+    host, port = nexus.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        assert post_on(sock, bodies[0], sign(bodies[0])) == 202
+        time.sleep(6)  # idle past uvicorn's default keep-alive (5 s), within a sender's pool
+        assert post_on(sock, bodies[1], sign(bodies[1])) == 202
+    nexus.settle()
+    assert [targets for _, targets, _ in hints(nexus.db)] == [{"invoices": [i]} for i in invoices]
 
 
 # -- refusals ------------------------------------------------------------------------------------
