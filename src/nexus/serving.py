@@ -1,7 +1,8 @@
-"""Run an ASGI app on a real socket in a background thread.
+"""Run an ASGI app on a real socket in a background thread, and how Nexus serves HTTP.
 
 The simulator, the dashboard and the tests all need a real HTTP server that
-starts quickly and stops cleanly inside one process.
+starts quickly and stops cleanly inside one process; `nexus serve` runs the
+same keep-alive policy in the foreground.
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+
+#: How long an idle keep-alive connection stays open. A server that closes an idle
+#: connection races the client's next request on it: under a burst the request can be
+#: in the socket, unread, when the timer fires, and the client gets a reset for a
+#: request the server never saw. uvicorn's default (5 s) equals httpx's own idle expiry,
+#: so that race was live. Kept longer than any client's pool keeps a connection (httpx
+#: 5 s, .NET 1-2 min, Go 90 s, load balancers 60 s), the client always closes first.
+KEEP_ALIVE_S = 180
 
 
 class ThreadedServer:
@@ -27,7 +36,13 @@ class ThreadedServer:
         self._sock.bind((host, port))
         self.host = host
         self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=KEEP_ALIVE_S,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True

@@ -1,11 +1,15 @@
-"""Webhooks end to end: the simulator signs and posts, Nexus verifies, refuses replays,
-records the hint and refreshes the named ids through the loader — over real HTTP."""
+"""Webhooks end to end: the simulator signs and posts, Nexus verifies, acknowledges
+re-deliveries, refuses forgeries and replays, records the hint and refreshes the named ids
+through the loader — over real HTTP."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import re
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -255,6 +259,148 @@ def test_an_appointment_webhook_refreshes_it_and_its_jobs_scheduled_start(
     assert hints(nexus.db)[-1][1] == {"appointments": [appointment["id"]]}
 
 
+# -- deliveries a sender repeats or sends on a kept connection -----------------------------------
+
+#: ServiceTitan retries a delivery it did not see accepted after 10, 30, 60 and 300 s.
+SERVICETITAN_RETRIES_S = (10, 30, 60, 300)
+
+
+def post_on(sock: socket.socket, body: bytes, signature: str) -> int:
+    """POST one delivery on an open keep-alive connection, as a sender's pool reuses it."""
+    head = (
+        f"POST /webhooks/servicetitan/{TENANT} HTTP/1.1\r\nHost: nexus\r\n"
+        f"Content-Type: application/json\r\n{HEADER}: {signature}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    received = b""
+    try:
+        sock.sendall(head.encode() + body)
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise AssertionError("Nexus closed the sender's connection without an answer")
+            received += chunk
+        headers, _, rest = received.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length: *(\d+)", headers)
+        assert length is not None, headers
+        while len(rest) < int(length.group(1)):
+            rest += sock.recv(65536)
+    except ConnectionError as exc:
+        raise AssertionError(f"Nexus dropped the sender's connection: {exc!r}") from None
+    return int(headers.split()[1])
+
+
+def test_a_connection_the_sender_keeps_idle_still_delivers(nexus: Nexus, sim: Simulator) -> None:
+    """The burst failure, one connection at a time: the server must not close first.
+
+    HTTP/1.1 senders keep idle connections for reuse (httpx for 5 s, .NET's pool
+    for a minute). A server that closes an idle connection races the sender's next
+    request on it: in a burst, Nexus once closed a connection holding a delivery it
+    had not read yet, the sender saw a reset and the update was lost. Nexus keeps
+    idle connections longer than senders do, so the sender always closes first.
+    """
+    invoices = sorted(sim.tenant(TENANT).truth_invoices())[:2]
+    bodies = [
+        orjson.dumps({"eventId": f"kept-{i}", "eventType": "Invoice.Updated", "id": i})
+        for i in invoices
+    ]
+    host, port = nexus.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        assert post_on(sock, bodies[0], sign(bodies[0])) == 202
+        time.sleep(6)  # idle past uvicorn's default keep-alive (5 s), within a sender's pool
+        assert post_on(sock, bodies[1], sign(bodies[1])) == 202
+    nexus.settle()
+    assert [targets for _, targets, _ in hints(nexus.db)] == [{"invoices": [i]} for i in invoices]
+
+
+def corrupt_invoice(db: Database, invoice: dict[str, Any]) -> None:
+    """Make the mirror hold a stale copy of `invoice`, and its job a wrong total."""
+    with db.connect(autocommit=True) as conn:
+        conn.execute(
+            "UPDATE titan.invoices SET total = 0, raw = jsonb_set(raw, '{total}', '\"0.00\"')"
+            " WHERE tenant_id = %s AND id = %s",
+            (TENANT, invoice["id"]),
+        )
+        conn.execute(
+            "UPDATE titan.jobs SET invoice_total = 0 WHERE tenant_id = %s AND id = %s",
+            (TENANT, invoice["job"]["id"]),
+        )
+
+
+def refresh_runs(db: Database) -> list[str]:
+    with db.connect(autocommit=True) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT status FROM nexus.runs WHERE producer = 'webhook_refresh' ORDER BY id"
+            )
+        ]
+
+
+def test_servicetitan_retries_of_an_accepted_delivery_are_acknowledged_not_refused(
+    nexus: Nexus, sim: Simulator, clock: VirtualClock
+) -> None:
+    """A retry (same body, same signature) of a delivery whose answer the sender missed."""
+    tenant = sim.tenant(TENANT)
+    invoice = next(r for r in tenant.truth_invoices().values() if Decimal(r["total"]) > 0)
+    corrupt_invoice(nexus.db, invoice)
+    body = orjson.dumps(
+        {"eventId": "evt-retried", "eventType": "Invoice.Updated", "data": {"id": invoice["id"]}}
+    )
+    headers = {HEADER: sign(body)}
+    first = nexus.post(body, headers)
+    assert first.status_code == 202
+    nexus.settle()
+    accepted = fingerprint(nexus.db)
+    started = clock.now()
+    for after in SERVICETITAN_RETRIES_S:
+        clock.set(started + timedelta(seconds=after))
+        retry = nexus.post(body, headers)
+        assert retry.status_code == 202, (after, retry.text)
+        assert retry.json()["hint"] == first.json()["hint"]
+        assert retry.json()["redelivery"] is True
+        nexus.settle()
+    # Acknowledged, not refreshed again: one hint, one refresh, nothing else written.
+    assert fingerprint(nexus.db) == accepted
+    assert refresh_runs(nexus.db) == ["succeeded"]
+    job = invoice["job"]["id"]
+    assert job_totals(nexus.db, [job]) == {job: tenant.job_invoice_total(job)}
+    metrics = httpx.get(f"{nexus.url}/metrics", headers=BEARER).text
+    assert 'nexus_webhooks_received_total{outcome="redelivered",tenant="1001"} 4.0' in metrics
+
+
+def test_a_retry_after_a_failed_refresh_brings_the_update(
+    mirrored: Database, server: SimServer, clock: VirtualClock, sim: Simulator
+) -> None:
+    """ServiceTitan is down for 45 s: the delivery is accepted, its refresh fails, and the
+    retries at 10 and 30 s fail again; the one at 60 s brings the update."""
+    tenant = sim.tenant(TENANT)
+    invoice = next(r for r in tenant.truth_invoices().values() if Decimal(r["total"]) > 0)
+    job = invoice["job"]["id"]
+    corrupt_invoice(mirrored, invoice)
+    started = clock.now()
+    tenant.faults.outage(status=503, until=started + timedelta(seconds=45))
+    body = orjson.dumps(
+        {"eventId": "evt-outage", "eventType": "Invoice.Updated", "data": {"id": invoice["id"]}}
+    )
+    for running in serve_nexus(mirrored, server, clock)():
+        running.app.state.refresher.clients = lambda _t: client_for(
+            server, max_attempts=1, sleep=lambda _s: None
+        )
+        assert running.signed(body).status_code == 202
+        running.settle()
+        assert hints(mirrored)[0][0] == "failed"
+        for after in SERVICETITAN_RETRIES_S:
+            clock.set(started + timedelta(seconds=after))
+            retry = running.signed(body)
+            assert retry.status_code == 202, (after, retry.text)
+            running.settle()
+    assert refresh_runs(mirrored) == ["failed", "failed", "failed", "succeeded"]
+    [(status, targets, error)] = hints(mirrored)
+    assert (status, targets, error) == ("refreshed", {"invoices": [invoice["id"]]}, None)
+    assert job_totals(mirrored, [job]) == {job: tenant.job_invoice_total(job)}
+
+
 # -- refusals ------------------------------------------------------------------------------------
 
 
@@ -288,15 +434,24 @@ def test_forged_unsigned_and_replayed_webhooks_are_refused_and_change_nothing(
     assert nexus.signed(body).status_code == 202
     nexus.settle()
     accepted = fingerprint(nexus.db)
+    # A replayed body is acknowledged as the re-delivery it looks like, and does nothing.
     replay = nexus.signed(body)
-    assert replay.status_code == 409
-    assert "replay" in replay.json()["error"]
-    # The same delivery id with another body is a replay too.
-    again = orjson.dumps({"eventId": "evt-1", "eventType": "Invoice.Updated", "id": invoice})
-    assert nexus.signed(again).status_code == 409
+    assert (replay.status_code, replay.json()["redelivery"]) == (202, True)
+    nexus.settle()
+    # Forging a re-delivery takes the secret like any other delivery.
+    assert nexus.post(body, {HEADER: sign(body, "not-the-secret")}).status_code == 401
+    # The same delivery id with another body is refused as a replay.
+    for again in (
+        orjson.dumps({"eventId": "evt-1", "eventType": "Invoice.Updated", "id": invoice}),
+        orjson.dumps({"eventId": "evt-1", "eventType": "Invoice.Updated", "data": {"id": 1}}),
+    ):
+        refused = nexus.signed(again)
+        assert refused.status_code == 409
+        assert "evt-1 was accepted before with another body" in refused.json()["error"]
     assert fingerprint(nexus.db) == accepted
     metrics = httpx.get(f"{nexus.url}/metrics", headers=BEARER).text
-    assert 'nexus_webhooks_received_total{outcome="forged",tenant="1001"}' in metrics
+    assert 'nexus_webhooks_received_total{outcome="forged",tenant="1001"} 6.0' in metrics
+    assert 'nexus_webhooks_received_total{outcome="redelivered",tenant="1001"} 1.0' in metrics
     assert 'nexus_webhooks_received_total{outcome="replayed",tenant="1001"} 2.0' in metrics
 
 

@@ -7,7 +7,9 @@ status to answer; the ones about the body and replays live with the hints
     WebhookRefused
     ├── SignatureRefused   401: no secret configured, no signature, or a wrong one
     ├── BadHint            400: signed, but not a JSON body Nexus can read
-    └── ReplayRefused      409: this body (or this delivery id) was accepted before
+    └── ReplayRefused      409: this delivery id was accepted before, on another body
+
+A body accepted before is a re-delivery, not a refusal: see `nexus.sync.hints`.
 
 The header, hash and encoding of the signature are settings, because
 ServiceTitan does not document them (defaults: `X-ServiceTitan-Signature`,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import uvicorn
 
 from nexus.clock import VirtualClock
+from nexus.serving import KEEP_ALIVE_S
 from nexus.simulator.auth import Credentials
 from nexus.simulator.business import BusinessConfig
 from nexus.simulator.sim import Simulator
@@ -80,6 +81,8 @@ def serve_forever(
     print(f"  control        {base_url}/_sim/docs")
     follower = WallClockFollower(sim, speed).start()
     try:
-        uvicorn.run(sim.app, host=host, port=port, log_level="warning")
+        uvicorn.run(
+            sim.app, host=host, port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S
+        )
     finally:
         follower.stop()

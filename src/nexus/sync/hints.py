@@ -4,6 +4,12 @@ ServiceTitan's payload shape is not documented, so the reader is tolerant and
 trusts nothing but feed names and ids: amounts are always read back from
 ServiceTitan by the refresh (`nexus.sync.refresh`). An accepted delivery is
 one row in `nexus.webhook_hints`, which is also the replay protection.
+
+ServiceTitan retries a delivery it did not see answered (after 10, 30, 60 and
+300 s, then by hand) with the same body and signature, so a body seen before
+is a re-delivery, not an attack: it is acknowledged with the hint it made and
+refreshes nothing again, unless that hint's refresh failed, when it is queued
+once more. A delivery id seen before with another body is refused.
 """
 
 from __future__ import annotations
@@ -179,10 +185,13 @@ def _id(value: object, where: str) -> int:
 
 @dataclass(frozen=True)
 class Accepted:
+    """A recorded delivery: its hint, and whether it still waits for a refresh."""
+
     hint_id: int
     tenant: int
     targets: dict[str, list[int]]
-    status: str  # pending | ignored
+    status: str  # pending | ignored | refreshed (a re-delivery of a refreshed hint)
+    redelivery: bool = False
     received: float = field(default_factory=time.monotonic)
 
 
@@ -208,23 +217,40 @@ def verify_delivery(
 
 
 def record_hint(conn: Connection, tenant: int, body: bytes, hint: Hint, now: Any) -> Accepted:
-    """Record an accepted delivery, or raise `ReplayRefused` if it was seen before."""
+    """Record an accepted delivery and return its hint.
+
+    A re-delivery of a body seen before returns the hint it made (pending again
+    if its refresh failed); the delivery id of an earlier delivery on another
+    body raises `ReplayRefused`.
+    """
+    digest = hashlib.sha256(body).digest()
     status = "pending" if hint.targets else "ignored"
     row = conn.execute(
         "INSERT INTO nexus.webhook_hints (tenant_id, received_at, body_sha256, delivery_id,"
         " event_type, targets, status) VALUES (%s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT DO NOTHING RETURNING id",
-        (
-            tenant,
-            now,
-            hashlib.sha256(body).digest(),
-            hint.delivery_id,
-            hint.event_type,
-            Jsonb(hint.targets),
-            status,
-        ),
+        (tenant, now, digest, hint.delivery_id, hint.event_type, Jsonb(hint.targets), status),
     ).fetchone()
-    if row is None:
-        what = f"delivery {hint.delivery_id}" if hint.delivery_id else "this body"
-        raise ReplayRefused(f"tenant {tenant}: {what} was accepted before; a replay is refused")
-    return Accepted(int(row[0]), tenant, hint.targets, status)
+    if row is not None:
+        return Accepted(int(row[0]), tenant, hint.targets, status)
+    earlier = conn.execute(
+        "SELECT id, targets, status FROM nexus.webhook_hints"
+        " WHERE tenant_id = %s AND body_sha256 = %s",
+        (tenant, digest),
+    ).fetchone()
+    if earlier is None:
+        raise ReplayRefused(
+            f"tenant {tenant}: delivery {hint.delivery_id} was accepted before with another "
+            "body; ServiceTitan re-delivers a body unchanged, so this is refused as a replay"
+        )
+    hint_id, targets, status = int(earlier[0]), dict(earlier[1]), str(earlier[2])
+    if status == "failed":
+        # The refresh this delivery asked for never happened: its re-delivery asks again.
+        conn.execute(
+            "UPDATE nexus.webhook_hints SET status = 'pending', refreshed_at = NULL,"
+            " run_id = NULL, rows_changed = NULL, error = NULL"
+            " WHERE id = %s AND status = 'failed'",
+            (hint_id,),
+        )
+        status = "pending"
+    return Accepted(hint_id, tenant, targets, status, redelivery=True)

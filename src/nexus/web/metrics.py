@@ -49,8 +49,8 @@ class WebhookMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.received = Counter(
             "nexus_webhooks_received_total",
-            "Webhook deliveries by outcome: accepted, ignored, unsigned, forged, replayed, "
-            "bad_request, not_served, unavailable.",
+            "Webhook deliveries by outcome: accepted, ignored, redelivered, unsigned, forged, "
+            "replayed, bad_request, not_served, unavailable.",
             ("tenant", "outcome"),
             registry=registry,
         )

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from nexus.clock import Clock, SystemClock
 from nexus.errors import ConfigError
 from nexus.registry.config import Config, load_config
+from nexus.serving import KEEP_ALIVE_S
 from nexus.settings import Settings
 from nexus.store.database import Database
 from nexus.sync.refresh import ClientFactory
@@ -79,4 +80,11 @@ def serve(
     announce(f"Nexus dashboard: http://{shown}:{port}/  (metrics at /metrics, health at /healthz)")
     if not is_loopback(host):
         announce("Serving plain HTTP beyond this machine: put a TLS-terminating proxy in front.")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )

@@ -3,7 +3,8 @@
 The handler reads the raw body (the signature covers its exact bytes), lets
 `nexus.sync.hints` verify and record it on a pooled connection, hands the hint
 to the background `Refresher` and answers 202 at once: ServiceTitan retries
-slow endpoints, and the refresh does not need the sender to wait.
+slow endpoints, and the refresh does not need the sender to wait. A retry of a
+delivery already recorded is answered 202 with the same hint.
 """
 
 from __future__ import annotations
@@ -93,6 +94,12 @@ def _outcome(exc: WebhookRefused, signature: str | None) -> str:
     return "unavailable"
 
 
+def _accepted_outcome(accepted: Accepted) -> str:
+    if accepted.redelivery:
+        return "redelivered"
+    return "accepted" if accepted.status == "pending" else "ignored"
+
+
 def add_webhook_routes(
     app: FastAPI, site: Site, refresher: Refresher, metrics: WebhookMetrics
 ) -> Connections:
@@ -145,12 +152,15 @@ def add_webhook_routes(
             metrics.received.labels(label, outcome).inc()
             log.warning("webhook for tenant %s refused (%s): %s", tenant, outcome, exc)
             return site.json({"error": str(exc)}, exc.status)
-        metrics.received.labels(
-            label, "accepted" if accepted.status == "pending" else "ignored"
-        ).inc()
+        metrics.received.labels(label, _accepted_outcome(accepted)).inc()
         refresher.submit(accepted)
         return site.json(
-            {"hint": accepted.hint_id, "status": accepted.status, "targets": accepted.targets},
+            {
+                "hint": accepted.hint_id,
+                "status": accepted.status,
+                "targets": accepted.targets,
+                "redelivery": accepted.redelivery,
+            },
             202,
         )
 
