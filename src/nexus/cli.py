@@ -169,14 +169,34 @@ def db_guard(
         typer.Option(min=1, help="Largest insert into titan.jobs allowed outside a sync run."),
     ] = None,
 ) -> None:
-    """Show or set the write guard's limit on bulk inserts into titan.jobs."""
-    from nexus.store.guard import guard_limit, set_guard_limit
+    """Check the write guard's setup (exits 1 with the SQL that fixes it); show or set its limit."""
+    from nexus.store.guard import WRITER_ROLE, check_guard, guard_limit, set_guard_limit
 
     db = _database()
     db.ensure_schema()
     if max_rows is not None:
         set_guard_limit(db, max_rows)
-    console.print(f"write guard: at most {guard_limit(db)} rows per insert outside a sync run")
+    setup = check_guard(db)
+    console.print(
+        f"write guard on {db.safe_url}: at most {guard_limit(db)} rows per insert into "
+        f"titan.jobs unless the writer acts as {WRITER_ROLE}, as Nexus's loader does",
+        highlight=False,
+    )
+    for ok, what in setup.checks:
+        console.print(f"  {'[green]ok[/]' if ok else '[bold red]no[/]'}  {what}", highlight=False)
+    for fix in setup.fixes:
+        console.print(f"\n[bold red]problem:[/] {fix.problem}", highlight=False)
+        console.print(f"fix, run by {fix.run_by}:", highlight=False)
+        console.print(
+            "\n".join(f"    {line}" for line in fix.sql.splitlines()),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    for note in setup.notes:
+        console.print(f"\nnote: {note}", highlight=False)
+    if not setup.ok:
+        raise typer.Exit(1)
 
 
 # -- sync --------------------------------------------------------------------

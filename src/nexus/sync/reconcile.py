@@ -49,7 +49,8 @@ from nexus.registry.timeline import current_actor, record_event
 from nexus.servicetitan.pages import ListPage
 from nexus.store.connection import Connection
 from nexus.store.database import Database
-from nexus.store.loader import Loader, flatten, mark_sync_run
+from nexus.store.guard import mark_sync_run, share_with_writer
+from nexus.store.loader import Loader, flatten
 from nexus.store.rows import TABLES, Record
 from nexus.sync.recorded_run import recorded_run
 
@@ -356,6 +357,7 @@ class _Spool:
             "CREATE TEMP TABLE IF NOT EXISTS reconcile_spool"
             " (feed text, seq int8, record jsonb, PRIMARY KEY (feed, seq))"
         )
+        share_with_writer(conn, sql.Identifier("reconcile_spool"))  # the repair reads it
         conn.execute("TRUNCATE reconcile_spool")
 
     def add(self, feed: str, records: Sequence[Record]) -> None:
