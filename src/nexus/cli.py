@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from nexus.clock import SystemClock
+from nexus.clock import Clock
 from nexus.console import console, err_console, replay_progress, sync_progress
 from nexus.errors import NexusError
 from nexus.settings import Settings, get_settings
@@ -83,6 +83,13 @@ def _database() -> Any:
     from nexus.store.database import Database
 
     return Database.from_settings(_settings())
+
+
+def _clock() -> Clock:
+    """Production's clock: the database server's, shared by every machine running Nexus."""
+    from nexus.store.clock import DatabaseClock
+
+    return DatabaseClock(_database())
 
 
 def _config() -> Any:
@@ -224,7 +231,7 @@ def sync(
     tenant = settings.require_st_credentials()[0]
     db = _database()
     with ServiceTitanClient.from_settings(settings) as client, sync_progress(not as_json) as bar:
-        results = sync_all(db, client, tenant, SystemClock(), feed, on_progress=bar, config=config)
+        results = sync_all(db, client, tenant, _clock(), feed, on_progress=bar, config=config)
     if as_json:
         _print_json(results_as_dicts(results))
         return
@@ -351,7 +358,7 @@ def proof(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
     from nexus.proof.service import current_proof
 
     config = _config()
-    result = current_proof(_database(), config, _tenant(config, tenant), SystemClock())
+    result = current_proof(_database(), config, _tenant(config, tenant), _clock())
     if as_json:
         _print_json(result)
     else:
@@ -393,7 +400,7 @@ def producers_list(tenant: TenantOption = None, as_json: JsonOption = False) -> 
     from nexus.registry.producers import producers_report
 
     config = _config()
-    report = producers_report(_database(), config, _tenant(config, tenant), SystemClock().now())
+    report = producers_report(_database(), config, _tenant(config, tenant), _clock().now())
     if as_json:
         _print_json(report)
         return
@@ -459,7 +466,7 @@ def producers_retire(
             name,
             reason=reason,
             actor=current_actor(),
-            now=SystemClock().now(),
+            now=_clock().now(),
             hand_over=_pairs(hand_over),
             retire_products=retire_product or [],
             force=force,
@@ -487,7 +494,7 @@ def producers_restore(
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
         owned = restore(
-            conn, _config(), name, actor=current_actor(), now=SystemClock().now(), reason=reason
+            conn, _config(), name, actor=current_actor(), now=_clock().now(), reason=reason
         )
     console.print(f"restored {name}; it owns: {', '.join(owned) or 'nothing'}")
 
@@ -512,7 +519,7 @@ def producers_hand_over(
             product,
             to,
             actor=current_actor(),
-            now=SystemClock().now(),
+            now=_clock().now(),
             reason=reason,
         )
     console.print(f"{product}: handed from {previous} to {to}")
@@ -571,7 +578,7 @@ def heartbeat(
             conn,
             _tenant(config, tenant),
             producer,
-            SystemClock().now(),
+            _clock().now(),
             error=(error or "failed") if failed else None,
             rows=rows,
         )
@@ -608,7 +615,7 @@ def diagnose_invoices(
             _database(),
             client,
             tenant,
-            SystemClock(),
+            _clock(),
             sample=sample,
             seed=seed,
             repair=repair,
@@ -662,7 +669,7 @@ def reconcile(
     tenant = settings.require_st_credentials()[0]
     with ServiceTitanClient.from_settings(settings) as client:
         try:
-            report = run_reconcile(_database(), client, tenant, SystemClock(), feeds, start, repair)
+            report = run_reconcile(_database(), client, tenant, _clock(), feeds, start, repair)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--feed") from None
     if as_json:
@@ -804,7 +811,7 @@ def quarantine_release(
     db = _database()
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
-        changed = quarantine.release(conn, held_id, actor=current_actor(), now=SystemClock().now())
+        changed = quarantine.release(conn, held_id, actor=current_actor(), now=_clock().now())
     console.print(f"released #{held_id}: {changed} rows changed; the next sync continues after it")
 
 
@@ -820,7 +827,7 @@ def quarantine_drop(
     db = _database()
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
-        quarantine.drop(conn, held_id, actor=current_actor(), now=SystemClock().now())
+        quarantine.drop(conn, held_id, actor=current_actor(), now=_clock().now())
     console.print(f"dropped #{held_id}; `nexus reconcile` will report any real record it held")
 
 
