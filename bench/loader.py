@@ -19,7 +19,8 @@ import orjson
 from _common import bench_database, job_pages
 from psycopg.types.json import Jsonb, set_json_dumps
 
-from nexus.store.loader import Loader, flatten, mark_sync_run
+from nexus.store.guard import mark_sync_run
+from nexus.store.loader import Loader, flatten
 from nexus.store.rows import TABLES
 
 JOBS = TABLES["jobs"]

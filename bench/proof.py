@@ -23,7 +23,8 @@ from _common import bench_database, calibration
 from nexus.clock import VirtualClock
 from nexus.proof.service import current_proof
 from nexus.registry.config import load_config
-from nexus.store.loader import Loader, mark_sync_run
+from nexus.store.guard import mark_sync_run
+from nexus.store.loader import Loader
 from nexus.store.rows import TABLES
 
 JOBS, INVOICES = TABLES["jobs"], TABLES["invoices"]

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from nexus.clock import SystemClock
+from nexus.clock import Clock
 from nexus.console import console, err_console, replay_progress, sync_progress
 from nexus.errors import NexusError
 from nexus.settings import Settings, get_settings
@@ -83,6 +83,13 @@ def _database() -> Any:
     from nexus.store.database import Database
 
     return Database.from_settings(_settings())
+
+
+def _clock() -> Clock:
+    """Production's clock: the database server's, shared by every machine running Nexus."""
+    from nexus.store.clock import DatabaseClock
+
+    return DatabaseClock(_database())
 
 
 def _config() -> Any:
@@ -169,14 +176,34 @@ def db_guard(
         typer.Option(min=1, help="Largest insert into titan.jobs allowed outside a sync run."),
     ] = None,
 ) -> None:
-    """Show or set the write guard's limit on bulk inserts into titan.jobs."""
-    from nexus.store.guard import guard_limit, set_guard_limit
+    """Check the write guard's setup (exits 1 with the SQL that fixes it); show or set its limit."""
+    from nexus.store.guard import WRITER_ROLE, check_guard, guard_limit, set_guard_limit
 
     db = _database()
     db.ensure_schema()
     if max_rows is not None:
         set_guard_limit(db, max_rows)
-    console.print(f"write guard: at most {guard_limit(db)} rows per insert outside a sync run")
+    setup = check_guard(db)
+    console.print(
+        f"write guard on {db.safe_url}: at most {guard_limit(db)} rows per insert into "
+        f"titan.jobs unless the writer acts as {WRITER_ROLE}, as Nexus's loader does",
+        highlight=False,
+    )
+    for ok, what in setup.checks:
+        console.print(f"  {'[green]ok[/]' if ok else '[bold red]no[/]'}  {what}", highlight=False)
+    for fix in setup.fixes:
+        console.print(f"\n[bold red]problem:[/] {fix.problem}", highlight=False)
+        console.print(f"fix, run by {fix.run_by}:", highlight=False)
+        console.print(
+            "\n".join(f"    {line}" for line in fix.sql.splitlines()),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    for note in setup.notes:
+        console.print(f"\nnote: {note}", highlight=False)
+    if not setup.ok:
+        raise typer.Exit(1)
 
 
 # -- sync --------------------------------------------------------------------
@@ -204,7 +231,7 @@ def sync(
     tenant = settings.require_st_credentials()[0]
     db = _database()
     with ServiceTitanClient.from_settings(settings) as client, sync_progress(not as_json) as bar:
-        results = sync_all(db, client, tenant, SystemClock(), feed, on_progress=bar, config=config)
+        results = sync_all(db, client, tenant, _clock(), feed, on_progress=bar, config=config)
     if as_json:
         _print_json(results_as_dicts(results))
         return
@@ -331,7 +358,7 @@ def proof(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
     from nexus.proof.service import current_proof
 
     config = _config()
-    result = current_proof(_database(), config, _tenant(config, tenant), SystemClock())
+    result = current_proof(_database(), config, _tenant(config, tenant), _clock())
     if as_json:
         _print_json(result.to_json())
     else:
@@ -373,7 +400,7 @@ def producers_list(tenant: TenantOption = None, as_json: JsonOption = False) -> 
     from nexus.registry.producers import producers_report
 
     config = _config()
-    report = producers_report(_database(), config, _tenant(config, tenant), SystemClock().now())
+    report = producers_report(_database(), config, _tenant(config, tenant), _clock().now())
     if as_json:
         _print_json(report)
         return
@@ -439,7 +466,7 @@ def producers_retire(
             name,
             reason=reason,
             actor=current_actor(),
-            now=SystemClock().now(),
+            now=_clock().now(),
             hand_over=_pairs(hand_over),
             retire_products=retire_product or [],
             force=force,
@@ -467,7 +494,7 @@ def producers_restore(
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
         owned = restore(
-            conn, _config(), name, actor=current_actor(), now=SystemClock().now(), reason=reason
+            conn, _config(), name, actor=current_actor(), now=_clock().now(), reason=reason
         )
     console.print(f"restored {name}; it owns: {', '.join(owned) or 'nothing'}")
 
@@ -492,7 +519,7 @@ def producers_hand_over(
             product,
             to,
             actor=current_actor(),
-            now=SystemClock().now(),
+            now=_clock().now(),
             reason=reason,
         )
     console.print(f"{product}: handed from {previous} to {to}")
@@ -551,7 +578,7 @@ def heartbeat(
             conn,
             _tenant(config, tenant),
             producer,
-            SystemClock().now(),
+            _clock().now(),
             error=(error or "failed") if failed else None,
             rows=rows,
         )
@@ -587,7 +614,7 @@ def diagnose_invoices(
             _database(),
             client,
             tenant,
-            SystemClock(),
+            _clock(),
             sample=sample,
             seed=seed,
             repair=repair,
@@ -651,7 +678,7 @@ def reconcile(
                 _database(),
                 client,
                 tenant,
-                SystemClock(),
+                _clock(),
                 feeds,
                 start,
                 config.reconcile.repair if repair is None else repair,
@@ -797,7 +824,7 @@ def quarantine_release(
     db = _database()
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
-        changed = quarantine.release(conn, held_id, actor=current_actor(), now=SystemClock().now())
+        changed = quarantine.release(conn, held_id, actor=current_actor(), now=_clock().now())
     console.print(f"released #{held_id}: {changed} rows changed; the next sync continues after it")
 
 
@@ -813,7 +840,7 @@ def quarantine_drop(
     db = _database()
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
-        quarantine.drop(conn, held_id, actor=current_actor(), now=SystemClock().now())
+        quarantine.drop(conn, held_id, actor=current_actor(), now=_clock().now())
     console.print(f"dropped #{held_id}; `nexus reconcile` will report any real record it held")
 
 

@@ -1,15 +1,21 @@
 """One injectable clock, so replays and tests control time.
 
-Production code asks a `Clock` for `now()`; it never calls `datetime.now()`.
-The system clock is the default; a `VirtualClock` is moved by replays, tests
-and the simulator, so a replayed month ages exactly like a real one.
+Code asks a `Clock` for `now()`; it never calls `datetime.now()`. In
+production the clock is the database server's (`nexus.store.clock.DatabaseClock`),
+so workers on machines with skewed clocks agree about slots and ages; a
+`VirtualClock` is moved by replays, tests and the simulator, so a replayed
+month ages exactly like a real one.
+
+A clock that keeps another machine's time (`SourcedClock`) is asked afresh
+once per run, per proof and per scheduler pass, through `fresh_now`; in
+between its `now()` costs nothing.
 """
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Clock(Protocol):
@@ -18,8 +24,24 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+@runtime_checkable
+class SourcedClock(Protocol):
+    """A clock that keeps another machine's time and can ask it again."""
+
+    def now(self) -> datetime: ...
+
+    def read(self) -> datetime:
+        """Ask the source what time it is; return that time."""
+        ...
+
+
+def fresh_now(clock: Clock) -> datetime:
+    """The time now, asked afresh of a sourced clock; any other clock's `now()`."""
+    return clock.read() if isinstance(clock, SourcedClock) else clock.now()
+
+
 class SystemClock:
-    """The machine's clock."""
+    """This machine's clock, for tools without a database (benchmarks); not production's."""
 
     def now(self) -> datetime:
         return datetime.now(UTC)

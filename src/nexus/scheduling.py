@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from procrastinate import App, exceptions, jobs
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
-from nexus.clock import Clock
+from nexus.clock import Clock, fresh_now
 from nexus.errors import BadRecordError, ConfigError, DatabaseError, FatalDatabaseError, NexusError
 from nexus.registry.config import Config
 from nexus.servicetitan.errors import FatalAPIError
@@ -291,7 +291,8 @@ async def run_scheduler(
     while not stop.is_set():
         try:
             with translated():  # procrastinate's connections raise psycopg's errors
-                now = clock.now()
+                # Each pass asks a sourced clock (the database's) afresh, off the loop.
+                now = await asyncio.to_thread(fresh_now, clock)
                 due = [(s, slot_key(now, s.every)) for s in schedule]
                 due = [(s, key) for s, key in due if offered.get(s) != key]
                 if due:

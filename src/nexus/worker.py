@@ -53,7 +53,7 @@ from procrastinate.schema import SchemaManager
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from nexus.clock import Clock, SystemClock
+from nexus.clock import Clock
 from nexus.errors import DatabaseError, NexusError, RetriableDatabaseError, SchemaOutOfDate
 from nexus.registry.config import SOURCE_CHECK_EVERY, Config
 from nexus.scheduling import (
@@ -67,6 +67,7 @@ from nexus.scheduling import (
     time_scale,
 )
 from nexus.settings import Settings
+from nexus.store.clock import DatabaseClock
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.errors import translated
@@ -454,7 +455,8 @@ def run_worker(
     """Run the producers of every tenant periodically until stopped (the core of `nexus worker`).
 
     - `clock`: the time schedules and the ledger use; a `ScaledClock` makes time run
-      faster (its scale also shortens retry backoff and polling). Default: system clock.
+      faster (its scale also shortens retry backoff and polling). Default: the
+      database server's clock, read afresh for every run and scheduler pass.
     - `concurrency`: runs at once in this process (each in a thread of its own).
     - `stop_event`: setting it is a first stop request (finish runs, then return).
     - `client_factory(tenant)`: the ServiceTitan client to use; default from
@@ -468,9 +470,9 @@ def run_worker(
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    clock = clock or SystemClock()
-    scale = time_scale(clock)
     db = Database.from_settings(settings)
+    clock = clock or DatabaseClock(db)
+    scale = time_scale(clock)
     ensure_worker_schema(db, upgrade=db.auto_upgrade)
     tenants = tenant_ids(config, settings)
     clients = client_factory or _default_clients(settings, tenants)

@@ -10,7 +10,8 @@ import pytest
 
 from nexus.errors import BadRecordError
 from nexus.store.database import Database
-from nexus.store.loader import Loader, mark_sync_run
+from nexus.store.guard import mark_sync_run
+from nexus.store.loader import Loader
 from nexus.store.rows import TABLES
 
 JOBS, INVOICES = TABLES["jobs"], TABLES["invoices"]

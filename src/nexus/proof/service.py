@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nexus.clock import Clock
+from nexus.clock import Clock, fresh_now
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
 from nexus.proof.model import Proof
@@ -11,7 +11,7 @@ from nexus.store.database import Database
 
 
 def current_proof(db: Database, config: Config, tenant: int, clock: Clock) -> Proof:
-    """Build the Evolution Proof for `tenant` as of the clock's now."""
+    """Build the Evolution Proof for `tenant` as of the clock's now, asked once."""
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
-        return build_proof(conn, proof_inputs(config, tenant), clock.now())
+        return build_proof(conn, proof_inputs(config, tenant), fresh_now(clock))

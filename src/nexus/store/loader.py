@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.catalog.derived import DERIVING_FEEDS, Derived
 from nexus.store.connection import Connection
+from nexus.store.guard import share_with_writer
 from nexus.store.rows import TABLES, Record, Row, TableSpec
 
 
@@ -47,11 +48,6 @@ def flatten(spec: TableSpec, records: Sequence[Record]) -> list[Row]:
     """Flatten every record of a page, or raise `BadRecordError` for the first bad one."""
     flat = spec.flatten
     return [flat(rec) for rec in records]
-
-
-def mark_sync_run(conn: Connection, run_id: int | str) -> None:
-    """Name this transaction as a Nexus sync run, so the write guard lets its upserts pass."""
-    conn.execute("SELECT set_config('nexus.sync_run', %s, true)", (str(run_id),))
 
 
 class Loader:
@@ -78,6 +74,7 @@ class Loader:
         self.conn.execute(
             sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({})").format(self._stage, columns)
         )
+        share_with_writer(self.conn, self._stage)
 
     def load(self, records: Sequence[Record], now: datetime) -> LoadResult:
         """Upsert one page inside the caller's transaction; return rows read and changed."""

@@ -42,7 +42,8 @@ from nexus.servicetitan.feeds import INVOICES, JOBS, Feed
 from nexus.stats import wilson
 from nexus.store.connection import Connection
 from nexus.store.database import Database
-from nexus.store.loader import Loader, flatten, mark_sync_run
+from nexus.store.guard import mark_sync_run
+from nexus.store.loader import Loader, flatten
 from nexus.store.rows import TABLES
 from nexus.sync.recorded_run import recorded_run
 

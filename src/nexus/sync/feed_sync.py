@@ -34,7 +34,8 @@ from nexus.registry.run_ledger import Run
 from nexus.servicetitan.errors import AuthError, FatalAPIError
 from nexus.store.connection import Connection
 from nexus.store.database import Database
-from nexus.store.loader import Loader, LoadResult, flatten, mark_sync_run
+from nexus.store.guard import mark_sync_run
+from nexus.store.loader import Loader, LoadResult, flatten
 from nexus.store.rows import TABLES
 from nexus.store.suspicion import Suspicion, suspect
 from nexus.sync.quarantine import FeedHeld, hold

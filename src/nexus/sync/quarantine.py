@@ -17,7 +17,8 @@ import orjson
 from nexus.errors import NexusError
 from nexus.registry.timeline import record_event
 from nexus.store.connection import Connection
-from nexus.store.loader import Loader, mark_sync_run
+from nexus.store.guard import mark_sync_run
+from nexus.store.loader import Loader
 from nexus.store.rows import TABLES, Record
 from nexus.store.suspicion import Suspicion
 

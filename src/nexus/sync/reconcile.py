@@ -53,7 +53,8 @@ from nexus.registry.timeline import current_actor, record_event
 from nexus.servicetitan.pages import ListPage
 from nexus.store.connection import Connection
 from nexus.store.database import Database
-from nexus.store.loader import Loader, flatten, mark_sync_run
+from nexus.store.guard import mark_sync_run, share_with_writer
+from nexus.store.loader import Loader, flatten
 from nexus.store.rows import TABLES, Record
 from nexus.sync.recorded_run import recorded_run
 
@@ -382,6 +383,7 @@ class _Spool:
             " key int8[], modified_on timestamptz, record jsonb,"
             " repaired boolean NOT NULL DEFAULT false, PRIMARY KEY (feed, seq))"
         )
+        share_with_writer(conn, sql.Identifier("reconcile_spool"))  # the repair reads it
         conn.execute("TRUNCATE reconcile_spool")
 
     def add(self, feed: str, found: Sequence[Found]) -> None:

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Iterator
 
-from nexus.clock import Clock
+from nexus.clock import Clock, fresh_now
 from nexus.errors import BadRecordError, DatabaseError, NexusError
 from nexus.registry.run_ledger import Run, finish_run, start_run
 from nexus.servicetitan import errors as st
@@ -96,7 +96,8 @@ def recorded_run(
     `wait_s` is passed to `producer_lock`; a failure is also logged on `log`, if given.
     """
     with producer_lock(conn, tenant, producer, wait_s=wait_s):
-        run = start_run(conn, tenant, producer, clock.now())
+        # A run asks a sourced clock (the database's) for the time once, as it starts.
+        run = start_run(conn, tenant, producer, fresh_now(clock))
         try:
             yield run
         except BaseException as exc:

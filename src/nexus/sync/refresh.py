@@ -24,7 +24,8 @@ from nexus.clock import Clock
 from nexus.errors import DatabaseError, NexusError
 from nexus.registry.run_ledger import Run
 from nexus.store.database import Database
-from nexus.store.loader import Loader, mark_sync_run
+from nexus.store.guard import mark_sync_run
+from nexus.store.loader import Loader
 from nexus.store.rows import TABLES
 from nexus.sync.hints import Accepted
 from nexus.sync.recorded_run import describe_error, recorded_run

@@ -9,11 +9,12 @@ from collections.abc import Callable, Sequence
 import uvicorn
 from pydantic import SecretStr
 
-from nexus.clock import Clock, SystemClock
+from nexus.clock import Clock
 from nexus.errors import ConfigError
 from nexus.registry.config import Config, load_config
 from nexus.serving import KEEP_ALIVE_S
 from nexus.settings import Settings
+from nexus.store.clock import DatabaseClock
 from nexus.store.database import Database
 from nexus.sync.refresh import ClientFactory
 from nexus.web.app import create_app
@@ -75,7 +76,9 @@ def serve(
     config = config if config is not None else load_config(settings.config)
     db = db if db is not None else Database.from_settings(settings)
     db.ensure_schema()
-    app = create_app(settings, config, db, clock or SystemClock(), tenants=tenants, clients=clients)
+    app = create_app(
+        settings, config, db, clock or DatabaseClock(db), tenants=tenants, clients=clients
+    )
     shown = f"[{host}]" if ":" in host else host
     announce(f"Nexus dashboard: http://{shown}:{port}/  (metrics at /metrics, health at /healthz)")
     if not is_loopback(host):
