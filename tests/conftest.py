@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from emptied import empty
 from nexus.proof.model import Proof
 from nexus.store.database import Database
 from proofjson import validated
@@ -51,22 +52,10 @@ def _migrated(pg_url: str) -> Database:
     return db
 
 
-def _clean(db: Database) -> None:
-    with db.connect(autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
-            " WHERE schemaname = 'titan' OR (schemaname = 'nexus'"
-            " AND tablename NOT IN ('alembic_version', 'write_guard'))"
-        ).fetchall()
-        tables = [r[0] for r in rows]
-        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        conn.execute("UPDATE nexus.write_guard SET max_rows = 1000")
-
-
 @pytest.fixture
 def db(_migrated: Database) -> Database:
     """The test database with an up-to-date schema and empty tables."""
-    _clean(_migrated)
+    empty(_migrated)
     return Database(_migrated.url)
 
 

@@ -5,8 +5,12 @@ Errors are classified by what the caller should do, never by message text::
     NexusError
     ├── ConfigError                 fix the configuration or environment, then rerun
     ├── DatabaseError               (nexus.store.errors translates psycopg's) the database failed
-    │   ├── RetriableDatabaseError  connection lost, server shutting down, serialization
-    │   │                           failure, deadlock: the same work may pass when retried
+    │   ├── RetriableDatabaseError  serialization failure, deadlock: the same work may pass
+    │   │   │                       when retried
+    │   │   ├── DatabaseUnavailable refused or lost the connection (server down, restarting,
+    │   │   │                       session terminated): wait for it, then run the work again
+    │   │   └── StatementTimeout    the server cancelled a statement (statement_timeout):
+    │   │                           a later attempt may pass; raise the limit if it recurs
     │   └── FatalDatabaseError      the database refused the statement: retrying will not help
     │       ├── WriteRefused        a permission or the write guard refused a write
     │       └── SchemaOutOfDate     run `nexus db upgrade`
@@ -55,6 +59,21 @@ class DatabaseError(NexusError):
 
 class RetriableDatabaseError(DatabaseError):
     """The connection or the transaction was lost, not refused: retrying may pass."""
+
+
+class DatabaseUnavailable(RetriableDatabaseError):
+    """The server refused the connection or ended the session: wait for it, then run again.
+
+    Whatever transaction was in progress was rolled back by the server, whole.
+    """
+
+
+class StatementTimeout(RetriableDatabaseError):
+    """The server cancelled a statement (statement_timeout, or an administrator's cancel).
+
+    Its transaction was rolled back whole. Retrying at once would likely meet the same
+    limit; a later attempt may pass.
+    """
 
 
 class FatalDatabaseError(DatabaseError):

@@ -38,6 +38,14 @@ class Settings(BaseSettings):
         default=True,
         description="Apply pending schema migrations automatically; false means say what to run.",
     )
+    database_retry_s: float = Field(
+        default=120.0,
+        ge=0,
+        description=(
+            "Seconds a producer, the worker or a webhook refresh keeps waiting for a database "
+            "that refuses or drops connections (a restart, an outage) before failing."
+        ),
+    )
     config: Path = Field(
         default=Path("nexus.toml"), description="Path of the nexus.toml configuration file."
     )

@@ -52,9 +52,16 @@ from procrastinate import App, JobContext, PsycopgConnector, exceptions
 from procrastinate.schema import SchemaManager
 from psycopg import sql
 from psycopg_pool import PoolTimeout
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never, wait_none
 
 from nexus.clock import Clock
-from nexus.errors import DatabaseError, NexusError, RetriableDatabaseError, SchemaOutOfDate
+from nexus.errors import (
+    DatabaseError,
+    DatabaseUnavailable,
+    NexusError,
+    RetriableDatabaseError,
+    SchemaOutOfDate,
+)
 from nexus.registry.config import SOURCE_CHECK_EVERY, Config
 from nexus.scheduling import (
     QUEUE,
@@ -430,11 +437,57 @@ async def _serve(
         if isinstance(result, Exception):
             raise result
     if not shutdown.requests:
-        raise DatabaseError(
-            "the task queue stopped on its own, most likely because the database stopped "
-            "answering (see the log above); start `nexus worker` again once it is back"
-        )
+        # procrastinate stops its worker when a side task (heartbeat, listener) loses the
+        # database; anything else would have raised.
+        raise DatabaseUnavailable("the task queue stopped: it lost the database (see the log)")
     log.info("worker %s stopped", options.name)
+
+
+class QueueLost(NexusError):
+    """The task queue lost the database while serving; it serves again once it is back."""
+
+
+#: What the task queue raises when it loses the database: procrastinate's own errors,
+#: psycopg's through `translated`, and the pool's when no connection comes.
+_QUEUE_ERRORS = (exceptions.ConnectorException, RetriableDatabaseError, PoolTimeout)
+
+
+def _serve_until_stopped(
+    db: Database,
+    app: App,
+    runtime: _Runtime,
+    schedule: list[Scheduled],
+    options: _Options,
+    stop_event: threading.Event | None,
+) -> None:
+    """Serve until stopped; each time the task queue loses the database, wait and serve again.
+
+    Runs in progress go on in their threads and wait for the database themselves
+    (`Database.patience`); a job whose outcome could not be written stays `doing`
+    until the stalled-job recovery puts it back in the queue. Each outage is waited
+    for up to NEXUS_DATABASE_RETRY_S; a longer one ends the worker with that error.
+    """
+    what = f"worker {options.name}: the task queue"
+
+    def serve() -> None:
+        db.patience.run(what, lambda: ensure_worker_schema(db, upgrade=db.auto_upgrade))
+        try:
+            with translated():  # procrastinate's own connections raise psycopg's errors
+                asyncio.run(_serve(app, runtime, schedule, options, stop_event))
+        except _QUEUE_ERRORS as exc:
+            raise QueueLost(f"{what} lost the database at {db.safe_url}: {exc}") from exc
+
+    def reconnecting(state: RetryCallState) -> None:
+        assert state.outcome is not None
+        log.warning("%s; serving again once the database answers", state.outcome.exception())
+
+    Retrying(
+        retry=retry_if_exception_type(QueueLost),
+        stop=stop_never,
+        wait=wait_none(),  # the next serve waits for the database itself
+        before_sleep=reconnecting,
+        reraise=True,
+    )(serve)
 
 
 def run_worker(
@@ -473,7 +526,6 @@ def run_worker(
     db = Database.from_settings(settings)
     clock = clock or DatabaseClock(db)
     scale = time_scale(clock)
-    ensure_worker_schema(db, upgrade=db.auto_upgrade)
     tenants = tenant_ids(config, settings)
     clients = client_factory or _default_clients(settings, tenants)
     schedule = plan(config, tenants, PRODUCER_KINDS)
@@ -501,20 +553,9 @@ def run_worker(
         concurrency,
     )
     try:
-        with translated():  # procrastinate's own connections raise psycopg's errors
-            asyncio.run(_serve(app, runtime, schedule, options, stop_event))
-    except (exceptions.ConnectorException, RetriableDatabaseError, PoolTimeout) as exc:
-        raise DatabaseError(
-            f"the task queue lost the database at {db.safe_url}: {_first_line(exc)}; "
-            "start `nexus worker` again once the database answers"
-        ) from exc
+        _serve_until_stopped(db, app, runtime, schedule, options, stop_event)
     finally:
         syncers.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _default_clients(settings: Settings, tenants: list[int]) -> ClientFactory:

@@ -5,18 +5,55 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from nexus.errors import FatalDatabaseError, RetriableDatabaseError
+from nexus.errors import (
+    DatabaseUnavailable,
+    FatalDatabaseError,
+    RetriableDatabaseError,
+    StatementTimeout,
+)
 from nexus.store.database import Database
 
 
-def test_a_lost_session_is_retriable(db: Database) -> None:
+def test_a_terminated_session_is_an_unavailable_database_and_stays_translated(
+    db: Database,
+) -> None:
     with db.connect(autocommit=True) as victim, db.connect(autocommit=True) as admin:
         row = victim.execute("SELECT pg_backend_pid()").fetchone()
         assert row is not None
         admin.execute("SELECT pg_terminate_backend(%s)", (row[0],))
-        with pytest.raises(RetriableDatabaseError) as info:
+        with pytest.raises(DatabaseUnavailable) as info:
             victim.execute("SELECT 1")
-    assert isinstance(info.value.__cause__, psycopg.OperationalError)
+        assert info.value.sqlstate == "57P01"
+        assert "an administrator ended the session" in str(info.value)
+        assert isinstance(info.value.__cause__, psycopg.OperationalError)
+        # The connection is closed now; every later use says so in Nexus's terms too.
+        for use in (
+            lambda: victim.execute("SELECT 1"),
+            victim.cursor,
+            lambda: victim.transaction().__enter__(),
+        ):
+            with pytest.raises(DatabaseUnavailable, match="connection was lost"):
+                use()
+
+
+def test_a_cancelled_statement_is_a_timeout_not_a_lost_connection(db: Database) -> None:
+    with db.connect() as conn:
+        conn.execute("SET statement_timeout = 50")
+        with pytest.raises(StatementTimeout) as info:
+            conn.execute("SELECT pg_sleep(5)")
+        conn.rollback()
+        assert conn.execute("SELECT 1").fetchone() == (1,)  # the session itself is fine
+    assert info.value.sqlstate == "57014"
+    assert isinstance(info.value, RetriableDatabaseError)
+    assert "statement_timeout" in str(info.value)
+
+
+def test_a_refused_connection_names_the_server_and_the_fix() -> None:
+    with pytest.raises(DatabaseUnavailable) as info:
+        Database("postgresql://nexus:hunter2@127.0.0.1:1/nexus").connect()
+    message = str(info.value)
+    assert "cannot connect to the database at postgresql://nexus:***@127.0.0.1:1/nexus" in message
+    assert "check that the server is running" in message and "hunter2" not in message
 
 
 def test_a_refused_statement_is_fatal_with_its_sqlstate(db: Database) -> None:

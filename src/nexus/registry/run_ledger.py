@@ -42,8 +42,9 @@ def start_run(conn: Connection, tenant: int, producer: str, now: datetime) -> Ru
     row = conn.execute(
         "WITH abandoned AS ("
         " UPDATE nexus.runs SET status = 'abandoned', finished_at = %(now)s, error_kind = 'other',"
-        " error = 'the process ended before the run finished (killed or crashed);"
-        " its last page was not applied and the next run resumed from the saved token'"
+        " error = 'the process ended before the run finished (killed or crashed), or the run"
+        " lost its database connection; its last page was not applied and the next run"
+        " resumed from the saved token'"
         " WHERE tenant_id = %(tenant)s AND producer = %(producer)s AND status = 'running')"
         " INSERT INTO nexus.runs (tenant_id, producer, started_at, status)"
         " VALUES (%(tenant)s, %(producer)s, %(now)s, 'running') RETURNING id",

@@ -54,6 +54,12 @@ class _Cursor(psycopg.Cursor[Any]):
 class _Connection(psycopg.Connection[Any]):
     """A connection whose cursors, commits, rollbacks and transactions raise Nexus errors."""
 
+    def _check_connection_ok(self) -> None:
+        # psycopg asks this before any cursor, statement or transaction; it refuses a
+        # connection the server closed with its own error, which must not escape either.
+        with translated():
+            super()._check_connection_ok()
+
     def commit(self) -> None:
         with translated():
             super().commit()

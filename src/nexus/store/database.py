@@ -3,7 +3,8 @@
 `Database` is the one place that knows how to reach Postgres: the embedded
 server by default, or any server given by NEXUS_DATABASE_URL. Its connections
 translate psycopg's errors (`nexus.store.errors`); failing to connect at all is
-a `RetriableDatabaseError` whose message names the fix.
+a `DatabaseUnavailable` whose message names the fix. Its `patience` says how
+long producers wait for it when it is unavailable (`nexus.store.patience`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
-from nexus.errors import FatalDatabaseError, RetriableDatabaseError, SchemaOutOfDate
+from nexus.errors import DatabaseUnavailable, FatalDatabaseError, SchemaOutOfDate
 from nexus.settings import Settings
 from nexus.store import connection
 from nexus.store.connection import Connection
 from nexus.store.errors import database_error
+from nexus.store.patience import Patience
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +41,25 @@ _MIGRATION_LOCK = 0x6E657875
 class Database:
     """A Postgres server holding the `titan` and `nexus` schemas."""
 
-    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
+    def __init__(
+        self, url: str, *, auto_upgrade: bool = True, patience: Patience | None = None
+    ) -> None:
         self.url = url
         self.auto_upgrade = auto_upgrade
+        #: how producers wait for this database when it refuses or drops connections
+        self.patience = patience or Patience()
         self._checked = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
+        patience = Patience(settings.database_retry_s)
         if settings.database_url is not None:
-            return cls(settings.database_url.get_secret_value(), auto_upgrade=settings.auto_upgrade)
-        from nexus.store.embedded import embedded_url
+            url = settings.database_url.get_secret_value()
+        else:
+            from nexus.store.embedded import embedded_url
 
-        return cls(embedded_url(settings.home), auto_upgrade=settings.auto_upgrade)
+            url = embedded_url(settings.home)
+        return cls(url, auto_upgrade=settings.auto_upgrade, patience=patience)
 
     @property
     def safe_url(self) -> str:
@@ -66,7 +75,7 @@ class Database:
         try:
             return connection.connect(self.url, autocommit=autocommit)
         except psycopg.OperationalError as exc:
-            raise RetriableDatabaseError(
+            raise DatabaseUnavailable(
                 f"cannot connect to the database at {self.safe_url}: {_first_line(exc)}. "
                 "Unset NEXUS_DATABASE_URL to use the embedded server, or check that the server "
                 "is running and the URL is right."
@@ -106,7 +115,7 @@ class Database:
         except sqlalchemy.exc.DBAPIError as exc:
             original = exc.orig if exc.orig is not None else exc
             if isinstance(exc, sqlalchemy.exc.OperationalError):
-                raise RetriableDatabaseError(
+                raise DatabaseUnavailable(
                     f"cannot connect to the database at {self.safe_url}: "
                     f"{_first_line(original)}. Unset NEXUS_DATABASE_URL to use the embedded "
                     "server, or check that the server is running and the URL is right."

@@ -39,23 +39,31 @@ def export_jobs_cache(
     clock: Clock,
     producer: str = PRODUCER,
 ) -> CacheExport:
-    """Write the jobs created or completed in the last `days` days to `path`."""
-    with (
-        db.connect(autocommit=True) as control,
-        recorded_run(control, tenant, producer, clock) as run,
-    ):
-        now = run.started_at
-        jobs = _recent_jobs(db, tenant, now, days)
-        _write_atomically(
-            path,
-            orjson.dumps(
-                {"generated_at": now, "tenant": tenant, "days": days, "jobs": jobs},
-                option=orjson.OPT_INDENT_2,
-            ),
-            now,
-        )
-        run.rows_read = run.rows_changed = len(jobs)
-    return CacheExport(path, len(jobs), run.id)
+    """Write the jobs created or completed in the last `days` days to `path`.
+
+    A database that refuses or drops connections is waited for (`Database.patience`)
+    and the export made again; the file is replaced only by a whole snapshot.
+    """
+
+    def attempt() -> CacheExport:
+        with (
+            db.connect(autocommit=True) as control,
+            recorded_run(control, tenant, producer, clock) as run,
+        ):
+            now = run.started_at
+            jobs = _recent_jobs(db, tenant, now, days)
+            _write_atomically(
+                path,
+                orjson.dumps(
+                    {"generated_at": now, "tenant": tenant, "days": days, "jobs": jobs},
+                    option=orjson.OPT_INDENT_2,
+                ),
+                now,
+            )
+            run.rows_read = run.rows_changed = len(jobs)
+        return CacheExport(path, len(jobs), run.id)
+
+    return db.patience.run(f"tenant {tenant}: {producer}", attempt)
 
 
 def _recent_jobs(db: Database, tenant: int, now: datetime, days: int) -> list[dict[str, Any]]:

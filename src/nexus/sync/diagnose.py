@@ -243,12 +243,32 @@ def diagnose_invoices(
 
     Runs as the `diagnose` producer in the run ledger, under its lock; a
     failure (ServiceTitan unreachable) records the run as failed, saves no
-    diagnosis and repairs nothing.
+    diagnosis and repairs nothing. A database that refuses or drops connections
+    is waited for (`Database.patience`) and the diagnosis made again.
     """
     if sample < 1:
         raise ValueError(f"sample must be at least 1, got {sample}")
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
+    # Nothing is written before every sampled job was asked about: a lost connection
+    # costs a rerun of the same sample (same seed).
+    return db.patience.run(
+        f"tenant {tenant}: {PRODUCER}",
+        lambda: _diagnose_once(db, client, tenant, clock, sample, seed, repair, params, actor),
+    )
+
+
+def _diagnose_once(
+    db: Database,
+    client: JobSource,
+    tenant: int,
+    clock: Clock,
+    sample: int,
+    seed: int,
+    repair: bool,
+    params: CoverageWindow,
+    actor: str | None,
+) -> Diagnosis:
     db.ensure_schema()
     with (
         db.connect(autocommit=True) as control,

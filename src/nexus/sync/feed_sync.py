@@ -19,6 +19,7 @@ what each feed read and changed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -101,9 +102,10 @@ class Syncer:
 
     One connection (autocommit) holds the producer lock and writes the run
     ledger; the other loads pages, one transaction per page. A worker or a
-    replay keeps a `Syncer` open for thousands of runs. `source_check_every`
-    is `[mirror] source_check_every`: how often each feed is checked against
-    ServiceTitan's newest change.
+    replay keeps a `Syncer` open for thousands of runs. The connections open
+    with the first run, and open again when the database dropped them.
+    `source_check_every` is `[mirror] source_check_every`: how often each feed
+    is checked against ServiceTitan's newest change.
     """
 
     def __init__(
@@ -120,14 +122,7 @@ class Syncer:
         self.tenant = tenant
         self.clock = clock
         self.source_check_every = source_check_every
-        db.ensure_schema()
-        self._control = db.connect(autocommit=True)
-        self._conn = db.connect(autocommit=True)
-        for conn in (self._control, self._conn):
-            # A crash of the database server may lose the last few commits, never half of
-            # one: rows and their token commit together, so lost pages are simply fetched
-            # again. Not waiting for each WAL flush makes frequent small runs cheap.
-            conn.execute("SET synchronous_commit = off")
+        self._pair: tuple[Connection, Connection] | None = None
         self._loaders: dict[str, Loader] = {}
 
     def __enter__(self) -> Syncer:
@@ -137,8 +132,37 @@ class Syncer:
         self.close()
 
     def close(self) -> None:
-        self._conn.close()
-        self._control.close()
+        pair, self._pair = self._pair, None
+        for conn in pair or ():
+            conn.close()
+
+    def _connect(self) -> None:
+        """Open the two connections, or open them again if the database dropped either."""
+        if self._pair is not None and not any(c.closed or c.broken for c in self._pair):
+            return
+        self.close()
+        self._loaders.clear()  # their stage tables went with the old session
+        self.db.ensure_schema()
+        with contextlib.ExitStack() as opened:
+            control = opened.enter_context(self.db.connect(autocommit=True))
+            conn = opened.enter_context(self.db.connect(autocommit=True))
+            for each in (control, conn):
+                # A crash of the database server may lose the last few commits, never half of
+                # one: rows and their token commit together, so lost pages are simply fetched
+                # again. Not waiting for each WAL flush makes frequent small runs cheap.
+                each.execute("SET synchronous_commit = off")
+            opened.pop_all()
+        self._pair = (control, conn)
+
+    @property
+    def _control(self) -> Connection:
+        assert self._pair is not None, "connect first"
+        return self._pair[0]
+
+    @property
+    def _conn(self) -> Connection:
+        assert self._pair is not None, "connect first"
+        return self._pair[1]
 
     def _loader(self, feed: str) -> Loader:
         if feed not in self._loaders:
@@ -156,8 +180,24 @@ class Syncer:
         feeds: Sequence[Feed],
         on_progress: Callable[[Progress], None] | None = None,
     ) -> list[SyncResult]:
-        """Run the sync producer `producer` once over `feeds`, under its lock and in the ledger."""
+        """Run the sync producer `producer` once over `feeds`, under its lock and in the ledger.
+
+        A database that refuses or drops the connections is waited for (`Database.patience`)
+        and the run made again: each feed resumes from its last committed page.
+        """
+        return self.db.patience.run(
+            f"tenant {self.tenant}: {producer}",
+            lambda: self._run_producer(producer, feeds, on_progress),
+        )
+
+    def _run_producer(
+        self,
+        producer: str,
+        feeds: Sequence[Feed],
+        on_progress: Callable[[Progress], None] | None,
+    ) -> list[SyncResult]:
         tenant, clock = self.tenant, self.clock
+        self._connect()
         results: list[SyncResult] = []
         with recorded_run(self._control, tenant, producer, clock, log=log) as run:
             failed: BaseException | None = None

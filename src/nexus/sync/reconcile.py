@@ -240,7 +240,9 @@ def run_reconcile(
     ones as well. Runs as the `reconcile` producer: under its lock
     (`ProducerBusy` if another process runs it) and recorded in `nexus.runs`,
     failed runs included. `checkpoint` is called between pages (a worker
-    raises there to stop).
+    raises there to stop). A database that refuses or drops connections is
+    waited for (`Database.patience`) and the reconciliation made again from the
+    start.
     """
     asked = list(dict.fromkeys(feeds if feeds is not None else DEFAULT_FEEDS))
     for name in asked:
@@ -255,6 +257,27 @@ def run_reconcile(
         )
     if since is not None and since.tzinfo is None:
         raise ValueError(f"since {since!r} is naive: give a timezone (UTC)")
+    # Nothing is written before the last page is read, so a lost connection costs a rerun.
+    return db.patience.run(
+        f"tenant {tenant}: {PRODUCER}",
+        lambda: _reconcile_once(
+            db, client, tenant, clock, names, since, repair, repair_pending, checkpoint, actor
+        ),
+    )
+
+
+def _reconcile_once(
+    db: Database,
+    client: ListSource,
+    tenant: int,
+    clock: Clock,
+    names: list[str],
+    since: datetime | None,
+    repair: bool,
+    repair_pending: bool,
+    checkpoint: Callable[[], None] | None,
+    actor: str | None,
+) -> ReconcileReport:
     db.ensure_schema()
     with (
         db.connect(autocommit=True) as control,

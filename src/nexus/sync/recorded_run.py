@@ -25,6 +25,8 @@ from nexus.servicetitan import errors as st
 from nexus.store.connection import Connection
 from nexus.sync.quarantine import FeedHeld
 
+_log = logging.getLogger(__name__)
+
 #: How often a waiting run asks for its lock again.
 LOCK_POLL_S = 0.05
 
@@ -101,9 +103,16 @@ def recorded_run(
         try:
             yield run
         except BaseException as exc:
-            finish_run(
-                conn, run, clock.now(), error=describe_error(exc), error_kind=error_kind(exc)
-            )
+            try:
+                finish_run(
+                    conn, run, clock.now(), error=describe_error(exc), error_kind=error_kind(exc)
+                )
+            except DatabaseError as lost:
+                # The ledger's own connection went with the database: the run stays `running`
+                # until the next run marks it abandoned. The work's error is the one to raise.
+                _log.warning(
+                    "tenant %s: %s could not record its failure: %s", tenant, producer, lost
+                )
             if log is not None:
                 log.warning("tenant %s: %s failed: %s", tenant, producer, describe_error(exc))
             raise

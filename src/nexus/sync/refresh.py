@@ -74,8 +74,10 @@ class TargetedRefresh:
         self.clock = clock
         self.tenant = tenant
         self.client = client
-        self._control = db.connect(autocommit=True)
-        self._conn = db.connect(autocommit=True)
+        with contextlib.ExitStack() as opened:
+            self._control = opened.enter_context(db.connect(autocommit=True))
+            self._conn = opened.enter_context(db.connect(autocommit=True))
+            opened.pop_all()
         self._loaders: dict[str, Loader] = {}
 
     def close(self) -> None:
@@ -326,18 +328,14 @@ class Refresher:
                     self.on_done(outcome, tenant, done - item.received)
 
     def _refresh(self, tenant: int, items: list[Accepted]) -> str:
+        """Refresh one tenant's hints, waiting for a database that refuses or drops connections."""
         hint_ids = [i.hint_id for i in items]
-        refresher = self._refreshers.get(tenant)
-        if refresher is None:
-            try:
-                refresher = TargetedRefresh(self.db, self.clock, tenant, self.clients(tenant))
-            except Exception as exc:
-                log.warning("tenant %s: cannot refresh webhook hints: %s", tenant, exc)
-                self._mark_failed(hint_ids, exc)
-                return "failed"
-            self._refreshers[tenant] = refresher
+        targets = merge_targets(i.targets for i in items)
         try:
-            refresher.refresh(hint_ids, merge_targets(i.targets for i in items))
+            self.db.patience.run(
+                f"tenant {tenant}: {PRODUCER}",
+                lambda: self._refresh_once(tenant, hint_ids, targets),
+            )
         except Exception as exc:
             log.warning(
                 "tenant %s: webhook refresh of %d hint(s) failed: %s; the next sync catches up",
@@ -345,15 +343,32 @@ class Refresher:
                 len(items),
                 describe_error(exc),
             )
+            self._mark_failed(hint_ids, exc)
+            return "failed"
+        return "refreshed"
+
+    def _refresh_once(
+        self, tenant: int, hint_ids: list[int], targets: Mapping[str, Sequence[int]]
+    ) -> RefreshResult:
+        refresher = self._refreshers.get(tenant)
+        if refresher is None:
+            refresher = TargetedRefresh(self.db, self.clock, tenant, self.clients(tenant))
+            self._refreshers[tenant] = refresher
+        try:
+            return refresher.refresh(hint_ids, targets)
+        except BaseException:
             # A broken connection or client is not reused.
             self._refreshers.pop(tenant, None)
             with contextlib.suppress(Exception):
                 refresher.close()
-            return "failed"
-        return "refreshed"
+            raise
 
     def _mark_failed(self, hint_ids: list[int], exc: BaseException) -> None:
-        """Mark hints failed when the refresh could not even start (e.g. no credentials)."""
+        """Mark hints still pending as failed (the refresh could not start, or not record it).
+
+        With the database still away this fails too: the hints stay pending, and the next
+        start of the web app refreshes them.
+        """
         with contextlib.suppress(NexusError), self.db.connect(autocommit=True) as c:
             c.execute(
                 "UPDATE nexus.webhook_hints SET status = 'failed', refreshed_at = %s, error = %s"

@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nexus.checks.alert import Alert
 from nexus.clock import Clock
-from nexus.errors import NexusError
+from nexus.errors import DatabaseError, NexusError, RetriableDatabaseError
 from nexus.proof.model import Proof
 from nexus.proof.service import current_proof
 from nexus.registry.config import Config
@@ -117,6 +117,7 @@ def create_app(
     app.state.registry = registry
     _gate(app, site)
     _errors(app, site)
+    _database_errors(app, site)
     _login_routes(app, site)
     _page_routes(app, site)
     connections = add_webhook_routes(app, site, refresher, hook_metrics)
@@ -304,6 +305,62 @@ def _errors(app: FastAPI, site: Site) -> None:
         return answer(
             request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)
         )
+
+
+#: Seconds after which a page the database could not answer tries again (`Retry-After`).
+DATABASE_RETRY_AFTER_S = 10
+
+
+def _database_errors(app: FastAPI, site: Site) -> None:
+    """Answer 503 while the database is away: a page that says so and retries, or JSON.
+
+    Every request opens its own connection, so the next one after the database is back
+    simply works: nothing here needs resetting.
+    """
+
+    @app.exception_handler(DatabaseError)
+    async def database_error(request: Request, exc: DatabaseError) -> Response:
+        log.warning("%s %s: the database failed: %s", request.method, request.url.path, exc)
+        passing = isinstance(exc, RetriableDatabaseError)
+        where = site.db.safe_url
+        if passing:
+            title = "The database is unavailable"
+            fix = (
+                "Start the database server, or wait for its restart to finish; if it runs "
+                "elsewhere, check NEXUS_DATABASE_URL and the network to it."
+            )
+        else:
+            title = "The database refused to answer this page"
+            fix = "Read the database's message above; it names what to change."
+        headers = (
+            {"Retry-After": str(DATABASE_RETRY_AFTER_S), "Refresh": str(DATABASE_RETRY_AFTER_S)}
+            if passing
+            else {}
+        )
+        if _wants_html(request):
+            response: Response = site.render(
+                request,
+                "unavailable.html",
+                status=503,
+                title=title,
+                message=str(exc),
+                where=where,
+                fix=fix,
+                retry_after=DATABASE_RETRY_AFTER_S if passing else None,
+            )
+        else:
+            response = site.json(
+                {
+                    "error": f"{title.lower()}: {exc}",
+                    "database": where,
+                    "sqlstate": exc.sqlstate,
+                    "fix": fix,
+                    "retry_after_s": DATABASE_RETRY_AFTER_S if passing else None,
+                },
+                503,
+            )
+        response.headers.update(headers)
+        return response
 
 
 # -- pages -------------------------------------------------------------------------------------

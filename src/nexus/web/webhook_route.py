@@ -18,8 +18,9 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from nexus.errors import NexusError, RetriableDatabaseError
+from nexus.errors import DatabaseUnavailable, NexusError, RetriableDatabaseError
 from nexus.servicetitan.webhook_signature import SignatureRefused, SignatureScheme, WebhookRefused
 from nexus.store.connection import Connection
 from nexus.sync.hints import (
@@ -82,6 +83,15 @@ class Connections:
             conn.close()
 
 
+#: Run once more, on a fresh connection, when the pooled one turns out to be lost.
+fresh_connection_retry = Retrying(
+    retry=retry_if_exception_type(DatabaseUnavailable), stop=stop_after_attempt(2), reraise=True
+)
+
+#: Seconds a sender is asked to wait before delivering again while the database is away.
+RETRY_AFTER_S = 30
+
+
 def _outcome(exc: WebhookRefused, signature: str | None) -> str:
     if isinstance(exc, SignatureRefused):
         return "unsigned" if not signature else "forged"
@@ -119,14 +129,23 @@ def add_webhook_routes(
         )
         if tenant not in site.tenants:
             raise NotServed(f"tenant {tenant} is not served by this Nexus")
-        try:
-            site.db.ensure_schema()  # checked once per process
+
+        def record() -> Accepted:
             with connections.connection() as conn:
                 return record_hint(conn, tenant, body, hint, site.clock.now())
+
+        try:
+            site.db.ensure_schema()  # checked once per process
+            # A pooled connection may have died with a database restart: try a fresh one.
+            return fresh_connection_retry(record)
         except NexusError as exc:
             if isinstance(exc, WebhookRefused):
                 raise
-            raise Unavailable(f"the database is unavailable: {exc}") from None
+            raise Unavailable(
+                f"tenant {tenant}: the webhook was not recorded because the database is "
+                f"unavailable ({exc}); ServiceTitan sends it again later, and the next sync "
+                "brings the change anyway"
+            ) from None
 
     @app.post(
         "/webhooks/servicetitan/{tenant}",
@@ -151,7 +170,10 @@ def add_webhook_routes(
             outcome = _outcome(exc, signature)
             metrics.received.labels(label, outcome).inc()
             log.warning("webhook for tenant %s refused (%s): %s", tenant, outcome, exc)
-            return site.json({"error": str(exc)}, exc.status)
+            response = site.json({"error": str(exc)}, exc.status)
+            if isinstance(exc, Unavailable):
+                response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
         metrics.received.labels(label, _accepted_outcome(accepted)).inc()
         refresher.submit(accepted)
         return site.json(
