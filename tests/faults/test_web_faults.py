@@ -207,6 +207,7 @@ def test_a_statement_timeout_on_a_page_is_a_503_that_names_it(
             assert answer.status_code == 503
             body = answer.json()
             assert body["sqlstate"] == "57014"
+            assert body["error"].startswith("the database took too long to answer: ")
             assert "canceling statement due to statement timeout" in body["error"]
             assert "statement_timeout" in body["error"] and "pg_locks" in body["error"]
             holder.rollback()

@@ -114,6 +114,8 @@ class Database:
             raise database_error(exc) from exc
         except sqlalchemy.exc.DBAPIError as exc:
             original = exc.orig if exc.orig is not None else exc
+            if isinstance(original, psycopg.Error) and original.sqlstate is not None:
+                raise database_error(original) from exc  # the server answered: say what it said
             if isinstance(exc, sqlalchemy.exc.OperationalError):
                 raise DatabaseUnavailable(
                     f"cannot connect to the database at {self.safe_url}: "

@@ -37,7 +37,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nexus.checks.alert import Alert
 from nexus.clock import Clock
-from nexus.errors import DatabaseError, NexusError, RetriableDatabaseError
+from nexus.errors import (
+    DatabaseError,
+    DatabaseUnavailable,
+    NexusError,
+    RetriableDatabaseError,
+    StatementTimeout,
+)
 from nexus.proof.model import Proof
 from nexus.proof.service import current_proof
 from nexus.registry.config import Config
@@ -311,6 +317,26 @@ def _errors(app: FastAPI, site: Site) -> None:
 DATABASE_RETRY_AFTER_S = 10
 
 
+#: What a page says for each kind of database failure, the first that matches: title, fix.
+_DATABASE_TROUBLE: dict[type[DatabaseError], tuple[str, str]] = {
+    DatabaseUnavailable: (
+        "The database is unavailable",
+        "Start the database server, or wait for its restart to finish; if it runs "
+        "elsewhere, check NEXUS_DATABASE_URL and the network to it.",
+    ),
+    StatementTimeout: (
+        "The database took too long to answer",
+        "Try again in a moment. If it keeps happening, raise statement_timeout for the role "
+        "Nexus connects as, or find what the query waited for (pg_stat_activity, pg_locks).",
+    ),
+    RetriableDatabaseError: ("The database could not answer right now", "Try again in a moment."),
+    DatabaseError: (
+        "The database refused to answer this page",
+        "Read the database's message above; it names what to change.",
+    ),
+}
+
+
 def _database_errors(app: FastAPI, site: Site) -> None:
     """Answer 503 while the database is away: a page that says so and retries, or JSON.
 
@@ -323,20 +349,8 @@ def _database_errors(app: FastAPI, site: Site) -> None:
         log.warning("%s %s: the database failed: %s", request.method, request.url.path, exc)
         passing = isinstance(exc, RetriableDatabaseError)
         where = site.db.safe_url
-        if passing:
-            title = "The database is unavailable"
-            fix = (
-                "Start the database server, or wait for its restart to finish; if it runs "
-                "elsewhere, check NEXUS_DATABASE_URL and the network to it."
-            )
-        else:
-            title = "The database refused to answer this page"
-            fix = "Read the database's message above; it names what to change."
-        headers = (
-            {"Retry-After": str(DATABASE_RETRY_AFTER_S), "Refresh": str(DATABASE_RETRY_AFTER_S)}
-            if passing
-            else {}
-        )
+        title, fix = next(said for kind, said in _DATABASE_TROUBLE.items() if isinstance(exc, kind))
+        retry_after = {"Retry-After": str(DATABASE_RETRY_AFTER_S)} if passing else {}
         if _wants_html(request):
             response: Response = site.render(
                 request,
@@ -348,6 +362,8 @@ def _database_errors(app: FastAPI, site: Site) -> None:
                 fix=fix,
                 retry_after=DATABASE_RETRY_AFTER_S if passing else None,
             )
+            if passing:  # browsers load the page again after this many seconds
+                response.headers["Refresh"] = str(DATABASE_RETRY_AFTER_S)
         else:
             response = site.json(
                 {
@@ -359,7 +375,7 @@ def _database_errors(app: FastAPI, site: Site) -> None:
                 },
                 503,
             )
-        response.headers.update(headers)
+        response.headers.update(retry_after)
         return response
 
 
