@@ -4,7 +4,8 @@
 restarting it or refusing connections disturbs nothing else. `Faults` arms a
 statement-level trigger on a table: the Nth INSERT on it (an upsert is one; counted by
 a sequence, which a rollback does not undo) terminates its own backend or
-sleeps. A trigger on a `titan` table fires as the loader's upsert begins,
+sleeps; it runs as its owner (SECURITY DEFINER), since the loader writes as the
+role `nexus_writer`. A trigger on a `titan` table fires as the loader's upsert begins,
 after the page was copied into the stage table: exactly mid-page.
 """
 
@@ -23,7 +24,8 @@ CREATE TABLE IF NOT EXISTS public.fault_plan (
     tbl text NOT NULL, action text NOT NULL, at_call int8 NOT NULL
 );
 CREATE SEQUENCE IF NOT EXISTS public.fault_calls;
-CREATE OR REPLACE FUNCTION public.nexus_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION public.nexus_fault() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER AS $$
 DECLARE
     call int8 := nextval('public.fault_calls');
     planned text;
