@@ -24,13 +24,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from procrastinate import App, exceptions, jobs
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
-from nexus.clock import Clock, fresh_now
+from nexus.clock import Clock, SourcedClock
 from nexus.errors import BadRecordError, ConfigError, DatabaseError, FatalDatabaseError, NexusError
 from nexus.registry.config import Config
 from nexus.servicetitan.errors import FatalAPIError
@@ -287,46 +288,57 @@ async def run_scheduler(
     offered: dict[Scheduled, int] = {}
     retired_logged: set[str] = set()
     loop = asyncio.get_running_loop()
-    next_recovery = next_cleanup = 0.0
-    while not stop.is_set():
-        try:
-            with translated():  # procrastinate's connections raise psycopg's errors
-                # Each pass asks a sourced clock (the database's) afresh, off the loop.
-                now = await asyncio.to_thread(fresh_now, clock)
-                due = [(s, slot_key(now, s.every)) for s in schedule]
-                due = [(s, key) for s, key in due if offered.get(s) != key]
-                if due:
-                    rows = await app.connector.execute_query_all_async(
-                        query="SELECT producer FROM nexus.retired_producers"
-                    )
-                    retired = {r["producer"] for r in rows}
-                    for name in retired_logged - retired:
-                        retired_logged.discard(name)
-                    for item, key in due:
-                        if item.producer in retired:
-                            if item.producer not in retired_logged:
-                                log.info("producer %s is retired: not scheduled", item.producer)
-                                retired_logged.add(item.producer)
-                            continue
-                        outcome = await defer_slot(app, item, key)
-                        if outcome != "busy":
-                            offered[item] = key
-                        if outcome == "deferred":
-                            log.debug("deferred %s for slot %s", item.queueing_lock, key)
-                if loop.time() >= next_recovery:
-                    await recover_stalled(app, stalled_after)
-                    next_recovery = loop.time() + max(tick, stalled_after / 3)
-                if loop.time() >= next_cleanup:
-                    # The ledger keeps the history; finished jobs are only the queue's.
-                    await app.job_manager.delete_old_jobs(
-                        nb_hours=KEEP_FINISHED_JOBS_H,
-                        queue=QUEUE,
-                        include_failed=True,
-                        include_cancelled=True,
-                        include_aborted=True,
-                    )
-                    next_cleanup = loop.time() + CLEANUP_EVERY_S
-        except (exceptions.ConnectorException, DatabaseError, OSError) as exc:
-            log.warning("scheduler: the database did not answer (%s); trying again", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), tick)
+    # A database clock is read on a thread of its own: the default executor's threads
+    # may all be busy running producers.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexus-clock") as reader:
+        next_recovery = next_cleanup = 0.0
+        while not stop.is_set():
+            try:
+                with translated():  # procrastinate's connections raise psycopg's errors
+                    now = await _pass_time(clock, loop, reader)
+                    due = [(s, slot_key(now, s.every)) for s in schedule]
+                    due = [(s, key) for s, key in due if offered.get(s) != key]
+                    if due:
+                        rows = await app.connector.execute_query_all_async(
+                            query="SELECT producer FROM nexus.retired_producers"
+                        )
+                        retired = {r["producer"] for r in rows}
+                        for name in retired_logged - retired:
+                            retired_logged.discard(name)
+                        for item, key in due:
+                            if item.producer in retired:
+                                if item.producer not in retired_logged:
+                                    log.info("producer %s is retired: not scheduled", item.producer)
+                                    retired_logged.add(item.producer)
+                                continue
+                            outcome = await defer_slot(app, item, key)
+                            if outcome != "busy":
+                                offered[item] = key
+                            if outcome == "deferred":
+                                log.debug("deferred %s for slot %s", item.queueing_lock, key)
+                    if loop.time() >= next_recovery:
+                        await recover_stalled(app, stalled_after)
+                        next_recovery = loop.time() + max(tick, stalled_after / 3)
+                    if loop.time() >= next_cleanup:
+                        # The ledger keeps the history; finished jobs are only the queue's.
+                        await app.job_manager.delete_old_jobs(
+                            nb_hours=KEEP_FINISHED_JOBS_H,
+                            queue=QUEUE,
+                            include_failed=True,
+                            include_cancelled=True,
+                            include_aborted=True,
+                        )
+                        next_cleanup = loop.time() + CLEANUP_EVERY_S
+            except (exceptions.ConnectorException, DatabaseError, OSError) as exc:
+                log.warning("scheduler: the database did not answer (%s); trying again", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tick)
+
+
+async def _pass_time(
+    clock: Clock, loop: asyncio.AbstractEventLoop, reader: ThreadPoolExecutor
+) -> datetime:
+    """The time of one scheduler pass: a sourced clock (the database's) is asked afresh."""
+    if isinstance(clock, SourcedClock):
+        return await loop.run_in_executor(reader, clock.read)
+    return clock.now()

@@ -87,7 +87,7 @@ def _cannot_take_role(exc: FatalDatabaseError) -> WriteRefused:
         "missing and the SQL that fixes it.",
         sqlstate=exc.sqlstate,
         detail=exc.detail,
-        hint="nexus db guard",
+        hint="Run `nexus db guard`: it names what is missing and the SQL that fixes it.",
     )
 
 
