@@ -9,13 +9,14 @@ proof page uses `nexus.proof.service.current_proof` and the producers list
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
 
 from nexus.checks.coverage import invoice_coverage
-from nexus.checks.freshness import product_freshness
+from nexus.checks.freshness import is_fresh, product_freshness
 from nexus.registry.config import Config
 from nexus.registry.ownership import ownership
 from nexus.registry.producers import producers_report
@@ -24,7 +25,7 @@ from nexus.registry.vitals import ledger, orphans, vitals
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.sync.refresh import PRODUCER as WEBHOOK_PRODUCER
-from nexus.sync.source_check import source_checks
+from nexus.sync.source_check import SourceCheck, source_checks
 
 RECENT_RUNS = 100
 RECENT_FAILURES = 50
@@ -165,12 +166,12 @@ def _measure(
     owner: str | None,
     retired: bool,
     entries: dict[str, Any],
+    sources: Mapping[str, SourceCheck],
 ) -> list[Any]:
     """A product's freshness measures now; none for a retired or ownerless product."""
     if retired or owner is None:
         return []
     path = config.resolve_path(product.path) if product.path else None
-    sources = source_checks(conn, tenant, now)
     return product_freshness(conn, product, tenant, now, entries.get(owner), owner, path, sources)
 
 
@@ -181,11 +182,14 @@ def products_list(db: Database, config: Config, tenant: int, now: datetime) -> d
         state = ownership(conn, config)
         entries = ledger(conn, tenant, now)
         orphan_of = {o.product: o for o in orphans(conn, config, tenant, now, state, entries)}
+        sources = source_checks(conn, tenant, now)
         rows = []
         for product in config.products:
             retired = product.name in state.retired_products
             owner = state.owners.get(product.name)
-            measured = _measure(conn, config, product, tenant, now, owner, retired, entries)
+            measured = _measure(
+                conn, config, product, tenant, now, owner, retired, entries, sources
+            )
             orphan = orphan_of.get(product.name)
             rows.append(
                 {
@@ -195,7 +199,7 @@ def products_list(db: Database, config: Config, tenant: int, now: datetime) -> d
                     "declared_owner": product.owner,
                     "retired": retired,
                     "max_age_s": int(product.max_age.total_seconds()),
-                    "fresh": any(f.fresh for f in measured) if measured else None,
+                    "fresh": is_fresh(measured) if measured else None,
                     "freshness": [to_jsonable_python(f) for f in measured],
                     "orphaned": None if orphan is None else to_jsonable_python(orphan),
                 }
@@ -216,7 +220,8 @@ def product_detail(
         entries = ledger(conn, tenant, now)
         retired = name in state.retired_products
         owner = state.owners.get(name)
-        measured = _measure(conn, config, product, tenant, now, owner, retired, entries)
+        sources = source_checks(conn, tenant, now)
+        measured = _measure(conn, config, product, tenant, now, owner, retired, entries, sources)
         orphan = next(
             (o for o in orphans(conn, config, tenant, now, state, entries) if o.product == name),
             None,
@@ -247,7 +252,7 @@ def product_detail(
         "owner_status": owner_vital.status if owner_vital else None,
         "retired": retired,
         "max_age_s": limit,
-        "fresh": any(f.fresh for f in measured) if measured else None,
+        "fresh": is_fresh(measured) if measured else None,
         "freshness": [to_jsonable_python(f) for f in measured],
         "orphaned": None if orphan is None else to_jsonable_python(orphan),
         "history": {
