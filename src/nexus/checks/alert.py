@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nexus.stats import Rate
+
 AlertSeverity = Literal["critical", "warning", "info"]
 AlertStatus = Literal["critical", "warning", "info", "insufficient_data"]
 CheckName = Literal[
@@ -48,6 +50,15 @@ CauseScope = Literal["tenant", "producer", "feed", "business", "none"]
 #: Causes that are ServiceTitan's for the whole tenant, whichever producer met them.
 TENANT_WIDE: frozenset[str] = frozenset({"st_auth_failing", "st_unreachable", "st_rate_limited"})
 SEVERITY_RANK = {"critical": 3, "warning": 2, "info": 1}
+
+
+def interval(rate: Rate) -> dict[str, float]:
+    """A rate and its 95 % interval as the proof shows them, to four places."""
+    return {
+        "rate": round(rate.rate, 4),
+        "ci_low": round(rate.ci_low, 4),
+        "ci_high": round(rate.ci_high, 4),
+    }
 
 
 class Model(BaseModel):

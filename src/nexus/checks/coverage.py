@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from nexus.checks.alert import NONE_FOUND, Alert, Measurement, Model, questions
+from nexus.checks.alert import NONE_FOUND, Alert, Measurement, Model, interval, questions
 from nexus.checks.inputs import CheckInputs, CheckResult
 from nexus.registry.config import InvoiceCoverageCheck
 from nexus.stats import Rate, Severity, severity_above, wilson
@@ -197,9 +197,7 @@ def check(inputs: CheckInputs) -> CoverageResult:
             status=coverage.severity,
             n=gap.n,
             k=gap.k,
-            rate=round(gap.rate, 4),
-            ci_low=round(gap.ci_low, 4),
-            ci_high=round(gap.ci_high, 4),
+            **interval(gap),
             threshold=params.threshold,
             min_n=params.min_n,
             window_start=coverage.window_start,
@@ -212,9 +210,7 @@ def check(inputs: CheckInputs) -> CoverageResult:
                 day=d.day,
                 completed=d.completed,
                 with_total=d.with_total,
-                rate=round(d.rate.rate, 4),
-                ci_low=round(d.rate.ci_low, 4),
-                ci_high=round(d.rate.ci_high, 4),
+                **interval(d.rate),
             )
             for d in days
         ),
@@ -240,9 +236,7 @@ def _alerts(coverage: Coverage, inputs: CheckInputs) -> list[Alert]:
                 counts="completed jobs without an invoice total",
                 n=gap.n,
                 k=gap.k,
-                rate=round(gap.rate, 4),
-                ci_low=round(gap.ci_low, 4),
-                ci_high=round(gap.ci_high, 4),
+                **interval(gap),
                 window=f"{coverage.window_start.isoformat()}/{coverage.window_end.isoformat()}",
                 excluded_recent=coverage.excluded_recent,
             ),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from nexus.catalog import FEEDS
-from nexus.checks.alert import Alert, Cause, Measurement, Model, questions
+from nexus.checks.alert import Alert, Cause, Measurement, Model, interval, questions
 from nexus.checks.inputs import CheckInputs, CheckResult
 from nexus.sync.losses import FeedLoss, feed_losses
 
@@ -57,9 +57,7 @@ def _report(loss: FeedLoss) -> FeedLossReport:
         feed=loss.feed,
         lost=loss.lost,
         compared=loss.compared,
-        rate=round(rate.rate, 4),
-        ci_low=round(rate.ci_low, 4),
-        ci_high=round(rate.ci_high, 4),
+        **interval(rate),
         since=loss.since,
         found_by=loss.found_by,
         repaired_by=loss.repaired_by,
@@ -102,9 +100,7 @@ def _alert(loss: FeedLoss, span: timedelta, inputs: CheckInputs) -> Alert:
             counts=f"{loss.feed} records reconcile found lost, of those it compared",
             n=loss.compared,
             k=loss.lost,
-            rate=round(rate.rate, 4),
-            ci_low=round(rate.ci_low, 4),
-            ci_high=round(rate.ci_high, 4),
+            **interval(rate),
         ),
         probable_cause=cause,
         questions=questions(
