@@ -41,7 +41,7 @@ from nexus.store.rows import TABLES
 from nexus.store.suspicion import Suspicion, suspect
 from nexus.sync.quarantine import FeedHeld, hold
 from nexus.sync.recorded_run import describe_error, recorded_run
-from nexus.sync.source_check import RunChecks
+from nexus.sync.source_check import RunChecks, checks_due
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +201,13 @@ class Syncer:
         results: list[SyncResult] = []
         with recorded_run(self._control, tenant, producer, clock, log=log) as run:
             failed: BaseException | None = None
-            saved = self._saved_tokens(feeds)
+            saved, checked = self._saved_tokens(feeds)
             checks = RunChecks(
-                self._conn, self.client, tenant, clock, feeds, self.source_check_every
+                self._conn,
+                self.client,
+                tenant,
+                clock,
+                due=checks_due(feeds, checked, clock.now(), self.source_check_every),
             )
             for feed in feeds:
                 counts = run.feeds.setdefault(feed.name, {"read": 0, "changed": 0})
@@ -361,14 +365,21 @@ class Syncer:
         ).fetchone()
         return row is not None
 
-    def _saved_tokens(self, feeds: Sequence[Feed]) -> dict[str, tuple[str | None, datetime]]:
-        """Each feed's saved token and when it last moved, in one query (absent: never synced)."""
+    def _saved_tokens(
+        self, feeds: Sequence[Feed]
+    ) -> tuple[dict[str, tuple[str | None, datetime]], dict[str, datetime | None]]:
+        """Each feed's saved token and when it moved, and its last source check: one query.
+
+        A feed absent from both has never synced.
+        """
         rows = self._conn.execute(
-            "SELECT feed, token, updated_at FROM nexus.feeds WHERE tenant_id = %s"
-            " AND feed = ANY(%s)",
+            "SELECT feed, token, updated_at, source_checked_at FROM nexus.feeds"
+            " WHERE tenant_id = %s AND feed = ANY(%s)",
             (self.tenant, [f.name for f in feeds]),
         ).fetchall()
-        return {name: (token, moved) for name, token, moved in rows}
+        saved = {name: (token, moved) for name, token, moved, _ in rows}
+        checked = {name: checked for name, _, _, checked in rows}
+        return saved, checked
 
     def _reload(self, run: Run, feed: Feed) -> int:
         """Reload a reference list whole, in one transaction with its reload time."""

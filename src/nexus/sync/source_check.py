@@ -98,14 +98,15 @@ class RunChecks:
         client: NewestSource,
         tenant: int,
         clock: Clock,
-        feeds: Sequence[Feed],
-        every: timedelta,
+        *,
+        due: set[str],
     ) -> None:
         self._conn = conn
         self._client = client
         self._tenant = tenant
         self._clock = clock
-        self.due = checks_due(conn, tenant, feeds, clock.now(), every)
+        #: the feeds still to ask about in this run (see `checks_due`)
+        self.due = due
 
     def ask(self, feed: Feed) -> SourceAnswer | None:
         """Ask ServiceTitan for the feed's newest change if due; None when not, or when it fails.
@@ -155,24 +156,24 @@ class RunChecks:
 
 
 def checks_due(
-    conn: Connection, tenant: int, feeds: Sequence[Feed], now: datetime, every: timedelta
+    feeds: Sequence[Feed],
+    last_checked: Mapping[str, datetime | None],
+    now: datetime,
+    every: timedelta,
 ) -> set[str]:
-    """The feeds to ask about now: checkable, and without a recorded check in the last `every`."""
-    checkable = [feed.name for feed in feeds if feed.newest_first is not None]
-    if not checkable:
-        return set()
-    last: dict[str, datetime | None] = dict(
-        conn.execute(
-            "SELECT feed, source_checked_at FROM nexus.feeds WHERE tenant_id = %s"
-            " AND feed = ANY(%s)",
-            (tenant, checkable),
-        ).fetchall()
-    )
+    """The feeds to ask about now: checkable, and without a recorded check in the last `every`.
+
+    `last_checked` is each feed's `nexus.feeds.source_checked_at`, which the
+    run reads with its tokens.
+    """
     # A check recorded "later" than now is from another timeline (a clock set back): ask.
     return {
-        name
-        for name in checkable
-        if (checked := last.get(name)) is None or not checked <= now < checked + every
+        feed.name
+        for feed in feeds
+        if feed.newest_first is not None
+        and (
+            (checked := last_checked.get(feed.name)) is None or not checked <= now < checked + every
+        )
     }
 
 
