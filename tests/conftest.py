@@ -36,10 +36,22 @@ def pg_url() -> Iterator[str]:
     # A short path: the server's unix socket lives here and socket paths are short.
     home = Path(tempfile.mkdtemp(prefix="nxt"))
     try:
-        yield embedded_url(home)
+        url = embedded_url(home)
+        _throwaway(url)
+        yield url
     finally:
         stop_embedded(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _throwaway(url: str) -> None:
+    """The tests' own server never survives a crash, so it need not wait for the disk."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 @pytest.fixture(scope="session")
