@@ -45,7 +45,8 @@ def check(installation: Installation, report: CheckReport) -> None:
                     source=SETTING,
                 )
             else:
-                shown.append(str(plugin.url(privacy=True)))  # type: ignore[no-untyped-call]
+                private = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+                shown.append(private.split("?", 1)[0])  # apprise's own defaults, at length
     finally:
         quiet.setLevel(level)
     if shown:

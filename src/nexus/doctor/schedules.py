@@ -80,7 +80,7 @@ def _ledger(
             report.problem(
                 "dead_schedule",
                 _dead(tenant, name, producer, missed, name in last, since),
-                source=config.location("producers", name),
+                source=config.location("producers", name) if config.source_path else None,
             )
     if watched and not any(p.kind == "dead_schedule" for p in report.problems):
         report.passed.append(
