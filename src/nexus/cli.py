@@ -749,6 +749,35 @@ def reconcile(
             console.print(line, highlight=False)
 
 
+# -- deploy ----------------------------------------------------------------------
+
+deploy_app = typer.Typer(help="Run Nexus as a service.", no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("systemd")
+@friendly
+def deploy_systemd(
+    out: Annotated[Path, typer.Option(help="Folder to write the units into.")] = Path("systemd"),
+    user: Annotated[str, typer.Option(help="The user the services run as.")] = "nexus",
+    env_file: Annotated[
+        Path, typer.Option(help="Where the units read their NEXUS_* settings from.")
+    ] = Path("/etc/nexus/nexus.env"),
+) -> None:
+    """Write systemd units for `nexus worker` and `nexus serve`, and a settings template."""
+    from nexus.deploy import write_systemd
+
+    for path in write_systemd(out, user=user, env_file=env_file):
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    console.print(
+        f"next: fill in {out / 'nexus.env'} and install it as {env_file} (mode 600), copy the "
+        "units to /etc/systemd/system, then `systemctl daemon-reload` and "
+        "`systemctl enable --now nexus-worker nexus-serve`",
+        markup=False,
+        highlight=False,
+    )
+
+
 # -- worker ----------------------------------------------------------------------
 
 
