@@ -34,7 +34,7 @@ producers_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(producers_app, name="producers")
-doctor_app = typer.Typer(help="Find problems around Nexus.", no_args_is_help=True)
+doctor_app = typer.Typer(help="Check this installation end to end, or one part of it.")
 app.add_typer(doctor_app, name="doctor")
 diagnose_app = typer.Typer(
     help="Ask ServiceTitan directly about what the mirror shows.", no_args_is_help=True
@@ -525,33 +525,90 @@ def producers_hand_over(
     console.print(f"{product}: handed from {previous} to {to}")
 
 
+# -- doctor ----------------------------------------------------------------------
+
+CrontabOption = Annotated[
+    Path | None, typer.Option(help="A crontab file to check too (e.g. from `crontab -l`).")
+]
+SystemdOption = Annotated[
+    Path | None, typer.Option(help="A directory of systemd .service and .timer units to check.")
+]
+
+
+def _doctor(
+    names: tuple[str, ...] | None,
+    *,
+    tenant: int | None = None,
+    crontab: Path | None = None,
+    systemd: Path | None = None,
+    as_json: bool = False,
+) -> None:
+    """Run the doctor's checks, print what they found, exit 1 on a problem."""
+    from nexus.doctor import Installation, run_doctor
+
+    installation = Installation(crontab=crontab, systemd=systemd, tenant=tenant)
+    report = run_doctor(installation, names)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        for line in report.lines():
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@doctor_app.callback(invoke_without_command=True)
+@friendly
+def doctor(
+    ctx: typer.Context,
+    tenant: TenantOption = None,
+    crontab: CrontabOption = None,
+    systemd: SystemdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the whole installation: config, database, servicetitan, schedules and notify."""
+    if ctx.invoked_subcommand is None:
+        _doctor(None, tenant=tenant, crontab=crontab, systemd=systemd, as_json=as_json)
+
+
+@doctor_app.command("config")
+@friendly
+def doctor_config(as_json: JsonOption = False) -> None:
+    """Check that the NEXUS_* settings and nexus.toml parse and name a tenant."""
+    _doctor(("config",), as_json=as_json)
+
+
+@doctor_app.command("database")
+@friendly
+def doctor_database(as_json: JsonOption = False) -> None:
+    """Check that the database answers, is migrated, and has its write guard installed."""
+    _doctor(("database",), as_json=as_json)
+
+
+@doctor_app.command("servicetitan")
+@friendly
+def doctor_servicetitan(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
+    """Check that ServiceTitan issues a token and one page of each mirrored feed can be read."""
+    _doctor(("servicetitan",), tenant=tenant, as_json=as_json)
+
+
 @doctor_app.command("schedules")
 @friendly
 def doctor_schedules(
-    crontab: Annotated[
-        Path | None, typer.Option(help="A crontab file to check (e.g. from `crontab -l`).")
-    ] = None,
-    systemd: Annotated[
-        Path | None, typer.Option(help="A directory of systemd .timer and .service units.")
-    ] = None,
+    crontab: CrontabOption = None,
+    systemd: SystemdOption = None,
+    tenant: TenantOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find dead schedules: missing or quarantined scripts, unscheduled or retired producers."""
-    from nexus.registry.hygiene import check_schedules, render_findings
+    """Find dead schedules: producers whose slots pass without a run, dead cron lines and units."""
+    _doctor(("schedules",), tenant=tenant, crontab=crontab, systemd=systemd, as_json=as_json)
 
-    db = _database()
-    db.ensure_schema()
-    with db.connect(autocommit=True) as conn:
-        retired = {r[0] for r in conn.execute("SELECT producer FROM nexus.retired_producers")}
-    findings = check_schedules(_config(), crontab, systemd, retired)
-    if as_json:
-        _print_json([f.as_dict() for f in findings])
-    elif findings:
-        console.print(render_findings(findings), highlight=False)
-    else:
-        console.print("no findings: every schedule points at a live, executable producer")
-    if findings:
-        raise typer.Exit(1)
+
+@doctor_app.command("notify")
+@friendly
+def doctor_notify(as_json: JsonOption = False) -> None:
+    """Check that the notification channels in NEXUS_NOTIFY_URLS parse (nothing is sent)."""
+    _doctor(("notify",), as_json=as_json)
 
 
 @app.command()
@@ -690,6 +747,35 @@ def reconcile(
     else:
         for line in report.summary_lines():
             console.print(line, highlight=False)
+
+
+# -- deploy ----------------------------------------------------------------------
+
+deploy_app = typer.Typer(help="Run Nexus as a service.", no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("systemd")
+@friendly
+def deploy_systemd(
+    out: Annotated[Path, typer.Option(help="Folder to write the units into.")] = Path("systemd"),
+    user: Annotated[str, typer.Option(help="The user the services run as.")] = "nexus",
+    env_file: Annotated[
+        Path, typer.Option(help="Where the units read their NEXUS_* settings from.")
+    ] = Path("/etc/nexus/nexus.env"),
+) -> None:
+    """Write systemd units for `nexus worker` and `nexus serve`, and a settings template."""
+    from nexus.deploy import write_systemd
+
+    for path in write_systemd(out, user=user, env_file=env_file):
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    console.print(
+        f"next: fill in {out / 'nexus.env'} and install it as {env_file} (mode 600), copy the "
+        "units to /etc/systemd/system, then `systemctl daemon-reload` and "
+        "`systemctl enable --now nexus-worker nexus-serve`",
+        markup=False,
+        highlight=False,
+    )
 
 
 # -- worker ----------------------------------------------------------------------

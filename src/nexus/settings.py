@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     metrics_open: bool = Field(
         default=False, description="Serve /metrics without the bearer token."
     )
+    notify_urls: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Apprise URLs of the notification channels, separated by spaces or commas; "
+            "unset sends nothing."
+        ),
+    )
 
     def require_st_credentials(self) -> tuple[int, str, SecretStr, SecretStr]:
         """Return tenant, client id, secret and app key, or say which variables are missing."""

@@ -300,6 +300,28 @@ class ReconcileConfig(_Section):
     )
 
 
+class WebConfig(_Section):
+    """How people reach the dashboard."""
+
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The address people reach the dashboard at, e.g. https://nexus.example.com behind "
+            "a reverse proxy; an https address marks session cookies Secure."
+        ),
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
+            raise ValueError(
+                f"'{value}' is not an http(s) address — write e.g. "
+                'public_url = "https://nexus.example.com"'
+            )
+        return value
+
+
 class MirrorConfig(_Section):
     """What is mirrored: which catalog feeds run, and how often the mirror is checked against ST."""
 
@@ -428,6 +450,7 @@ class Config(BaseModel):
     tenants: list[TenantConfig] = Field(default_factory=list)
     mirror: MirrorConfig = Field(default_factory=MirrorConfig)
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     producers: dict[str, ProducerConfig] = Field(default_factory=default_producers)
     products: list[ProductConfig] = Field(default_factory=default_products)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
@@ -576,6 +599,7 @@ _TOP_LEVEL = (
     "tenants",
     "mirror",
     "reconcile",
+    "web",
     "producers",
     "products",
     "checks",
@@ -604,6 +628,7 @@ class _Checker:
         tenants = self._tenants()
         mirror = self._mirror()
         reconcile = self._reconcile()
+        web = self._web()
         producers = self._producers(mirror.enabled)
         products = self._products(producers, mirror.enabled)
         checks = self._checks(products)
@@ -616,6 +641,7 @@ class _Checker:
             tenants=tenants,
             mirror=mirror,
             reconcile=reconcile,
+            web=web,
             producers=producers,
             products=products,
             checks=checks,
@@ -696,6 +722,16 @@ class _Checker:
             )
             return ReconcileConfig()
         return self._model(ReconcileConfig, raw, table) or ReconcileConfig()
+
+    def _web(self) -> WebConfig:
+        raw = self.data.get("web", {})
+        table: Key = ("web",)
+        if not isinstance(raw, dict):
+            self.report(
+                (), 'web must be a table — write [web] with public_url = "https://…"', at=table
+            )
+            return WebConfig()
+        return self._model(WebConfig, raw, table) or WebConfig()
 
     def _producers(self, enabled: tuple[str, ...]) -> dict[str, ProducerConfig]:
         if "producers" not in self.data:
