@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module", autouse=True)
 def _chromium_is_installed() -> None:
-    """A missing browser is a failed test, never a skipped one: `.ci/run` installs it."""
+    """A missing browser is a failed test, never a skipped one: `python3 tasks.py test` installs it."""
     assert CHROMIUM.exists(), (
         f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
     )
