@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from nexus.clock import Clock
-from nexus.console import console, err_console, replay_progress, sync_progress
+from nexus.console import console, err_console, error, replay_progress, styled, sync_progress
 from nexus.errors import NexusError
 from nexus.settings import Settings, get_settings
 
@@ -58,7 +58,7 @@ def friendly(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except NexusError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            error(str(exc))
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -190,9 +190,12 @@ def db_guard(
         highlight=False,
     )
     for ok, what in setup.checks:
-        console.print(f"  {'[green]ok[/]' if ok else '[bold red]no[/]'}  {what}", highlight=False)
+        mark = styled("ok", "green") if ok else styled("no", "bold red")
+        console.print("  ", mark, f"  {what}", sep="", highlight=False)
     for fix in setup.fixes:
-        console.print(f"\n[bold red]problem:[/] {fix.problem}", highlight=False)
+        console.print(
+            "\n", styled("problem:", "bold red"), f" {fix.problem}", sep="", highlight=False
+        )
         console.print(f"fix, run by {fix.run_by}:", highlight=False)
         console.print(
             "\n".join(f"    {line}" for line in fix.sql.splitlines()),
@@ -341,7 +344,7 @@ def init(
     from nexus.registry.config import default_config_text
 
     if path.exists() and not force:
-        err_console.print(f"[bold red]error:[/] {path} exists; pass --force to overwrite it")
+        error(f"{path} exists; pass --force to overwrite it")
         raise typer.Exit(1)
     path.write_text(default_config_text(), encoding="utf-8")
     console.print(f"wrote {path} — declare tenants, producers and products there")
@@ -419,8 +422,9 @@ def producers_list(tenant: TenantOption = None, as_json: JsonOption = False) -> 
     console.print(table)
     for o in report["orphans"]:
         console.print(
-            f"[bold red]orphaned:[/] {o['product']} (last producer {o['last_producer']}, "
-            f"{o['why']}, since {o['since'] or 'unknown'})"
+            styled("orphaned:", "bold red"),
+            f"{o['product']} (last producer {o['last_producer']}, "
+            f"{o['why']}, since {o['since'] or 'unknown'})",
         )
 
 
@@ -477,7 +481,7 @@ def producers_retire(
     for product in done.retired_products:
         console.print(f"  {product} retired")
     for product in done.orphaned:
-        console.print(f"  [bold red]{product} is now orphaned[/]")
+        console.print(styled(f"  {product} is now orphaned", "bold red"))
 
 
 @producers_app.command("restore")
@@ -868,7 +872,7 @@ def demo(
         _print_json(report)
     else:
         _print_summary(report)
-        console.print(f"verdict: [bold]{report['verdict']}[/]")
+        console.print("verdict:", styled(report["verdict"], "bold"))
         for line in report["story"]:
             console.print(f"  • {line}", highlight=False)
     if serve:
