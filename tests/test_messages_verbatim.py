@@ -43,9 +43,7 @@ def test_serve_without_a_tenant_names_the_toml_table_with_its_brackets(
     assert "declare []" not in done.stderr
 
 
-def test_a_config_error_keeps_the_double_brackets_it_asks_for(
-    db: Database, tmp_path: Path
-) -> None:
+def test_a_config_error_keeps_the_double_brackets_it_asks_for(db: Database, tmp_path: Path) -> None:
     config = tmp_path / "nexus.toml"
     config.write_text("[tenants]\nid = 1001\n")
     done = _nexus("producers", "list", db=db, home=tmp_path, config=config)
