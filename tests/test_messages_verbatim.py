@@ -49,3 +49,20 @@ def test_a_config_error_keeps_the_double_brackets_it_asks_for(db: Database, tmp_
     done = _nexus("producers", "list", db=db, home=tmp_path, config=config)
     assert done.returncode == 1, done.stderr
     assert "tenants must be a list of tables — write [[tenants]] (double brackets)" in done.stderr
+
+
+def test_help_that_names_a_toml_table_shows_its_brackets() -> None:
+    from typer.testing import CliRunner
+
+    from nexus.cli import app
+    from test_docs import commands
+
+    helps = [(path, command.help) for path, command in commands()]
+    helps += [(path, p.help) for path, c in commands() for p in c.params if hasattr(p, "help")]
+    bracketed = [(path, text) for path, text in helps if "[" in (text or "")]
+    assert len(bracketed) >= 2  # `sync --feed` names [mirror] feeds, `reconcile --repair` more
+    for path, text in bracketed:
+        shown = CliRunner().invoke(app, [*path.split(), "--help"], env={"COLUMNS": "400"})
+        assert shown.exit_code == 0, shown.output
+        plain = text.replace("\\[", "[")
+        assert plain in " ".join(shown.output.split()), (path, plain)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from nexus.clock import Clock
@@ -217,7 +218,8 @@ def db_guard(
 def sync(
     feed: Annotated[
         list[str] | None,
-        typer.Option(help="Sync only this feed (any of [mirror] feeds; repeat for more)."),
+        # Typer reads help as Rich markup: escaped, the TOML table keeps its brackets.
+        typer.Option(help=escape("Sync only this feed (any of [mirror] feeds; repeat for more).")),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -645,8 +647,10 @@ def reconcile(
         bool | None,
         typer.Option(
             "--repair/--no-repair",
-            help="Load what differs from ServiceTitan through the loader, or only report it "
-            "(default: [reconcile] repair in nexus.toml).",
+            help=escape(
+                "Load what differs from ServiceTitan through the loader, or only report it "
+                "(default: [reconcile] repair in nexus.toml)."
+            ),
             show_default=False,
         ),
     ] = None,
