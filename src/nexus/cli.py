@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from nexus.clock import Clock
-from nexus.console import console, err_console, replay_progress, sync_progress
+from nexus.console import console, err_console, error, replay_progress, styled, sync_progress
 from nexus.errors import NexusError
 from nexus.settings import Settings, get_settings
 
@@ -58,7 +59,7 @@ def friendly(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except NexusError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            error(str(exc))
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -190,9 +191,12 @@ def db_guard(
         highlight=False,
     )
     for ok, what in setup.checks:
-        console.print(f"  {'[green]ok[/]' if ok else '[bold red]no[/]'}  {what}", highlight=False)
+        mark = styled("ok", "green") if ok else styled("no", "bold red")
+        console.print("  ", mark, f"  {what}", sep="", highlight=False)
     for fix in setup.fixes:
-        console.print(f"\n[bold red]problem:[/] {fix.problem}", highlight=False)
+        console.print(
+            "\n", styled("problem:", "bold red"), f" {fix.problem}", sep="", highlight=False
+        )
         console.print(f"fix, run by {fix.run_by}:", highlight=False)
         console.print(
             "\n".join(f"    {line}" for line in fix.sql.splitlines()),
@@ -214,7 +218,8 @@ def db_guard(
 def sync(
     feed: Annotated[
         list[str] | None,
-        typer.Option(help="Sync only this feed (any of [mirror] feeds; repeat for more)."),
+        # Typer reads help as Rich markup: escaped, the TOML table keeps its brackets.
+        typer.Option(help=escape("Sync only this feed (any of [mirror] feeds; repeat for more).")),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -341,7 +346,7 @@ def init(
     from nexus.registry.config import default_config_text
 
     if path.exists() and not force:
-        err_console.print(f"[bold red]error:[/] {path} exists; pass --force to overwrite it")
+        error(f"{path} exists; pass --force to overwrite it")
         raise typer.Exit(1)
     path.write_text(default_config_text(), encoding="utf-8")
     console.print(f"wrote {path} — declare tenants, producers and products there")
@@ -419,8 +424,9 @@ def producers_list(tenant: TenantOption = None, as_json: JsonOption = False) -> 
     console.print(table)
     for o in report["orphans"]:
         console.print(
-            f"[bold red]orphaned:[/] {o['product']} (last producer {o['last_producer']}, "
-            f"{o['why']}, since {o['since'] or 'unknown'})"
+            styled("orphaned:", "bold red"),
+            f"{o['product']} (last producer {o['last_producer']}, "
+            f"{o['why']}, since {o['since'] or 'unknown'})",
         )
 
 
@@ -477,7 +483,7 @@ def producers_retire(
     for product in done.retired_products:
         console.print(f"  {product} retired")
     for product in done.orphaned:
-        console.print(f"  [bold red]{product} is now orphaned[/]")
+        console.print(styled(f"  {product} is now orphaned", "bold red"))
 
 
 @producers_app.command("restore")
@@ -698,8 +704,10 @@ def reconcile(
         bool | None,
         typer.Option(
             "--repair/--no-repair",
-            help="Load what differs from ServiceTitan through the loader, or only report it "
-            "(default: [reconcile] repair in nexus.toml).",
+            help=escape(
+                "Load what differs from ServiceTitan through the loader, or only report it "
+                "(default: [reconcile] repair in nexus.toml)."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -954,7 +962,7 @@ def demo(
         _print_json(report)
     else:
         _print_summary(report)
-        console.print(f"verdict: [bold]{report['verdict']}[/]")
+        console.print("verdict:", styled(report["verdict"], "bold"))
         for line in report["story"]:
             console.print(f"  • {line}", highlight=False)
     if serve:
