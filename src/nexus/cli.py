@@ -157,16 +157,32 @@ def db_status() -> None:
 
 @db_app.command("stop")
 @friendly
-def db_stop() -> None:
+def db_stop(
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Stop every embedded server under NEXUS_HOME (replays, the demo)."
+        ),
+    ] = False,
+) -> None:
     """Stop the embedded database server (it restarts on the next command)."""
-    from nexus.store.embedded import stop_embedded
+    from nexus.store.embedded import stop_all, stop_embedded
 
     settings = _settings()
+    if every:
+        stopped = stop_all(settings.home)
+        for folder in stopped:
+            console.print(f"stopped the embedded database in {folder}", highlight=False)
+        if not stopped:
+            console.print(f"no embedded database was running under {settings.home}")
+        return
     if settings.database_url is not None:
         console.print("NEXUS_DATABASE_URL is set: Nexus does not manage that server.")
         return
-    stopped = stop_embedded(settings.home)
-    console.print("embedded database stopped" if stopped else "embedded database was not running")
+    stopped_one = stop_embedded(settings.home)
+    console.print(
+        "embedded database stopped" if stopped_one else "embedded database was not running"
+    )
 
 
 @db_app.command("guard")
@@ -375,24 +391,50 @@ def proof(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
 def replay(
     scenario: Annotated[Path, typer.Argument(help="A scenario YAML file (see scenarios/).")],
     as_json: JsonOption = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the dashboard on the replay until Ctrl-C.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port for the dashboard (with --serve).")] = 8080,
 ) -> None:
     """Replay a scenario on the virtual clock into a fresh database; print the proof at `until`."""
     from nexus.proof.render import render
-    from nexus.replay import fresh_replay_database, run_replay
+    from nexus.replay import replay_database, run_replay
     from nexus.scenario import load_scenario
     from nexus.web.app import create_app
 
     parsed = load_scenario(scenario)
-    db = fresh_replay_database(_settings().home)
-    if not as_json:
-        err_console.print(
-            f"replaying {parsed.name}: {parsed.start:%Y-%m-%d} → {parsed.until:%Y-%m-%d %H:%M} UTC"
-        )
-    result = run_replay(parsed, db, web_app=create_app)
-    if as_json:
-        _print_json(result.proof.to_json())
-    else:
-        render(result.proof, console)
+    settings = _settings()
+    with replay_database(settings.home) as db:
+        if not as_json:
+            err_console.print(
+                f"replaying {parsed.name}: "
+                f"{parsed.start:%Y-%m-%d} → {parsed.until:%Y-%m-%d %H:%M} UTC"
+            )
+        result = run_replay(parsed, db, web_app=create_app)
+        if as_json:
+            _print_json(result.proof.to_json())
+        else:
+            render(result.proof, console)
+        if serve:
+            _serve_replayed(settings, parsed, db, port)
+
+
+def _serve_replayed(settings: Settings, scenario: Any, db: Any, port: int) -> None:
+    """Serve the dashboard on a replayed database, read as of the scenario's `until`."""
+    from nexus.clock import VirtualClock
+    from nexus.registry.config import load_config
+    from nexus.web.serve import serve as serve_dashboard
+
+    serve_dashboard(
+        settings,
+        "127.0.0.1",
+        port,
+        config=load_config(scenario.config),
+        db=db,
+        clock=VirtualClock(scenario.until),
+        tenants=[scenario.tenant],
+        announce=lambda text: err_console.print(text, highlight=False),
+    )
 
 
 # -- producers -------------------------------------------------------------------
@@ -945,38 +987,26 @@ def quarantine_drop(
 @friendly
 def demo(
     serve: Annotated[bool, typer.Option(help="Serve the dashboard afterwards.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the proof as JSON.")] = False,
     port: Annotated[int, typer.Option(help="Port for the dashboard.")] = 8080,
 ) -> None:
-    """Replay a short story into a fresh embedded database, then serve the dashboard."""
-    from nexus.clock import VirtualClock
+    """Replay the incident's story into a fresh embedded database, then serve the dashboard."""
     from nexus.demo import demo_database, demo_scenario, run_demo
+    from nexus.proof.render import render
     from nexus.web.app import create_app
 
     settings = _settings()
-    db = demo_database(settings.home)
     scenario = demo_scenario()
-    with replay_progress(scenario, enabled=not as_json) as tick:
-        scenario, _, report = run_demo(db, on_tick=tick, web_app=create_app)
-    if as_json:
-        _print_json(report)
-    else:
-        _print_summary(report)
-        console.print("verdict:", styled(report["verdict"], "bold"))
-        for line in report["story"]:
-            console.print(f"  • {line}", highlight=False)
-    if serve:
-        from nexus.web.serve import serve as serve_dashboard
-
-        serve_dashboard(
-            settings,
-            "127.0.0.1",
-            port,
-            db=db,
-            clock=VirtualClock(scenario.until),
-            tenants=[scenario.tenant],
-            announce=lambda text: err_console.print(text, highlight=False),
-        )
+    with demo_database(settings.home) as db:
+        with replay_progress(scenario, enabled=not as_json) as tick:
+            result, report = run_demo(db, on_tick=tick, web_app=create_app)
+        if as_json:
+            _print_json(result.proof.to_json())
+        else:
+            _print_summary(report)
+            render(result.proof, console)
+        if serve:
+            _serve_replayed(settings, scenario, db, port)
 
 
 def _print_summary(report: dict[str, Any]) -> None:
