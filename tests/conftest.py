@@ -54,6 +54,24 @@ def _throwaway(url: str) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
+@pytest.fixture
+def embedded_home() -> Iterator[Path]:
+    """A NEXUS_HOME for commands that start their own embedded servers (demo, replays).
+
+    Short, for the servers' sockets, and outside pytest's temporary root, whose
+    permissions a concurrent pytest session resets under a running server. Every
+    server left under it is stopped afterwards.
+    """
+    from nexus.store.embedded import stop_all
+
+    home = Path(tempfile.mkdtemp(prefix="nxh"))
+    try:
+        yield home
+    finally:
+        stop_all(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def _migrated(pg_url: str) -> Database:
     db = Database(pg_url)
