@@ -108,8 +108,15 @@ def _stop(pgdata: Path) -> bool:
         handle._cleanup()  # forgets this process's use of the server (it stops nothing)
         atexit.unregister(handle._cleanup)
         pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)  # type: ignore[attr-defined]
+    user = _system_user()
+    if user is not None:
+        # Under root the server's own user must reach the folder again: something may have
+        # closed a folder above it since the start (pytest re-closes its temporary root).
+        from pgserver.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(pgdata)
     try:
-        _commands.pg_ctl(["-w", "stop"], pgdata=pgdata, user=_system_user())  # type: ignore[attr-defined]
+        _commands.pg_ctl(["-w", "stop"], pgdata=pgdata, user=user)  # type: ignore[attr-defined]
     except subprocess.CalledProcessError as exc:
         if is_running(pgdata):
             raise DatabaseError(
