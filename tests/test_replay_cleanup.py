@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from cli import command, environment, nexus
@@ -96,3 +101,47 @@ def test_db_stop_all_stops_every_embedded_server_under_home(embedded_home: Path)
         assert not is_running(pgdata)
     again = nexus("db", "stop", "--all", db_url="", home=home, env=EMBEDDED)
     assert again.code == 0 and f"no embedded database was running under {home}" in again.out
+
+
+def test_replay_serve_shows_the_replay_on_the_dashboard_until_stopped(embedded_home: Path) -> None:
+    home, token = embedded_home, "replay-serve-test-token"
+    port = free_port()
+    serving = subprocess.Popen(
+        command("replay", str(scenario(home, SHORT)), "--json", "--serve", "--port", str(port)),
+        env=environment("", home, {**EMBEDDED, "NEXUS_WEB_TOKEN": token}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        proof = wait_for_proof(f"http://127.0.0.1:{port}/proof.json", token, serving)
+        assert proof["as_of"].startswith("2026-04-02T00:00")  # the replay's `until`, not today
+        assert proof["tenant"] == 1001
+        serving.send_signal(signal.SIGINT)
+        printed, _ = serving.communicate(timeout=120)
+        assert json.loads(printed)["as_of"] == proof["as_of"]  # the same proof, printed first
+        assert not is_running(replay_pgdata(home))
+        assert (replay_pgdata(home) / "PG_VERSION").exists()  # the data stays for a later look
+    finally:
+        serving.kill()
+        serving.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_proof(url: str, token: str, process: subprocess.Popen[str]) -> Any:
+    """The page's JSON once the server answers; fails if the command exits first."""
+    while process.poll() is None:
+        try:
+            answer = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        except httpx.TransportError:
+            time.sleep(0.2)  # not listening yet
+            continue
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+    raise AssertionError(f"`nexus replay --serve` exited with {process.returncode} before serving")
