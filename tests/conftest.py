@@ -31,27 +31,17 @@ def pg_url() -> Iterator[str]:
     if given:
         yield given
         return
-    from nexus.store.embedded import embedded_url, stop_embedded
+    from nexus.store.embedded import embedded_url, not_durable, stop_embedded
 
     # A short path: the server's unix socket lives here and socket paths are short.
     home = Path(tempfile.mkdtemp(prefix="nxt"))
     try:
         url = embedded_url(home)
-        _throwaway(url)
+        not_durable(url)  # a throwaway server: nothing on it outlives the run
         yield url
     finally:
         stop_embedded(home)
         shutil.rmtree(home, ignore_errors=True)
-
-
-def _throwaway(url: str) -> None:
-    """The tests' own server never survives a crash, so it need not wait for the disk."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
-            conn.execute(f"ALTER SYSTEM SET {setting} = off")
-        conn.execute("SELECT pg_reload_conf()")
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def demo_database(home: Path) -> Iterator[Database]:
 
     Its server runs for the length of the block and stops when the block ends.
     """
-    with embedded_server(home / "demo") as url:
+    with embedded_server(home / "demo", durable=False) as url:
         db = Database(url)
         db.reset()
         yield db

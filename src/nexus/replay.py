@@ -95,7 +95,7 @@ def replay_database(home: Path) -> Iterator[Database]:
     """
     from nexus.store.embedded import embedded_server
 
-    with embedded_server(home / "replay") as url:
+    with embedded_server(home / "replay", durable=False) as url:
         db = Database(url)
         db.reset()
         yield db

@@ -49,9 +49,26 @@ def embedded_url(home: Path) -> str:
     return url
 
 
+def not_durable(url: str) -> None:
+    """Let the server at `url` skip waiting for the disk: for data that can be made again.
+
+    Replays, the demo and the tests rebuild their data from a scenario; a crash of
+    their server loses nothing anyone keeps, so fsync and synchronous commits only
+    slow every page and every run.
+    """
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
+
+
 @contextlib.contextmanager
-def embedded_server(home: Path) -> Iterator[str]:
+def embedded_server(home: Path, *, durable: bool = True) -> Iterator[str]:
     """The embedded server under `home` for the length of a block; yields its URL.
+
+    `durable=False` is for data a scenario can make again (see `not_durable`).
 
     A server this block started is stopped when the block ends: normally, on an
     error, on Ctrl-C, or on SIGTERM (which ends the block with `SystemExit` while
@@ -60,7 +77,10 @@ def embedded_server(home: Path) -> Iterator[str]:
     started = not is_running(home / PGDATA)
     try:
         with _sigterm_exits():
-            yield embedded_url(home)
+            url = embedded_url(home)
+            if not durable:
+                not_durable(url)
+            yield url
     finally:
         if started:
             stop_embedded(home)
