@@ -153,3 +153,30 @@ def test_the_proof_and_the_cli_show_held_writes(
     assert released.code == 0, released.err
     again = nexus("quarantine", "release", str(held.value.held_id), db_url=db.url, home=tmp_path)
     assert again.code == 1 and "already released" in again.err
+
+
+def test_feeds_stale_behind_held_writes_are_symptoms_of_them_not_causes_of_their_own(
+    db: Database, sim: Simulator, clock: VirtualClock
+) -> None:
+    config = load_config(None)
+    tenant = sim.tenant(TENANT)
+    with sim.serve() as server, client_for(server) as client:
+        sync_all(db, client, TENANT, clock)
+        tenant.faults.phantom_jobs(500, same_created_at=True)  # jobs, and their invoices
+        for _ in range(8):  # four hours of 30-minute cycles: jobs and invoices stop at it
+            sim.advance(timedelta(minutes=30))
+            for producer in ("job_sync", "invoice_sync"):
+                with pytest.raises(FeedHeld):
+                    sync_all(db, client, TENANT, clock, feeds=config.feeds_of(producer))
+            held = {"job_sync", "invoice_sync"}
+            others = [f for p in config.producers if p not in held for f in config.feeds_of(p)]
+            sync_all(db, client, TENANT, clock, feeds=others)
+    proof = current_proof(db, config, TENANT, clock)
+    stale = [a for a in proof.alerts if a.check == "freshness"]
+    assert {a.product for a in stale} >= {"titan.jobs", "titan.invoices"}
+    (group,) = [g for g in proof.causes if g.kind == "writes_quarantined"]
+    assert {a.grouped_under for a in stale} == {proof.causes.index(group)}
+    assert group.primary == "quarantine" and "quarantine #" not in group.evidence
+    assert "#1 jobs" in group.evidence and "#2 invoices" in group.evidence
+    assert [g.kind for g in proof.causes] == ["writes_quarantined"], proof.causes
+    assert {b.because for b in proof.behind} == {"writes_quarantined"}

@@ -12,10 +12,12 @@ Check = Callable[[CheckInputs], CheckResult]
 #: Every check; each reads its own `[checks.<section>]` of nexus.toml, where it has one.
 CHECKS: tuple[Check, ...] = (
     coverage.check,
+    # before freshness: a feed waiting before held writes is stale because of them, and the
+    # first alert of a group gives the group its cause
+    quarantine.check,
     freshness.check,
     volume.check,
     revenue.check,
     modules.check,
-    quarantine.check,
     losses.check,
 )

@@ -49,6 +49,9 @@ CauseScope = Literal["tenant", "producer", "feed", "business", "none"]
 
 #: Causes that are ServiceTitan's for the whole tenant, whichever producer met them.
 TENANT_WIDE: frozenset[str] = frozenset({"st_auth_failing", "st_unreachable", "st_rate_limited"})
+#: Causes that are one group whichever producer met them: the tenant-wide ones, and held
+#: writes (the quarantine check's alert, and every product whose feed waits before them).
+KEYED_BY_KIND: frozenset[str] = TENANT_WIDE | {"writes_quarantined"}
 SEVERITY_RANK = {"critical": 3, "warning": 2, "info": 1}
 
 
@@ -87,7 +90,7 @@ class Cause(Model):
     @property
     def key(self) -> tuple[str, str | None]:
         """Alerts with the same key share one cause group."""
-        return (self.kind, None if self.kind in TENANT_WIDE else self.producer)
+        return (self.kind, None if self.kind in KEYED_BY_KIND else self.producer)
 
     @property
     def found(self) -> bool:

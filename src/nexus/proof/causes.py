@@ -23,11 +23,13 @@ from nexus.registry.timeline import Event
 from nexus.registry.vitals import LedgerEntry, Vital
 from nexus.sync.diagnose import ClassShare, Diagnosis
 
-#: error_kind of a producer's failing runs → the cause kind, for ServiceTitan's own troubles
+#: error_kind of a producer's failing runs → the cause kind, where it is not the producer's own
 FAILURE_CAUSES: dict[str, CauseKind] = {
     "auth": "st_auth_failing",
     "unreachable": "st_unreachable",
     "rate_limited": "st_rate_limited",
+    # a feed waits before a batch held in quarantine: the held writes are the root
+    "quarantined": "writes_quarantined",
 }
 TENANT_WORDS = {
     "st_auth_failing": "ServiceTitan refuses Nexus's credentials",

@@ -33,7 +33,7 @@ class FeedHeld(NexusError):
     def __init__(self, tenant: int, feed: str, held_id: int, suspicion: Suspicion) -> None:
         self.held_id = held_id
         super().__init__(
-            f"tenant {tenant}: a {feed} batch looks like a phantom write and is held in "
+            f"tenant {tenant}: a batch of {feed} looks like a phantom write and is held in "
             f"quarantine #{held_id}: {suspicion.reason}. The {feed} feed waits before it; "
             f"review it with `nexus quarantine show {held_id}`, then "
             f"`nexus quarantine release {held_id}` or `nexus quarantine drop {held_id}`."
