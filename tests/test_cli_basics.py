@@ -83,6 +83,13 @@ def test_demo_tells_the_incidents_story_as_json(embedded_home: Path) -> None:
     settled = [w for w in proof["revenue"]["weeks"] if not w["provisional"] and w["reference"]]
     assert len(settled) >= 4
     assert all(w["mirror"] > 0 for w in settled)
+    # Thirty technicians share the work: each one's rate is a few jobs, noise beside the cause.
+    slice_alert = next(a for a in proof["alerts"] if a["check"] == "invoice_coverage_by_technician")
+    assert slice_alert["status"] == "insufficient_data" and slice_alert["grouped_under"] is None
+    min_n = proof["coverage"]["min_n"]
+    technicians = proof["coverage_by_technician"]
+    assert len(technicians) >= 20 and all(t["n"] < min_n for t in technicians)
+    assert any("no technician can be blamed" in line for line in proof["story"])
     # About ten jobs a day: every tenant-local day of the last two weeks shows in coverage.
     assert sum(d["completed"] for d in proof["coverage_by_day"]) >= 80
     # The demo stopped the server it started.

@@ -115,6 +115,7 @@ def _business(scenario: Scenario) -> BusinessConfig:
         invoice_lag_p90_hours=b.invoice_lag_p90_hours,
         invoice_edit_share=b.invoice_edit_share,
         uninvoiced_share=b.uninvoiced_share,
+        technicians=b.technicians,
     )
 
 

@@ -23,7 +23,8 @@ Besides the contract's keys, a scenario accepts `history_days: N` (the business
 has already run N days before `start`; Nexus's first runs at `start` backfill
 them) and `step: DURATION` (how far the virtual clock moves per tick, 15m by
 default; a producer due more often runs once per tick), `business` accepts
-`uninvoiced_share` (chargeable work never invoiced) and events accept
+`uninvoiced_share` (chargeable work never invoiced) and `technicians` (the crew's
+size, 12 by default) and events accept
 `phantom_jobs: {rows: N, same_created_at: true}` (a bad bulk write inside
 ServiceTitan that reaches Nexus through the jobs and invoices feeds, unlike
 `bulk_insert`, which writes into the mirror itself), `stop: NAME` (a producer
@@ -75,6 +76,7 @@ BUSINESS_KEYS = {
     "invoice_lag_hours",
     "invoice_edit_share",
     "uninvoiced_share",
+    "technicians",
 }
 #: How far the virtual clock moves per tick unless the scenario says otherwise.
 DEFAULT_STEP = timedelta(minutes=15)
@@ -105,6 +107,7 @@ class Business:
     invoice_lag_p90_hours: float = 120.0
     invoice_edit_share: float = 0.25
     uninvoiced_share: float = 0.0
+    technicians: int = 12
 
 
 @dataclass(frozen=True)
@@ -293,7 +296,7 @@ def _business(problems: _Problems, node: yaml.Node) -> Business:
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, "business", "expected a mapping of business parameters")
         return Business()
-    values: dict[str, float] = {}
+    values: dict[str, Any] = {}  # numbers, the crew's size an int
     for key, (knode, vnode) in _mapping(node).items():
         where = f"business.{key}"
         if key not in BUSINESS_KEYS:
@@ -317,6 +320,10 @@ def _business(problems: _Problems, node: yaml.Node) -> Business:
                 m, p = _value(med[1]), _value(p90[1])
                 if isinstance(m, int | float) and isinstance(p, int | float) and p < m:
                     problems.add(p90[1], f"{where}.p90", f"{p} must not be below the median {m}")
+        elif key == "technicians":
+            number = _number(problems, vnode, where, 1, 1_000)
+            if number is not None:
+                values[key] = int(number)
         elif key == "completed_jobs_per_day":
             number = _number(problems, vnode, where, 0, 10_000)
             if number is not None:

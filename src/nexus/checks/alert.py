@@ -19,6 +19,7 @@ AlertSeverity = Literal["critical", "warning", "info"]
 AlertStatus = Literal["critical", "warning", "info", "insufficient_data"]
 CheckName = Literal[
     "invoice_coverage",
+    "invoice_coverage_by_technician",
     "freshness",
     "volume",
     "revenue_capture",

@@ -23,6 +23,7 @@ from nexus.checks.alert import (
     Model,
     Questions,
 )
+from nexus.checks.by_technician import TechnicianCoverage
 from nexus.checks.coverage import CoverageDay, CoverageSummary, ZeroInvoiceSplit
 from nexus.checks.freshness import Freshness
 from nexus.checks.losses import FeedLossReport
@@ -104,6 +105,9 @@ class Proof(Model):
     behind: tuple[Behind, ...]
     coverage: CoverageSummary
     coverage_by_day: tuple[CoverageDay, ...]
+    coverage_by_technician: tuple[TechnicianCoverage, ...] = Field(
+        description="Each assigned technician's coverage gap in the coverage window, worst first."
+    )
     revenue: RevenueReport
     volume: VolumeReport
     zero_invoice_split: ZeroInvoiceSplit

@@ -99,6 +99,8 @@ def render(proof: Proof, console: Console) -> None:
             _add_row(orphans, o.product, o.last_producer, when(o.since, "unknown"), o.why)
         console.print(orphans)
     console.print(_coverage(proof))
+    if proof.coverage_by_technician:
+        console.print(_technicians(proof))
     console.print(_revenue(proof))
 
 
@@ -162,6 +164,25 @@ def _coverage(proof: Proof) -> Table:
             str(d.with_total),
             _pct(d.rate),
             interval_bar(d.rate, d.ci_low, d.ci_high, width=20),
+        )
+    return table
+
+
+def _technicians(proof: Proof, shown: int = 8) -> Table:
+    slices = proof.coverage_by_technician
+    more = f", {len(slices) - shown} more in the JSON" if len(slices) > shown else ""
+    table = Table(title=f"Coverage gap by technician (minimum n {proof.coverage.min_n}{more})")
+    for col in ("technician", "jobs", "$0", "gap", "95 % interval", "status"):
+        table.add_column(col)
+    for s in slices[:shown]:
+        _add_row(
+            table,
+            s.name,
+            str(s.n),
+            str(s.k),
+            _pct(s.rate),
+            interval_bar(s.rate, s.ci_low, s.ci_high, width=20),
+            _status(s.status.value),
         )
     return table
 

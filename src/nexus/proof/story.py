@@ -164,6 +164,9 @@ def _noise(proof: Proof) -> list[str]:
     for alert in proof.alerts:
         if alert.grouped_under is None and alert.status == "insufficient_data":
             m = alert.measurement
+            if alert.check == "invoice_coverage_by_technician":
+                lines.append(_technician_noise(proof, alert))
+                continue
             lines.append(
                 f"{alert.label} is noise for now: only n={m.n} completed chargeable jobs in the "
                 f"window, too few to judge (minimum {proof.coverage.min_n}); the rate of "
@@ -171,6 +174,19 @@ def _noise(proof: Proof) -> list[str]:
                 "verdict."
             )
     return lines
+
+
+def _technician_noise(proof: Proof, alert: Alert) -> str:
+    """Why a per-technician rate on a handful of jobs blames nobody."""
+    slices = proof.coverage_by_technician
+    busiest = max(slices, key=lambda s: s.n)
+    return (
+        f"{alert.label} is noise: no technician can be blamed on so few jobs — each of the "
+        f"{len(slices)} technicians has fewer than {proof.coverage.min_n} completed chargeable "
+        f"jobs in the window (the busiest, {busiest.name}, has n={busiest.n}, "
+        f"{_pct(busiest.rate)} without a total, 95 % CI {_pct(busiest.ci_low)}–"
+        f"{_pct(busiest.ci_high)}). The tenant-wide invoice coverage is the measurement to read."
+    )
 
 
 def _behind(proof: Proof, groups: list[CauseGroup]) -> list[str]:
@@ -232,6 +248,19 @@ def actions_for(proof: Proof) -> list[Action]:
                 "nexus diagnose invoices --sample 30",
                 "asks ServiceTitan directly about a sample of the zero-invoice jobs before any fix",
                 "high",
+                "low",
+                "low",
+            )
+        )
+    technician = lonely.get("invoice_coverage_by_technician")
+    if technician and technician.severity in REAL:
+        actions.append(
+            _action(
+                "Ask ServiceTitan about the $0 jobs before asking the technician",
+                "nexus diagnose invoices --sample 30",
+                f"one technician's jobs lack invoice totals ({measured(technician)}) while "
+                "the tenant's do not; the diagnosis tells a sync miss from unbilled work",
+                "medium",
                 "low",
                 "low",
             )

@@ -29,6 +29,7 @@ from nexus.simulator.catalog import (
     PAYMENT_TYPES,
     PHANTOM_BASE,
     PHANTOM_INVOICE_BASE,
+    crew,
 )
 from nexus.simulator.entities import (
     CHARGEABLE,
@@ -77,8 +78,11 @@ class BusinessConfig:
     uninvoiced_share: float = 0.0
     adjustment_share: float = 0.02
     inactive_share: float = 0.02
+    technicians: int = 12
 
     def __post_init__(self) -> None:
+        if self.technicians < 1:
+            raise ValueError(f"business.technicians is {self.technicians}: give 1 or more")
         for name in (
             "canceled_share",
             "no_charge_share",
@@ -182,7 +186,9 @@ class Business:
         #: how each feed is served (renderers hold the logs, not the business)
         self.sources = sources.build(self.logs, config.seed, tenant_id)
         opening = self.planner.day_start(start_day)
-        setup = self.planner.setup() + generated.setup_events(config.seed, tenant_id, opening)
+        setup = self.planner.setup() + generated.setup_events(
+            config.seed, tenant_id, opening, crew(config.technicians)
+        )
         self._apply(self._due(setup, self.now))
         self.advance_to(int(opened.timestamp()))
 

@@ -131,6 +131,8 @@ CITIES = (
 )
 ESTIMATE_NAMES = ("Water heater replacement", "AC replacement", "Repipe", "Sewer line repair")
 TECHNICIANS = tuple(range(40_001, 40_013))
+#: ids of technicians a bigger crew hires beyond the first twelve, clear of the former ones
+HIRED_BASE = 40_100
 USERS = tuple(range(30_001, 30_006))
 CAMPAIGNS = (20_001, 20_002, 20_003, 20_004)
 
@@ -145,6 +147,14 @@ GENERATED_RANGE = 1_000_000_000
 #: technicians: the first twelve work today, the last two have left
 TECHNICIAN_IDS = (*TECHNICIANS, 40_013, 40_014)
 FORMER_TECHNICIANS = (40_013, 40_014)
+
+
+def crew(size: int) -> tuple[int, ...]:
+    """The ids of `size` working technicians: the first twelve, then hired ones."""
+    hired = tuple(range(HIRED_BASE + 1, HIRED_BASE + 1 + max(0, size - len(TECHNICIANS))))
+    return (*TECHNICIANS, *hired)[:size]
+
+
 CAMPAIGN_NAMES = {20_001: "Google Ads", 20_002: "Yard signs", 20_003: "Referral", 20_004: "Radio"}
 MEMBERSHIP_TYPES = {7001: "Comfort Club", 7002: "Plumbing Protection Plan", 7003: "Drain Care"}
 PAYMENT_TYPES = {8001: "Cash", 8002: "Check", 8003: "Credit Card", 8004: "ACH", 8005: "Financing"}

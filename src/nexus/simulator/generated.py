@@ -37,6 +37,7 @@ from nexus.simulator.catalog import (
     PAYMENT_TYPES,
     SLOTS_PER_DAY,
     TECHNICIAN_IDS,
+    TECHNICIANS,
 )
 from nexus.simulator.entities import Generated
 from nexus.simulator.feedlog import FeedLog
@@ -274,8 +275,13 @@ def _rank(name: str, seen: tuple[str, ...] = ()) -> int:
     return 1 + max((_rank(t, (*seen, name)) for t in deps), default=-1)
 
 
-def setup_events(seed: int, tenant: int, opened: int) -> list[Event]:
-    """Events that make the reference records, before the business opens at `opened`."""
+def setup_events(
+    seed: int, tenant: int, opened: int, technicians: tuple[int, ...] = TECHNICIANS
+) -> list[Event]:
+    """Events that make the reference records, before the business opens at `opened`.
+
+    `technicians` are the crew's working technicians; the former ones are always there.
+    """
     events: list[Event] = []
     order = sorted(
         (name for name in generated_feeds() if population(name).per_job == 0),
@@ -287,6 +293,8 @@ def setup_events(seed: int, tenant: int, opened: int) -> list[Event]:
         u = rng.random
         base = GENERATED_BASE + layout(name).number * GENERATED_RANGE
         ids = pop.ids or tuple(base + 1 + k for k in range(pop.count))
+        if name == "technicians":
+            ids = (*technicians, *FORMER_TECHNICIANS)
         made = opened - 2 * DAY - (len(order) - rank) * 600
         for k, record_id in enumerate(ids):
             row = Generated(record_id, made + k)

@@ -48,9 +48,9 @@ from nexus.simulator.catalog import (
     SLOTS_PER_DAY,
     STREETS,
     TAX_RATE,
-    TECHNICIANS,
     UNITS_BY_ID,
     USERS,
+    crew,
 )
 from nexus.simulator.entities import (
     CANCELED,
@@ -171,6 +171,7 @@ class Planner:
 
     def __init__(self, config: BusinessConfig, tenant_id: int, start_day: date) -> None:
         self.config = config
+        self.crew = crew(config.technicians)
         self.tenant_id = tenant_id
         self.start_day = start_day
         self.zone = ZoneInfo(config.timezone)
@@ -532,9 +533,9 @@ class Planner:
     ) -> tuple[Assignment, ...]:
         """The technician (sometimes two) assigned when the appointment is booked."""
         base = ASSIGNMENT_BASE + 2 * (appointment.id - APPOINTMENT_BASE)
-        first = pick(u, TECHNICIANS)
+        first = pick(u, self.crew)
         if u() < TWO_TECHNICIANS_SHARE:
-            second = pick(u, TECHNICIANS)
+            second = pick(u, self.crew)
             if second != first:
                 return (
                     Assignment(base, made, appointment, first),
@@ -594,7 +595,7 @@ class Planner:
         roll = u()
         decided = estimate.created + int(min(MAX_DELAY, rng.lognormvariate(LN_3_DAYS, 1.0)))
         if roll < 0.4:
-            estimate.sold_by = pick(u, TECHNICIANS)
+            estimate.sold_by = pick(u, self.crew)
             events.append((decided, Op.ESTIMATE_STATUS, estimate, "Sold"))
         elif roll < 0.7:
             events.append((decided, Op.ESTIMATE_STATUS, estimate, "Dismissed"))

@@ -1,0 +1,163 @@
+"""Invoice coverage by technician: one alert for the slice, noise on small samples.
+
+Jobs, technicians and their assignments are loaded into the real mirror tables;
+the proof is built from them as of a fixed moment and read as JSON (validated
+against the schema).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nexus.clock import VirtualClock
+from nexus.proof.service import current_proof
+from nexus.registry.config import Config
+from nexus.registry.ownership import retire
+from nexus.store.database import Database
+
+TENANT = 1001
+NOW = datetime(2026, 4, 18, 2, 0, tzinfo=UTC)
+MIN_N = Config().checks.invoice_coverage.min_n
+
+
+def load(db: Database, crew: dict[str, tuple[int, int]]) -> None:
+    """Per technician name: (jobs completed three days ago, how many of them are at $0)."""
+    done = NOW - timedelta(days=3)
+    job = 0
+    with db.connect() as conn:
+        for number, (name, (n, k)) in enumerate(crew.items(), start=1):
+            technician = 40_000 + number
+            conn.execute(
+                "INSERT INTO titan.technicians (tenant_id, id, name, active, created_on,"
+                " modified_on, raw, created_at, updated_at)"
+                " VALUES (%s, %s, %s, true, %s, %s, '{}', %s, %s)",
+                (TENANT, technician, name, *[done - timedelta(days=60)] * 4),
+            )
+            for i in range(n):
+                job += 1
+                # Each job booked and finished at its own time, as real work is.
+                booked = done - timedelta(hours=4, minutes=job)
+                conn.execute(
+                    "INSERT INTO titan.jobs (tenant_id, id, job_status, completed_on,"
+                    " created_on, modified_on, invoice_total, raw, created_at, updated_at)"
+                    " VALUES (%s, %s, 'Completed', %s, %s, %s, %s, '{}', %s, %s)",
+                    (TENANT, job, done, booked, booked, 0 if i < k else 380, done, done),
+                )
+                conn.execute(
+                    "INSERT INTO titan.appointment_assignments (tenant_id, id, technician_id,"
+                    " technician_name, job_id, active, created_on, modified_on, raw,"
+                    " created_at, updated_at)"
+                    " VALUES (%s, %s, %s, %s, %s, true, %s, %s, '{}', %s, %s)",
+                    (TENANT, 900_000 + job, technician, name, job, *[done] * 4),
+                )
+
+
+def proof_json(db: Database) -> dict[str, Any]:
+    return current_proof(db, Config(), TENANT, VirtualClock(NOW)).to_json()
+
+
+def slice_alert(proof: dict[str, Any]) -> dict[str, Any]:
+    [alert] = [a for a in proof["alerts"] if a["check"] == "invoice_coverage_by_technician"]
+    return alert
+
+
+def test_every_technician_on_a_few_jobs_is_noise_not_a_warning(db: Database) -> None:
+    # 6 of 8 jobs at $0 is the incident's "techs not closing jobs" — on 8 jobs.
+    load(db, {"Ana Reyes": (8, 6), "Bo Chen": (7, 1), "Cy Park": (9, 2), "Di Moss": (6, 0)})
+    proof = proof_json(db)
+    alert = slice_alert(proof)
+    assert (alert["status"], alert["severity"]) == ("insufficient_data", "info")
+    assert alert["grouped_under"] is None and alert["probable_cause"]["kind"] == "none_found"
+    assert alert["questions"]["sample_sufficient"] is False
+    # The busiest technician is shown, with the minimum every technician falls short of.
+    assert (alert["measurement"]["n"], alert["measurement"]["k"]) == (9, 2)
+    assert f"every technician has n < {MIN_N}" in alert["measurement"]["counts"]
+    slices = {s["name"]: s for s in proof["coverage_by_technician"]}
+    assert {name: (s["n"], s["k"]) for name, s in slices.items()} == {
+        "Ana Reyes": (8, 6),
+        "Bo Chen": (7, 1),
+        "Cy Park": (9, 2),
+        "Di Moss": (6, 0),
+    }
+    assert all(s["status"] == "insufficient_data" for s in slices.values())
+    assert slices["Ana Reyes"]["ci_low"] < 0.5 < slices["Ana Reyes"]["ci_high"]
+    assert proof["verdict"] != "warning" and not proof["causes"]
+    [noise] = [line for line in proof["story"] if "no technician can be blamed" in line]
+    assert "each of the 4 technicians has fewer than" in noise and "Cy Park, has n=9" in noise
+    assert "tenant-wide invoice coverage is the measurement to read" in noise
+
+
+def test_one_technician_with_enough_jobs_and_a_high_gap_is_a_warning_naming_them(
+    db: Database,
+) -> None:
+    # The tenant as a whole is within its threshold; one technician's jobs are not.
+    load(db, {"Ana Reyes": (24, 7), "Bo Chen": (60, 0), "Cy Park": (60, 1), "Di Moss": (5, 5)})
+    proof = proof_json(db)
+    assert proof["coverage"]["status"] == "ok"
+    alert = slice_alert(proof)
+    assert alert["severity"] == "warning" and alert["status"] == "warning"
+    assert "by Ana Reyes, the worst of 4 technicians" in alert["measurement"]["counts"]
+    assert (alert["measurement"]["n"], alert["measurement"]["k"]) == (24, 7)
+    assert alert["questions"]["sample_sufficient"] is True
+    assert alert["grouped_under"] is None
+    assert proof["verdict"] == "warning"
+    # Di Moss's 5 of 5 is too few jobs to judge, so it is not the one named.
+    statuses = {s["name"]: s["status"] for s in proof["coverage_by_technician"]}
+    assert statuses == {
+        "Ana Reyes": "warning",
+        "Bo Chen": "ok",
+        "Cy Park": "ok",
+        "Di Moss": "insufficient_data",
+    }
+    assert any("Ana Reyes" in line and "warning" in line for line in proof["story"])
+    assert "nexus diagnose invoices --sample 30" in [a["command"] for a in proof["actions"]]
+
+
+def test_under_a_retired_invoice_sync_the_slice_is_a_symptom_of_that_cause(db: Database) -> None:
+    load(db, {"Ana Reyes": (40, 30), "Bo Chen": (40, 28), "Cy Park": (4, 4)})
+    with db.connect(autocommit=True) as conn:
+        retire(
+            conn,
+            Config(),
+            "invoice_sync",
+            reason="quarantined script",
+            actor="ops",
+            now=NOW - timedelta(days=6),
+            force=True,
+        )
+    proof = proof_json(db)
+    coverage = next(a for a in proof["alerts"] if a["check"] == "invoice_coverage")
+    alert = slice_alert(proof)
+    assert coverage["severity"] == alert["severity"] == "critical"
+    # One group: the retirement, led by the tenant-wide gap, with the slice under it.
+    [group] = [c for c in proof["causes"] if c["kind"] == "producer_retired"]
+    assert (group["producer"], group["primary"]) == ("invoice_sync", "invoice_coverage")
+    assert coverage["grouped_under"] == alert["grouped_under"] == proof["causes"].index(group)
+    assert group["alerts"] == [coverage["label"], alert["label"]]
+    assert any(
+        "symptoms of this cause" in line and alert["label"] in line for line in proof["story"]
+    )
+    assert not any("no technician can be blamed" in line for line in proof["story"])
+
+
+def test_a_small_slice_under_a_retired_invoice_sync_stays_noise(db: Database) -> None:
+    load(db, {"Ana Reyes": (12, 9), "Bo Chen": (11, 8), "Cy Park": (10, 7)})
+    with db.connect(autocommit=True) as conn:
+        retire(
+            conn,
+            Config(),
+            "invoice_sync",
+            reason="quarantined script",
+            actor="ops",
+            now=NOW - timedelta(days=6),
+            force=True,
+        )
+    proof = proof_json(db)
+    coverage = next(a for a in proof["alerts"] if a["check"] == "invoice_coverage")
+    alert = slice_alert(proof)
+    assert coverage["severity"] == "critical" and coverage["grouped_under"] is not None
+    assert alert["status"] == "insufficient_data" and alert["grouped_under"] is None
+    [group] = [c for c in proof["causes"] if c["kind"] == "producer_retired"]
+    assert alert["label"] not in group["alerts"]
+    assert any("no technician can be blamed" in line for line in proof["story"])
