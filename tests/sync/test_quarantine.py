@@ -180,3 +180,5 @@ def test_feeds_stale_behind_held_writes_are_symptoms_of_them_not_causes_of_their
     assert "#1 jobs" in group.evidence and "#2 invoices" in group.evidence
     assert [g.kind for g in proof.causes] == ["writes_quarantined"], proof.causes
     assert {b.because for b in proof.behind} == {"writes_quarantined"}
+    behind = [line for line in proof.story if "behind because" in line]
+    assert behind and all("waits before writes held in quarantine" in line for line in behind)

@@ -94,13 +94,7 @@ def story_for(proof: Proof) -> list[str]:
     items += _orphans(proof)
     if proof.alerts:
         items.append(_database_line(proof))
-    coverage = proof.coverage
-    if coverage.excluded_recent:
-        items.append(
-            f"{coverage.excluded_recent} job(s) completed in the last "
-            f"{coverage.grace_s // 3600} h are left out of coverage while their invoices are "
-            "normally still being written."
-        )
+    # the money before the fine print: the last settled week, then what coverage left out
     settled = [w for w in proof.revenue.weeks if not w.provisional and w.capture]
     if settled:
         last = settled[-1]
@@ -108,6 +102,13 @@ def story_for(proof: Proof) -> list[str]:
             f"In {last.week} the mirror holds ${last.mirror:,.0f} against "
             f"${last.reference or 0:,.0f} in the {proof.revenue.reference} "
             f"({_pct(last.capture)} captured)."
+        )
+    coverage = proof.coverage
+    if coverage.excluded_recent:
+        items.append(
+            f"{coverage.excluded_recent} job(s) completed in the last "
+            f"{coverage.grace_s // 3600} h are left out of coverage while their invoices are "
+            "normally still being written."
         )
     return list(dict.fromkeys(items))[:MAX_ITEMS]
 
@@ -189,6 +190,13 @@ def _technician_noise(proof: Proof, alert: Alert) -> str:
     )
 
 
+#: Why a live producer's products are behind, by its cause; any other cause is a failure.
+_WHY_BEHIND = {
+    "producer_stopped": "is late",
+    "writes_quarantined": "waits before writes held in quarantine",
+}
+
+
 def _behind(proof: Proof, groups: list[CauseGroup]) -> list[str]:
     """Products of failing or late producers no group speaks for: behind, not orphaned."""
     told = {p for g in groups for p in (g.producers or (g.producer,))}
@@ -201,7 +209,7 @@ def _behind(proof: Proof, groups: list[CauseGroup]) -> list[str]:
         first = next(b for b in proof.behind if b.producer == producer)
         lines.append(
             f"{', '.join(products)} {'is' if len(products) == 1 else 'are'} behind because "
-            f"{producer} is {'failing' if first.because != 'producer_stopped' else 'late'} since "
+            f"{producer} {_WHY_BEHIND.get(first.because, 'is failing')} since "
             f"{_when(first.since)}; {'it is' if len(products) == 1 else 'they are'} not orphaned."
         )
     return lines
