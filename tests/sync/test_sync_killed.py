@@ -1,9 +1,12 @@
-"""A backfill killed with SIGKILL at random points resumes without loss or duplicates.
+"""A backfill killed with SIGKILL in every phase resumes without loss or duplicates.
 
-The sync mirrors the default feeds, several producers of several feeds each;
-the kills land at random moments of the whole sync, so they hit different
-feeds and phases (fetching a page, copying it, upserting, saving the token,
-deriving totals and start times).
+The sync mirrors the default feeds, several producers of several feeds each. Each
+kill waits a random while, then aims at one phase — fetching a page, copying it to
+the stage, upserting, saving the token, deriving totals and start times — read from
+the sync's session in pg_stat_activity, and fires when the sync is seen in it (or a
+few seconds later whatever it does). After the kills a last run resumes; its rows,
+every column but the load times, must equal those of one uninterrupted sync of the
+same source into an emptied mirror, and the records must equal the source's.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from emptied import empty
 from mirror_check import assert_mirror_equals_truth
 from nexus.catalog import DEFAULT_FEEDS
 from nexus.registry.config import load_config
 from nexus.simulator import SimServer, Simulator
 from nexus.store.database import Database
+from nexus.store.rows import TABLES
 from stsim import TENANT, st_env
 
 
@@ -36,49 +42,135 @@ def sync_command(server: SimServer, db: Database, home: Path) -> tuple[list[str]
     return [sys.executable, "-m", "nexus.cli", "sync", "--json"], env
 
 
-def kill_at_random(proc: subprocess.Popen[bytes], rng: random.Random) -> bool:
-    """SIGKILL the sync at a random moment of its life (False if it finished first)."""
-    deadline = time.monotonic() + rng.uniform(0.3, 3.0)
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return True
+#: The phases a kill can land in, read from the sync's session in pg_stat_activity.
+PHASES = ("fetch", "copy", "upsert", "token", "derived")
+APP = "nexus-sync-under-kill"
 
 
-def test_sigkill_during_backfill_then_rerun_ends_with_exactly_the_source(
+def phase_of(state: str | None, query: str | None) -> str | None:
+    """What the sync is doing, from its session's state and (last) statement."""
+    if state == "idle":
+        return "fetch"  # between statements, outside a transaction: reading ServiceTitan
+    text = (query or "").lstrip().upper()
+    if text.startswith("COPY"):
+        return "copy"
+    if "NEXUS.FEEDS" in text and text.startswith(("INSERT", "UPDATE")):
+        return "token"
+    if text.startswith("INSERT INTO TITAN."):
+        return "upsert"
+    if text.startswith("UPDATE TITAN."):
+        return "derived"
+    return None
+
+
+def sync_phase(db: Database) -> str | None:
+    with db.connect(autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT state, query FROM pg_stat_activity WHERE application_name = %s"
+            " AND pid <> pg_backend_pid() ORDER BY backend_start DESC LIMIT 1",
+            (APP,),
+        ).fetchone()
+    return None if row is None else phase_of(row[0], row[1])
+
+
+def kill_in_phase(
+    proc: subprocess.Popen[bytes], db: Database, target: str, rng: random.Random
+) -> str | None:
+    """SIGKILL the sync once it is seen in `target`, after a random delay (at most 4 s later
+    whatever it is doing); return the phase it was killed in, None if it finished first."""
+    start = time.monotonic() + rng.uniform(0.2, 1.5)
+    give_up = start + 4.0
+    while proc.poll() is None:
+        now = time.monotonic()
+        phase = sync_phase(db) if now >= start else None
+        if phase == target or now >= give_up:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return phase or "between runs"
+        time.sleep(0.002)
+    return None
+
+
+def sync(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+BUSINESS: dict[str, Any] = {"seed": 4, "completed_jobs_per_day": 80}
+#: Columns a load stamps with its own time; everything else must match exactly.
+LOAD_TIMES = ("created_at", "updated_at")
+
+
+def whole_rows(db: Database, feed: str) -> dict[Any, tuple[Any, ...]]:
+    """Every column of a feed's table but the load times, by key."""
+    spec = TABLES[feed]
+    schema, table = spec.table.split(".")
+    with db.connect() as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                (schema, table),
+            )
+            if r[0] not in LOAD_TIMES
+        ]
+        columns = ", ".join(f'"{n}"' for n in names)
+        rows = conn.execute(f"SELECT {columns} FROM {spec.table}").fetchall()
+    index = [names.index(k) for k in ("tenant_id", *spec.key)]
+    return {tuple(r[i] for i in index): tuple(r) for r in rows}
+
+
+def test_sigkill_at_every_phase_then_rerun_ends_with_the_rows_of_an_uninterrupted_sync(
     db: Database, make_sim: Callable[..., Simulator], tmp_path: Path
 ) -> None:
-    sim = make_sim(seed=4, history_days=45, page_size=50, completed_jobs_per_day=40)
-    seed = int.from_bytes(os.urandom(4), "big")
+    sim = make_sim(history_days=60, page_size=500, **BUSINESS)
+    seed = int(os.environ.get("NEXUS_KILL_SEED", "0")) or int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
-    kills = 0
+    landed: list[str] = []
     with sim.serve() as server:
         cmd, env = sync_command(server, db, tmp_path)
-        for _ in range(8):
+        env["PGAPPNAME"] = APP
+        for target in rng.sample(PHASES * 2, k=len(PHASES) * 2):
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            kills += kill_at_random(proc, rng)
-        done = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=300, check=False
+            phase = kill_in_phase(proc, db, target, rng)
+            if phase is not None:
+                landed.append(phase)
+        resumed = sync(cmd, env)
+        assert resumed.returncode == 0, resumed.stderr
+        where = f"(seed {seed}, NEXUS_KILL_SEED={seed} repeats it; kills landed in {landed})"
+        print(where)
+        killed = {feed: whole_rows(db, feed) for feed in DEFAULT_FEEDS}
+        try:
+            assert_mirror_equals_truth(db, sim, DEFAULT_FEEDS)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} {where}") from exc
+        with db.connect() as conn:
+            statuses = dict(
+                conn.execute("SELECT status, count(*) FROM nexus.runs GROUP BY status").fetchall()
+            )
+            failures = conn.execute(
+                "SELECT producer, error FROM nexus.runs WHERE status = 'failed'"
+            ).fetchall()
+            killed_in = {
+                r[0]
+                for r in conn.execute("SELECT producer FROM nexus.runs WHERE status = 'abandoned'")
+            }
+        # The same source, synced once without a kill, into an emptied mirror.
+        empty(db)
+        once = sync(cmd, env)
+        assert once.returncode == 0, once.stderr
+    assert len(landed) >= 3, f"the backfill finished too quickly to be interrupted {where}"
+    missed = set(PHASES) - set(landed)
+    assert len(missed) <= 1, f"no kill landed in {sorted(missed)} {where}"
+    for feed in DEFAULT_FEEDS:
+        uninterrupted = whole_rows(db, feed)
+        differ = [k for k in uninterrupted if killed[feed].get(k) != uninterrupted[k]]
+        assert killed[feed].keys() == uninterrupted.keys() and not differ, (
+            f"{feed}: rows after the kills differ from an uninterrupted sync's, "
+            f"e.g. {differ[:3]} {where}"
         )
-        assert done.returncode == 0, done.stderr
-    assert kills >= 3, f"the backfill finished too quickly to be interrupted (seed {seed})"
-    assert_mirror_equals_truth(db, sim, DEFAULT_FEEDS)
-    with db.connect() as conn:
-        statuses = dict(
-            conn.execute("SELECT status, count(*) FROM nexus.runs GROUP BY status").fetchall()
-        )
-        pages = conn.execute("SELECT sum(pages) FROM nexus.feeds").fetchone()[0]  # type: ignore[index]
-        failed = conn.execute("SELECT producer, error FROM nexus.runs WHERE status = 'failed'")
-        failures = failed.fetchall()
-        killed_in = {
-            r[0] for r in conn.execute("SELECT producer FROM nexus.runs WHERE status = 'abandoned'")
-        }
     assert failures == [], failures
     assert statuses.get("running", 0) == 0, "the final run closes every run a kill left open"
     # A kill can land between two runs of one sync; every kill inside a run leaves one.
-    assert 1 <= statuses.get("abandoned", 0) <= kills, "killed runs are marked abandoned"
+    assert 1 <= statuses.get("abandoned", 0) <= len(landed), "killed runs are marked abandoned"
     assert killed_in <= set(load_config(None).producers), killed_in
-    assert pages > 0

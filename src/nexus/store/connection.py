@@ -8,10 +8,12 @@ Code above the store types its connections as `Connection` and gets them from
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any, Self
 
 import psycopg
+import psycopg.conninfo
 from psycopg.abc import Params, Query
 from psycopg.copy import Copy, Writer
 from psycopg_pool import ConnectionPool
@@ -77,9 +79,20 @@ class _Connection(psycopg.Connection[Any]):
             yield tx
 
 
+#: How Nexus's sessions name themselves in `pg_stat_activity`, unless the URL or PGAPPNAME does.
+APPLICATION_NAME = "nexus"
+
+
+def _named(url: str) -> dict[str, Any]:
+    """The session's `application_name`, when neither the URL nor PGAPPNAME gives one."""
+    if "application_name" in psycopg.conninfo.conninfo_to_dict(url) or os.environ.get("PGAPPNAME"):
+        return {}
+    return {"application_name": APPLICATION_NAME}
+
+
 def connect(url: str, *, autocommit: bool = False) -> Connection:
     """Open a translating connection to `url` (psycopg's errors on connecting are the caller's)."""
-    return _Connection.connect(url, autocommit=autocommit, cursor_factory=_Cursor)
+    return _Connection.connect(url, autocommit=autocommit, cursor_factory=_Cursor, **_named(url))
 
 
 def pool(url: str, *, max_size: int, name: str) -> ConnectionPool[Connection]:
@@ -87,7 +100,7 @@ def pool(url: str, *, max_size: int, name: str) -> ConnectionPool[Connection]:
     return ConnectionPool(
         url,
         connection_class=_Connection,
-        kwargs={"autocommit": True, "cursor_factory": _Cursor},
+        kwargs={"autocommit": True, "cursor_factory": _Cursor, **_named(url)},
         min_size=0,
         max_size=max_size,
         open=False,
