@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     webhook_encoding: Literal["hex", "base64"] = Field(
         default="hex", description="How the webhook signature is written in its header."
     )
+    notify_urls: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Comma-separated apprise URLs notifications go to (mailto://, slack://, json://, "
+            "...), each optionally named as name=url for routing in [notify]."
+        ),
+    )
     metrics_open: bool = Field(
         default=False, description="Serve /metrics without the bearer token."
     )
