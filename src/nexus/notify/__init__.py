@@ -1,1 +1,1 @@
-"""Telling the owner: one notification per root cause of the proof, with Alertmanager's discipline."""
+"""Telling the owner: one notification per root cause, with Alertmanager's discipline."""

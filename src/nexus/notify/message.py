@@ -35,20 +35,14 @@ def dashboard_link(public_url: str, tenant: int) -> str:
 
 
 def first_action(proof: Proof, notice: Notice) -> Action | None:
-    """The action to take first for this cause (for an unexplained alert, the proof's first)."""
-    if notice.group is not None:
-        actions = cause_actions(notice.group, proof)
-        if actions:
-            return actions[0]
-    return proof.actions[0] if proof.actions else None
+    """The action to take first for this cause."""
+    actions = cause_actions(notice.group, proof)
+    return actions[0] if actions else None
 
 
 def headline(notice: Notice) -> str:
     """The cause in a few words: "ST mirror invoice coverage gap: invoice_sync was retired"."""
-    primary = notice.primary.label
-    if notice.group is None:
-        return f"{primary} (no upstream cause found)"
-    return f"{primary}: {cause_words(notice.group)}"
+    return f"{notice.primary.label}: {cause_words(notice.group)}"
 
 
 def cause_message(proof: Proof, due: Due, public_url: str) -> Message:
@@ -56,13 +50,8 @@ def cause_message(proof: Proof, due: Due, public_url: str) -> Message:
     assert due.notice is not None
     notice = due.notice
     primary = notice.primary
-    since = notice.group.since if notice.group is not None else None
-    story = (
-        group_line(proof, notice.group)
-        if notice.group is not None
-        else f"{primary.label} is {primary.severity}: {measured(primary)}; no upstream cause "
-        "was found in the ledger or the timeline."
-    )
+    since = notice.group.since
+    story = group_line(proof, notice.group)
     action = first_action(proof, notice)
     link = dashboard_link(public_url, proof.tenant)
     again = " (still holding)" if due.kind == "repeat" else ""
@@ -104,7 +93,9 @@ def resolved_message(proof: Proof, due: Due, public_url: str) -> Message:
     assert due.episode is not None
     episode = due.episode
     link = dashboard_link(public_url, proof.tenant)
-    title = f"[RESOLVED] tenant {proof.tenant}: {episode.cause_key.replace(':', ' ')} has cleared"
+    kind, _, producer = episode.cause_key.partition(":")
+    whose = f" ({producer})" if producer not in ("", "*") else ""
+    title = f"[RESOLVED] tenant {proof.tenant}: {kind}{whose} has cleared"
     text = (
         f"The cause {episode.cause_key} ({episode.severity}) held from "
         f"{_when(episode.first_seen)} to {_when(proof.as_of)} and is no longer in the proof. "

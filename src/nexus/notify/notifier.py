@@ -95,8 +95,9 @@ def evaluate(
         zone,
     )
     report = NotifyReport(tenant, now, dry_run, silenced=list(plan.silenced))
-    report.pending = [n.key for n, e in plan.held if e.fired_at is None] + [
-        n.key for n in plan.opened
+    firing = {d.key for d in plan.send if d.kind == "firing"}
+    report.pending = [n.key for n in plan.opened] + [
+        n.key for n, e in plan.held if e.fired_at is None and n.key not in firing
     ]
     public_url = config.web.public_url
     deliver = _Deliverer(conn, tenant, now, report, dry_run, sleep)

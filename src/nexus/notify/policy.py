@@ -1,8 +1,9 @@
 """Which causes of a proof are worth telling, and which messages are due: Alertmanager's rules.
 
 - One notice per root cause: a cause group of the proof, its symptoms inside.
-  A real alert no cause explains is a notice of its own (`unexplained:…`).
-  `insufficient_data` and `info` never notify.
+  Only root causes notify: an alert lineage explains by none stays on the
+  dashboard (it is a measurement, not yet a cause), and `insufficient_data`
+  and `info` never notify.
 - A cause fires once it has held for `for` (seen by the notifier that long),
   so one failed run pages nobody.
 - It is sent again after `repeat_interval`, or as soon as its severity rises.
@@ -25,7 +26,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from nexus.checks.alert import SEVERITY_RANK, Alert
-from nexus.notify.silences import UNEXPLAINED, Silence
+from nexus.notify.silences import Silence
 from nexus.notify.state import Episode
 from nexus.proof.model import CauseGroup, Proof
 from nexus.registry.config import NotifyConfig
@@ -36,13 +37,13 @@ MessageKind = Literal["firing", "repeat", "resolved"]
 
 @dataclass(frozen=True)
 class Notice:
-    """One root cause as the notifier tells it: its group (if any) and its alerts, primary first."""
+    """One root cause as the notifier tells it: its group and its alerts, primary first."""
 
     key: str
     kind: str
     producer: str | None
     severity: str
-    group: CauseGroup | None
+    group: CauseGroup
     alerts: tuple[Alert, ...]
 
     @property
@@ -75,12 +76,6 @@ def notices(proof: Proof) -> list[Notice]:
                     members,
                 )
             )
-    for alert in proof.alerts:
-        if alert.grouped_under is None and alert.severity in REAL:
-            if alert.status == "insufficient_data":
-                continue
-            key = f"{UNEXPLAINED}:{alert.check}:{alert.product or '*'}"
-            found.append(Notice(key, UNEXPLAINED, None, alert.severity, None, (alert,)))
     return sorted(found, key=lambda n: -SEVERITY_RANK[n.severity])
 
 

@@ -16,9 +16,8 @@ from nexus.errors import NexusError
 from nexus.registry.timeline import record_event
 from nexus.store.connection import Connection
 
-#: Cause kinds a silence may name: the proof's, plus alerts no cause explains.
-UNEXPLAINED = "unexplained"
-SILENCEABLE: tuple[str, ...] = (*get_args(CauseKind), UNEXPLAINED)
+#: Cause kinds a silence may name: the proof's.
+SILENCEABLE: tuple[str, ...] = get_args(CauseKind)
 
 
 class SilenceError(NexusError):
