@@ -430,3 +430,35 @@ def test_bad_notify_urls_name_the_entry_not_the_secret() -> None:
     named = parse_channels("oncall=json://u:hunter2@localhost/x,json://localhost/y")
     assert [(c.name, c.service) for c in named] == [("oncall", "json"), ("json", "json")]
     assert all("hunter2" not in str(c) for c in named)
+
+
+def test_the_dashboard_shows_silences_and_a_failing_channel(
+    db: Database, loopback: Receivers
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from nexus.web import create_app
+    from webkit import BEARER, web_settings
+
+    world = World(db, config())
+    loopback.hook.fail = True
+    break_invoice_sync(world, loopback)
+    with db.connect(autocommit=True) as conn:
+        add_silence(
+            conn,
+            TENANT,
+            cause="st_unreachable",
+            producer=None,
+            duration=timedelta(hours=3),
+            reason="ServiceTitan maintenance window",
+            actor="owner",
+            now=world.now,
+        )
+    app = create_app(web_settings(), world.config, db, VirtualClock(world.now), tenants=[TENANT])
+    with TestClient(app) as client:
+        page = client.get("/proof", headers=BEARER)
+    assert page.status_code == 200
+    assert "Channel <b>hook</b> (json) is failing" in page.text
+    assert "Silenced: <b>" in page.text and "ServiceTitan maintenance window" in page.text
+    assert "nexus silence expire 1" in page.text
+    assert "127.0.0.1" not in page.text.split('id="notifications"')[1].split("</section>")[0]

@@ -93,6 +93,13 @@ def parse_channels(urls: str | None) -> list[Channel]:
     return channels
 
 
+def send_test(channels: Sequence[Channel], sleep: Sleep | None = None) -> list[Delivery]:
+    """`nexus notify test`: one test message to every channel, and how each went."""
+    title = "Nexus test notification"
+    text = "This is a test from Nexus: this channel will be told when the mirror needs attention."
+    return [send(c, title, text, f"<p>{text}</p>", sleep=sleep) for c in channels]
+
+
 def routed(channels: Sequence[Channel], wanted: Sequence[str]) -> list[Channel]:
     """The channels a [notify] list names: "*" for all, else by name or by service."""
     if ALL_CHANNELS in wanted:

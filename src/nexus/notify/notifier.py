@@ -58,6 +58,8 @@ class NotifyReport:
     outcomes: list[Outcome] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     silenced: list[str] = field(default_factory=list)
+    #: the title of every message due, whichever channels it goes to
+    due: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -68,6 +70,7 @@ class NotifyReport:
             "tenant": self.tenant,
             "as_of": self.as_of.isoformat(),
             "dry_run": self.dry_run,
+            "due": self.due,
             "messages": [o.__dict__ for o in self.outcomes],
             "pending": self.pending,
             "silenced": self.silenced,
@@ -109,6 +112,7 @@ def evaluate(
             if item.kind == "resolved"
             else cause_message(proof, item, public_url)
         )
+        report.due.append(message.title)
         wanted = rules.critical if item.severity == "critical" else rules.warning
         done = deliver(routed(channels, wanted), item.key, _fingerprint(item), item, message)
         if done and not dry_run and item.episode is not None:
@@ -118,13 +122,10 @@ def evaluate(
                 state.mark_sent(conn, item.episode, item.severity, now)
     if rules.morning_report and _morning_due(now, zone, rules.morning_hour):
         day = now.astimezone(ZoneInfo(zone)).date().isoformat()
-        deliver(
-            routed(channels, rules.morning_report),
-            MORNING_KEY,
-            f"morning:{day}",
-            None,
-            morning_message(proof, public_url),
-        )
+        morning = morning_message(proof, public_url)
+        channels_asking = routed(channels, rules.morning_report)
+        if channels_asking:
+            deliver(channels_asking, MORNING_KEY, f"morning:{day}", None, morning)
     return report
 
 

@@ -16,19 +16,23 @@ from datetime import datetime
 
 from pydantic import SecretStr
 
+from nexus.clock import Clock, fresh_now
 from nexus.errors import NexusError
 from nexus.notify.channels import Channel, Sleep, parse_channels
 from nexus.notify.notifier import NotifyReport, evaluate
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
 from nexus.proof.model import Proof
-from nexus.registry.config import Config
+from nexus.registry.config import NOTIFIER, Config
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.sync.producer_kinds import ProducerRun, ProducerTask
-from nexus.sync.recorded_run import recorded_run
+from nexus.sync.recorded_run import producer_lock, recorded_run
 
 log = logging.getLogger(__name__)
+
+#: How long `nexus notify` waits for a notifier run of the worker to finish.
+LOCK_WAIT_S = 60.0
 
 #: Build the proof of a tenant as of a moment (the replay writes its reference revenue first).
 ProofAt = Callable[[Connection, int, datetime], Proof]
@@ -80,6 +84,24 @@ def with_notifier(
     """`kinds` and the notifier: the producer table the worker and the replay run from."""
     task = notifier_task(config, channels, proof_at=proof_at, sleep=sleep)
     return {**kinds, "notifier": task}
+
+
+def notify_now(
+    db: Database,
+    config: Config,
+    tenant: int,
+    clock: Clock,
+    channels: Sequence[Channel],
+    *,
+    dry_run: bool = False,
+) -> NotifyReport:
+    """`nexus notify`: evaluate now, one notifier at a time per tenant (the producer's lock)."""
+    db.ensure_schema()
+    with (
+        db.connect(autocommit=True) as control,
+        producer_lock(control, tenant, NOTIFIER, wait_s=LOCK_WAIT_S),
+    ):
+        return notify_once(db, config, tenant, fresh_now(clock), channels, dry_run=dry_run)
 
 
 def notifier_task(
