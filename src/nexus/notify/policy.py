@@ -29,7 +29,7 @@ from nexus.checks.alert import SEVERITY_RANK, Alert
 from nexus.notify.silences import Silence
 from nexus.notify.state import Episode
 from nexus.proof.model import CauseGroup, Proof
-from nexus.registry.config import NotifyConfig
+from nexus.registry.config import NotifyConfig, clock_range
 
 REAL = ("critical", "warning")
 MessageKind = Literal["firing", "repeat", "resolved"]
@@ -111,7 +111,7 @@ def due(
 ) -> Plan:
     """What is due at `now`, given what the proof found and what the notifier remembers."""
     opened, held, send, silenced = [], [], [], []
-    quiet = in_quiet_hours(rules.quiet, now, zone)
+    quiet = in_quiet_hours(clock_range(rules.quiet_hours), now, zone)
     for notice in found:
         episode = episodes.get(notice.key)
         if episode is None:

@@ -4,8 +4,8 @@ It runs under the same scaffold as every producer (`recorded_run`: its lock,
 its ledger row), so two workers never evaluate one tenant at once and its
 health is in the vitals: a channel that keeps refusing fails the run with the
 channel's name (never its URL), and the next run tries it again. The proof
-itself never waits on it. With no channel configured a run records itself and
-builds nothing.
+itself never waits on it. With no channel configured (NEXUS_NOTIFY_URLS unset)
+a run does nothing and records nothing, so its vitals say `never_ran`.
 """
 
 from __future__ import annotations
@@ -115,12 +115,12 @@ def notifier_task(
 
     def run_notifier(run: ProducerRun) -> None:
         run.checkpoint()
+        if not channels:
+            return  # nowhere to send: nothing to evaluate, nothing to record
         with (
             run.db.connect(autocommit=True) as control,
             recorded_run(control, run.tenant, run.producer, run.clock) as ledger,
         ):
-            if not channels:
-                return
             report = notify_once(
                 run.db,
                 config,

@@ -359,14 +359,14 @@ class NotifyConfig(_Section):
             )
         return value
 
-    @property
-    def quiet(self) -> tuple[time, time] | None:
-        """The quiet hours as (start, end) local times, or None."""
-        match = _CLOCK_RANGE.fullmatch(self.quiet_hours or "")
-        if match is None:
-            return None
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        return time(h1, m1), time(h2, m2)
+
+def clock_range(text: str | None) -> tuple[time, time] | None:
+    """ "22:00-07:00" as (start, end) local times; None for none."""
+    match = _CLOCK_RANGE.fullmatch(text or "")
+    if match is None:
+        return None
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    return time(h1, m1), time(h2, m2)
 
 
 class WebConfig(_Section):
