@@ -80,10 +80,11 @@ def loopback() -> Iterator[Receivers]:
 def break_invoice_sync(world: World, r: Receivers) -> None:
     """Break invoice_sync until its tables are behind: the cause is in the proof, seen once."""
     world.broken = True
+    before = len(r.received())
     for _ in range(12):
         world.tick()
         world.notify(r)
-        if r.received():
+        if len(r.received()) > before:
             return
 
 
@@ -462,3 +463,16 @@ def test_the_dashboard_shows_silences_and_a_failing_channel(
     assert "Silenced: <b>" in page.text and "ServiceTitan maintenance window" in page.text
     assert "nexus silence expire 1" in page.text
     assert "127.0.0.1" not in page.text.split('id="notifications"')[1].split("</section>")[0]
+
+
+def test_without_resolved_notices_a_cleared_cause_closes_and_a_new_breakage_fires_anew(
+    db: Database, loopback: Receivers
+) -> None:
+    world = World(db, config("send_resolved = false"))
+    break_invoice_sync(world, loopback)
+    world.broken = False
+    world.tick(2)
+    world.notify(loopback)
+    assert len(loopback.hook.posts) == 1  # no resolved notice
+    break_invoice_sync(world, loopback)
+    assert [t.split("]")[0] for t in loopback.hook.titles] == ["[WARNING", "[WARNING"]

@@ -27,6 +27,9 @@ from nexus.errors import ConfigError
 from nexus.registry.config import ALL_CHANNELS
 
 log = logging.getLogger(__name__)
+# apprise logs the URLs it posts to at debug level, and some carry their token in the
+# path (Slack, Discord webhooks): keep its chatter to warnings whatever Nexus's level.
+logging.getLogger("apprise").setLevel(logging.WARNING)
 
 #: Tries per message and channel, and the backoff between them (seconds).
 ATTEMPTS = 3

@@ -105,7 +105,7 @@ def evaluate(
     public_url = config.web.public_url
     deliver = _Deliverer(conn, tenant, now, report, dry_run, sleep)
     if not dry_run:
-        _track(conn, tenant, plan, now)
+        _track(conn, tenant, plan, now, close_fired=not rules.send_resolved)
     for item in plan.send:
         message = (
             resolved_message(proof, item, public_url)
@@ -129,15 +129,19 @@ def evaluate(
     return report
 
 
-def _track(conn: Connection, tenant: int, plan: Plan, now: datetime) -> None:
-    """Open episodes for new causes, note the ones still holding, close unfired cleared ones."""
+def _track(conn: Connection, tenant: int, plan: Plan, now: datetime, *, close_fired: bool) -> None:
+    """Open episodes for new causes, note the ones still holding, close the cleared ones.
+
+    A cleared episode that fired stays open until its resolved notice is delivered,
+    unless no notice is sent (`close_fired`).
+    """
     for notice in plan.opened:
         state.begin_episode(conn, tenant, notice.key, notice.severity, now)
     for notice, episode in plan.held:
         state.seen(conn, episode, notice.severity, now)
     for episode in plan.resolved:
-        if episode.fired_at is None:
-            state.resolve(conn, episode, now)  # it never fired: nothing to tell
+        if episode.fired_at is None or close_fired:
+            state.resolve(conn, episode, now)  # nothing to tell
 
 
 def _fingerprint(item: Due) -> str:
