@@ -184,25 +184,32 @@ def test_two_notifiers_at_once_send_each_message_once(db: Database, loopback: Re
     world = World(db, config())
     world.broken = True
     world.tick(6)
-    world.notify(loopback)  # the cause is seen: pending
+
+    def at_once() -> None:
+        start = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def notifier() -> None:
+            try:
+                start.wait()
+                world.notify(loopback)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=notifier) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+
+    at_once()  # both see the cause first: one episode
     world.tick()
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def notifier() -> None:
-        try:
-            start.wait()
-            world.notify(loopback)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=notifier) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    at_once()  # both find it due: one message per channel
     assert len(loopback.hook.posts) == 1 and len(loopback.inbox.messages) == 1
+    with db.connect() as conn:
+        row = conn.execute("SELECT count(*) FROM nexus.notify_episodes").fetchone()
+    assert row == (1,)
 
 
 def test_two_workers_running_the_notifier_producer_send_once(

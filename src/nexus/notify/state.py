@@ -65,14 +65,14 @@ def open_episodes(conn: Connection, tenant: int) -> dict[str, Episode]:
 
 def begin_episode(
     conn: Connection, tenant: int, cause_key: str, severity: str, now: datetime
-) -> Episode:
-    row = conn.execute(
+) -> None:
+    """Open an episode for a cause first seen at `now`; one opened meanwhile by another stays."""
+    conn.execute(
         "INSERT INTO nexus.notify_episodes (tenant_id, cause_key, severity, first_seen, last_seen)"
-        f" VALUES (%s, %s, %s, %s, %s) RETURNING {_EPISODE_COLUMNS}",
+        " VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT (tenant_id, cause_key) WHERE resolved_at IS NULL DO NOTHING",
         (tenant, cause_key, severity, now, now),
-    ).fetchone()
-    assert row is not None
-    return Episode(*row)
+    )
 
 
 def seen(conn: Connection, episode: Episode, severity: str, now: datetime) -> Episode:
