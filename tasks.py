@@ -2,18 +2,21 @@
 """The project's one task runner; needs nothing but Python 3.11+.
 
     python3 tasks.py demo     set up, then run the demo on the embedded database
-    python3 tasks.py test     set up, then run lint, type checks, the layer contract and the tests
+    python3 tasks.py test     set up (Chromium too), then run lint, types, layer contract, tests
     python3 tasks.py setup    only create .venv and install the project
     python3 tasks.py bench    run the benchmarks under bench/
 
 Setup creates `.venv` next to this file and installs the project with its
-development extras; it reinstalls only when pyproject.toml changes.
+development extras; it reinstalls only when pyproject.toml changes. The browser
+tests drive Debian's Chromium: `test` installs it with apt-get when it runs as
+root, and otherwise stops before anything runs with the command to install it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -23,6 +26,9 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".nexus-installed"
+#: Where the browser tests look for the browser: Debian's `chromium` package puts it here.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_PACKAGE = "chromium"
 
 
 def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
@@ -46,6 +52,32 @@ def setup() -> None:
     STAMP.write_text(digest)
 
 
+def browser(chromium: Path = CHROMIUM, as_root: bool | None = None) -> None:
+    """Make sure the browser tests find Chromium: install it as root, else say how."""
+    if chromium.exists():
+        return
+    apt = shutil.which("apt-get")
+    install = f"apt-get install -y {CHROMIUM_PACKAGE}"
+    if as_root is None:
+        as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if apt is None:
+        sys.exit(
+            f"{chromium} is missing and the browser tests need it; this machine has no apt-get: "
+            f"install Chromium with its package manager so that {chromium} exists, then run "
+            "`python3 tasks.py test` again"
+        )
+    if not as_root:
+        sys.exit(
+            f"{chromium} is missing and the browser tests need it: run "
+            f"`sudo apt-get update && sudo {install}`, then `python3 tasks.py test` again"
+        )
+    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(apt, "update", "-qq", env=quiet)
+    run(apt, "install", "-y", "-qq", CHROMIUM_PACKAGE, env=quiet)
+    if not chromium.exists():
+        sys.exit(f"`{install}` ran but {chromium} is still missing: install Chromium there")
+
+
 def demo(args: list[str]) -> None:
     setup()
     run(BIN / "nexus", "demo", *args)
@@ -60,6 +92,7 @@ def lint() -> None:
 
 
 def test(args: list[str]) -> None:
+    browser()
     lint()
     run(BIN / "pytest", *args)
 

@@ -16,20 +16,25 @@ from pathlib import Path
 import orjson
 
 from nexus.store.database import Database
-from nexus.store.embedded import embedded_url, stop_embedded
+from nexus.store.embedded import embedded_url, not_durable, stop_embedded
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def bench_database(home: Path | None = None, *, fresh: bool = True) -> Database:
+def bench_database(
+    home: Path | None = None, *, fresh: bool = True, durable: bool = True
+) -> Database:
     """A database on NEXUS_DATABASE_URL, or on an embedded server (throwaway unless `home`).
 
     `fresh` empties it first; a kept `home` lets a big generated tenant be reused.
+    `durable=False` relaxes an embedded server as replays relax theirs (`not_durable`).
     """
     url = os.environ.get("NEXUS_DATABASE_URL")
     if url is None:
         where = home or Path(tempfile.mkdtemp(prefix="nxb"))
         url = embedded_url(where)
+        if not durable:
+            not_durable(url)
         if home is None:  # a throwaway server goes away with the benchmark
             atexit.register(stop_embedded, where)
     db = Database(url)

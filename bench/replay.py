@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     scenario = load_scenario(args.scenario)
     days = (scenario.until - scenario.start).total_seconds() / 86400
-    db = bench_database()
+    db = bench_database(durable=False)  # as `nexus replay` runs: its server need not fsync
     yardstick = calibration()
     start = time.perf_counter()
     result = run_replay(scenario, db)

@@ -21,8 +21,13 @@ class Result:
         return json.loads(self.out)
 
 
-def nexus(*args: str, db_url: str, home: Path, env: dict[str, str] | None = None) -> Result:
-    full_env = {
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nexus.cli", *args]
+
+
+def environment(db_url: str, home: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment `nexus` runs in: this one without NEXUS_*, then the test's settings."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("NEXUS_")},
         "NEXUS_HOME": str(home),
         "NEXUS_DATABASE_URL": db_url,
@@ -30,9 +35,12 @@ def nexus(*args: str, db_url: str, home: Path, env: dict[str, str] | None = None
         "COLUMNS": "200",
         **(env or {}),
     }
+
+
+def nexus(*args: str, db_url: str, home: Path, env: dict[str, str] | None = None) -> Result:
     done = subprocess.run(
-        [sys.executable, "-m", "nexus.cli", *args],
-        env=full_env,
+        command(*args),
+        env=environment(db_url, home, env),
         capture_output=True,
         text=True,
         timeout=300,

@@ -31,14 +31,34 @@ def pg_url() -> Iterator[str]:
     if given:
         yield given
         return
-    from nexus.store.embedded import embedded_url, stop_embedded
+    from nexus.store.embedded import embedded_url, not_durable, stop_embedded
 
     # A short path: the server's unix socket lives here and socket paths are short.
     home = Path(tempfile.mkdtemp(prefix="nxt"))
     try:
-        yield embedded_url(home)
+        url = embedded_url(home)
+        not_durable(url)  # a throwaway server: nothing on it outlives the run
+        yield url
     finally:
         stop_embedded(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def embedded_home() -> Iterator[Path]:
+    """A NEXUS_HOME for commands that start their own embedded servers (demo, replays).
+
+    Short, for the servers' sockets, and outside pytest's temporary root, whose
+    permissions a concurrent pytest session resets under a running server. Every
+    server left under it is stopped afterwards.
+    """
+    from nexus.store.embedded import stop_all
+
+    home = Path(tempfile.mkdtemp(prefix="nxh"))
+    try:
+        yield home
+    finally:
+        stop_all(home)
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from nexus.clock import Clock
-from nexus.console import console, err_console, replay_progress, sync_progress
+from nexus.console import console, err_console, error, replay_progress, styled, sync_progress
 from nexus.errors import NexusError
 from nexus.settings import Settings, get_settings
 
@@ -34,7 +35,7 @@ producers_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(producers_app, name="producers")
-doctor_app = typer.Typer(help="Find problems around Nexus.", no_args_is_help=True)
+doctor_app = typer.Typer(help="Check this installation end to end, or one part of it.")
 app.add_typer(doctor_app, name="doctor")
 diagnose_app = typer.Typer(
     help="Ask ServiceTitan directly about what the mirror shows.", no_args_is_help=True
@@ -58,7 +59,7 @@ def friendly(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except NexusError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            error(str(exc))
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -156,16 +157,32 @@ def db_status() -> None:
 
 @db_app.command("stop")
 @friendly
-def db_stop() -> None:
+def db_stop(
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Stop every embedded server under NEXUS_HOME (replays, the demo)."
+        ),
+    ] = False,
+) -> None:
     """Stop the embedded database server (it restarts on the next command)."""
-    from nexus.store.embedded import stop_embedded
+    from nexus.store.embedded import stop_all, stop_embedded
 
     settings = _settings()
+    if every:
+        stopped = stop_all(settings.home)
+        for folder in stopped:
+            console.print(f"stopped the embedded database in {folder}", highlight=False)
+        if not stopped:
+            console.print(f"no embedded database was running under {settings.home}")
+        return
     if settings.database_url is not None:
         console.print("NEXUS_DATABASE_URL is set: Nexus does not manage that server.")
         return
-    stopped = stop_embedded(settings.home)
-    console.print("embedded database stopped" if stopped else "embedded database was not running")
+    stopped_one = stop_embedded(settings.home)
+    console.print(
+        "embedded database stopped" if stopped_one else "embedded database was not running"
+    )
 
 
 @db_app.command("guard")
@@ -190,9 +207,12 @@ def db_guard(
         highlight=False,
     )
     for ok, what in setup.checks:
-        console.print(f"  {'[green]ok[/]' if ok else '[bold red]no[/]'}  {what}", highlight=False)
+        mark = styled("ok", "green") if ok else styled("no", "bold red")
+        console.print("  ", mark, f"  {what}", sep="", highlight=False)
     for fix in setup.fixes:
-        console.print(f"\n[bold red]problem:[/] {fix.problem}", highlight=False)
+        console.print(
+            "\n", styled("problem:", "bold red"), f" {fix.problem}", sep="", highlight=False
+        )
         console.print(f"fix, run by {fix.run_by}:", highlight=False)
         console.print(
             "\n".join(f"    {line}" for line in fix.sql.splitlines()),
@@ -214,7 +234,8 @@ def db_guard(
 def sync(
     feed: Annotated[
         list[str] | None,
-        typer.Option(help="Sync only this feed (any of [mirror] feeds; repeat for more)."),
+        # Typer reads help as Rich markup: escaped, the TOML table keeps its brackets.
+        typer.Option(help=escape("Sync only this feed (any of [mirror] feeds; repeat for more).")),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -341,7 +362,7 @@ def init(
     from nexus.registry.config import default_config_text
 
     if path.exists() and not force:
-        err_console.print(f"[bold red]error:[/] {path} exists; pass --force to overwrite it")
+        error(f"{path} exists; pass --force to overwrite it")
         raise typer.Exit(1)
     path.write_text(default_config_text(), encoding="utf-8")
     console.print(f"wrote {path} — declare tenants, producers and products there")
@@ -370,24 +391,50 @@ def proof(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
 def replay(
     scenario: Annotated[Path, typer.Argument(help="A scenario YAML file (see scenarios/).")],
     as_json: JsonOption = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the dashboard on the replay until Ctrl-C.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port for the dashboard (with --serve).")] = 8080,
 ) -> None:
     """Replay a scenario on the virtual clock into a fresh database; print the proof at `until`."""
     from nexus.proof.render import render
-    from nexus.replay import fresh_replay_database, run_replay
+    from nexus.replay import replay_database, run_replay
     from nexus.scenario import load_scenario
     from nexus.web.app import create_app
 
     parsed = load_scenario(scenario)
-    db = fresh_replay_database(_settings().home)
-    if not as_json:
-        err_console.print(
-            f"replaying {parsed.name}: {parsed.start:%Y-%m-%d} → {parsed.until:%Y-%m-%d %H:%M} UTC"
-        )
-    result = run_replay(parsed, db, web_app=create_app, channels=_channels())
-    if as_json:
-        _print_json(result.proof.to_json())
-    else:
-        render(result.proof, console)
+    settings = _settings()
+    with replay_database(settings.home) as db:
+        if not as_json:
+            err_console.print(
+                f"replaying {parsed.name}: "
+                f"{parsed.start:%Y-%m-%d} → {parsed.until:%Y-%m-%d %H:%M} UTC"
+            )
+        result = run_replay(parsed, db, web_app=create_app, channels=_channels())
+        if as_json:
+            _print_json(result.proof.to_json())
+        else:
+            render(result.proof, console)
+        if serve:
+            _serve_replayed(settings, parsed, db, port)
+
+
+def _serve_replayed(settings: Settings, scenario: Any, db: Any, port: int) -> None:
+    """Serve the dashboard on a replayed database, read as of the scenario's `until`."""
+    from nexus.clock import VirtualClock
+    from nexus.registry.config import load_config
+    from nexus.web.serve import serve as serve_dashboard
+
+    serve_dashboard(
+        settings,
+        "127.0.0.1",
+        port,
+        config=load_config(scenario.config),
+        db=db,
+        clock=VirtualClock(scenario.until),
+        tenants=[scenario.tenant],
+        announce=lambda text: err_console.print(text, highlight=False),
+    )
 
 
 # -- producers -------------------------------------------------------------------
@@ -419,8 +466,9 @@ def producers_list(tenant: TenantOption = None, as_json: JsonOption = False) -> 
     console.print(table)
     for o in report["orphans"]:
         console.print(
-            f"[bold red]orphaned:[/] {o['product']} (last producer {o['last_producer']}, "
-            f"{o['why']}, since {o['since'] or 'unknown'})"
+            styled("orphaned:", "bold red"),
+            f"{o['product']} (last producer {o['last_producer']}, "
+            f"{o['why']}, since {o['since'] or 'unknown'})",
         )
 
 
@@ -477,7 +525,7 @@ def producers_retire(
     for product in done.retired_products:
         console.print(f"  {product} retired")
     for product in done.orphaned:
-        console.print(f"  [bold red]{product} is now orphaned[/]")
+        console.print(styled(f"  {product} is now orphaned", "bold red"))
 
 
 @producers_app.command("restore")
@@ -525,33 +573,90 @@ def producers_hand_over(
     console.print(f"{product}: handed from {previous} to {to}")
 
 
+# -- doctor ----------------------------------------------------------------------
+
+CrontabOption = Annotated[
+    Path | None, typer.Option(help="A crontab file to check too (e.g. from `crontab -l`).")
+]
+SystemdOption = Annotated[
+    Path | None, typer.Option(help="A directory of systemd .service and .timer units to check.")
+]
+
+
+def _doctor(
+    names: tuple[str, ...] | None,
+    *,
+    tenant: int | None = None,
+    crontab: Path | None = None,
+    systemd: Path | None = None,
+    as_json: bool = False,
+) -> None:
+    """Run the doctor's checks, print what they found, exit 1 on a problem."""
+    from nexus.doctor import Installation, run_doctor
+
+    installation = Installation(crontab=crontab, systemd=systemd, tenant=tenant)
+    report = run_doctor(installation, names)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        for line in report.lines():
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@doctor_app.callback(invoke_without_command=True)
+@friendly
+def doctor(
+    ctx: typer.Context,
+    tenant: TenantOption = None,
+    crontab: CrontabOption = None,
+    systemd: SystemdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the whole installation: config, database, servicetitan, schedules and notify."""
+    if ctx.invoked_subcommand is None:
+        _doctor(None, tenant=tenant, crontab=crontab, systemd=systemd, as_json=as_json)
+
+
+@doctor_app.command("config")
+@friendly
+def doctor_config(as_json: JsonOption = False) -> None:
+    """Check that the NEXUS_* settings and nexus.toml parse and name a tenant."""
+    _doctor(("config",), as_json=as_json)
+
+
+@doctor_app.command("database")
+@friendly
+def doctor_database(as_json: JsonOption = False) -> None:
+    """Check that the database answers, is migrated, and has its write guard installed."""
+    _doctor(("database",), as_json=as_json)
+
+
+@doctor_app.command("servicetitan")
+@friendly
+def doctor_servicetitan(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
+    """Check that ServiceTitan issues a token and one page of each mirrored feed can be read."""
+    _doctor(("servicetitan",), tenant=tenant, as_json=as_json)
+
+
 @doctor_app.command("schedules")
 @friendly
 def doctor_schedules(
-    crontab: Annotated[
-        Path | None, typer.Option(help="A crontab file to check (e.g. from `crontab -l`).")
-    ] = None,
-    systemd: Annotated[
-        Path | None, typer.Option(help="A directory of systemd .timer and .service units.")
-    ] = None,
+    crontab: CrontabOption = None,
+    systemd: SystemdOption = None,
+    tenant: TenantOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find dead schedules: missing or quarantined scripts, unscheduled or retired producers."""
-    from nexus.registry.hygiene import check_schedules, render_findings
+    """Find dead schedules: producers whose slots pass without a run, dead cron lines and units."""
+    _doctor(("schedules",), tenant=tenant, crontab=crontab, systemd=systemd, as_json=as_json)
 
-    db = _database()
-    db.ensure_schema()
-    with db.connect(autocommit=True) as conn:
-        retired = {r[0] for r in conn.execute("SELECT producer FROM nexus.retired_producers")}
-    findings = check_schedules(_config(), crontab, systemd, retired)
-    if as_json:
-        _print_json([f.as_dict() for f in findings])
-    elif findings:
-        console.print(render_findings(findings), highlight=False)
-    else:
-        console.print("no findings: every schedule points at a live, executable producer")
-    if findings:
-        raise typer.Exit(1)
+
+@doctor_app.command("notify")
+@friendly
+def doctor_notify(as_json: JsonOption = False) -> None:
+    """Check that the notification channels in NEXUS_NOTIFY_URLS parse (nothing is sent)."""
+    _doctor(("notify",), as_json=as_json)
 
 
 @app.command()
@@ -641,8 +746,10 @@ def reconcile(
         bool | None,
         typer.Option(
             "--repair/--no-repair",
-            help="Load what differs from ServiceTitan through the loader, or only report it "
-            "(default: [reconcile] repair in nexus.toml).",
+            help=escape(
+                "Load what differs from ServiceTitan through the loader, or only report it "
+                "(default: [reconcile] repair in nexus.toml)."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -690,6 +797,35 @@ def reconcile(
     else:
         for line in report.summary_lines():
             console.print(line, highlight=False)
+
+
+# -- deploy ----------------------------------------------------------------------
+
+deploy_app = typer.Typer(help="Run Nexus as a service.", no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("systemd")
+@friendly
+def deploy_systemd(
+    out: Annotated[Path, typer.Option(help="Folder to write the units into.")] = Path("systemd"),
+    user: Annotated[str, typer.Option(help="The user the services run as.")] = "nexus",
+    env_file: Annotated[
+        Path, typer.Option(help="Where the units read their NEXUS_* settings from.")
+    ] = Path("/etc/nexus/nexus.env"),
+) -> None:
+    """Write systemd units for `nexus worker` and `nexus serve`, and a settings template."""
+    from nexus.deploy import write_systemd
+
+    for path in write_systemd(out, user=user, env_file=env_file):
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    console.print(
+        f"next: fill in {out / 'nexus.env'} and install it as {env_file} (mode 600), copy the "
+        "units to /etc/systemd/system, then `systemctl daemon-reload` and "
+        "`systemctl enable --now nexus-worker nexus-serve`",
+        markup=False,
+        highlight=False,
+    )
 
 
 # -- worker ----------------------------------------------------------------------
@@ -851,38 +987,26 @@ def quarantine_drop(
 @friendly
 def demo(
     serve: Annotated[bool, typer.Option(help="Serve the dashboard afterwards.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the proof as JSON.")] = False,
     port: Annotated[int, typer.Option(help="Port for the dashboard.")] = 8080,
 ) -> None:
-    """Replay a short story into a fresh embedded database, then serve the dashboard."""
-    from nexus.clock import VirtualClock
+    """Replay the incident's story into a fresh embedded database, then serve the dashboard."""
     from nexus.demo import demo_database, demo_scenario, run_demo
+    from nexus.proof.render import render
     from nexus.web.app import create_app
 
     settings = _settings()
-    db = demo_database(settings.home)
     scenario = demo_scenario()
-    with replay_progress(scenario, enabled=not as_json) as tick:
-        scenario, _, report = run_demo(db, on_tick=tick, web_app=create_app)
-    if as_json:
-        _print_json(report)
-    else:
-        _print_summary(report)
-        console.print(f"verdict: [bold]{report['verdict']}[/]")
-        for line in report["story"]:
-            console.print(f"  • {line}", highlight=False)
-    if serve:
-        from nexus.web.serve import serve as serve_dashboard
-
-        serve_dashboard(
-            settings,
-            "127.0.0.1",
-            port,
-            db=db,
-            clock=VirtualClock(scenario.until),
-            tenants=[scenario.tenant],
-            announce=lambda text: err_console.print(text, highlight=False),
-        )
+    with demo_database(settings.home) as db:
+        with replay_progress(scenario, enabled=not as_json) as tick:
+            result, report = run_demo(db, on_tick=tick, web_app=create_app)
+        if as_json:
+            _print_json(result.proof.to_json())
+        else:
+            _print_summary(report)
+            render(result.proof, console)
+        if serve:
+            _serve_replayed(settings, scenario, db, port)
 
 
 def _print_summary(report: dict[str, Any]) -> None:
@@ -954,7 +1078,7 @@ def notify(
     for title in report.due or ["nothing is due"]:
         console.print(("would send: " if dry_run else "due: ") + title, highlight=False)
     for o in report.outcomes:
-        state = "sent" if o.sent else f"[red]failed[/]: {o.error}"
+        state = "sent" if o.sent else f"failed: {o.error}"
         console.print(f"  {o.channel} ({o.service}): {state}", highlight=False)
     for key in report.pending:
         console.print(f"holding (not yet for long enough): {key}", highlight=False)
@@ -972,7 +1096,7 @@ def notify_test() -> None:
     if not deliveries:
         console.print("no notification channel: set NEXUS_NOTIFY_URLS")
     for d in deliveries:
-        state = "[green]delivered[/]" if d.ok else f"[red]failed[/] ({d.error})"
+        state = "delivered" if d.ok else f"failed ({d.error})"
         console.print(f"{d.channel.name}: {state}", highlight=False)
     if any(not d.ok for d in deliveries):
         raise typer.Exit(1)

@@ -1,4 +1,10 @@
-"""Terminal output helpers shared by the CLI: one console, progress bars, error rendering."""
+"""Terminal output helpers shared by the CLI: one console, progress bars, error rendering.
+
+Both consoles have Rich markup turned off, so every message prints exactly as
+written: "declare [[tenants]] in nexus.toml" keeps its brackets, and so do TOML
+tables, lists and ids in text that came from anywhere. Colour comes from
+`rich.text.Text` styles (`styled`, `error`), never from markup inside a string.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +23,24 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from nexus.sync.feed_sync import Progress as SyncProgress
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+
+def styled(text: str, style: str) -> Text:
+    """`text` in `style`, printed as written (brackets are not markup)."""
+    return Text(text, style=style)
+
+
+def error(message: str) -> None:
+    """Print one red "error:" line on stderr, the message exactly as written."""
+    err_console.print(
+        Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True
+    )
 
 
 @contextmanager
@@ -32,10 +51,10 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[SyncProgress], Non
         return
     with Progress(
         SpinnerColumn(),
-        TextColumn("[bold]{task.description:<24}"),
+        TextColumn("{task.description:<24}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[pages]} pages"),
+        TextColumn("{task.fields[pages]} pages", markup=False),
         TimeElapsedColumn(),
         console=err_console,
         transient=False,
@@ -63,9 +82,9 @@ def replay_progress(scenario: Any, enabled: bool = True) -> Iterator[Callable[[d
     total = (scenario.until - scenario.start).total_seconds()
     with Progress(
         SpinnerColumn(),
-        TextColumn(f"[bold]replaying {scenario.name}"),
+        TextColumn(f"replaying {scenario.name}", style="bold", markup=False),
         BarColumn(),
-        TextColumn("{task.fields[day]}"),
+        TextColumn("{task.fields[day]}", markup=False),
         TimeElapsedColumn(),
         console=err_console,
     ) as bars:

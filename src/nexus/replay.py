@@ -5,7 +5,8 @@ schedules through the same client, loader and ledger as in production, with
 time taken from the virtual clock. Scenario events change the world as they
 would in life: a retirement is a forced retirement in the timeline, a stop
 silently stops a producer, an outage makes ServiceTitan answer 503, a bulk
-insert is a rogue write into the mirror that meets the database's guard.
+insert is a rogue write into the mirror that meets the database's guard, phantom
+jobs are a bad bulk write inside ServiceTitan that meets the loader's quarantine.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,7 +51,6 @@ CREDENTIALS = Credentials(
     client_secret="replay-secret",  # noqa: S106 - the simulator's own credentials
     app_key="replay-app-key",
 )
-STEP = timedelta(minutes=15)
 
 
 class WebApp(Protocol):
@@ -88,13 +88,19 @@ class ReplayResult:
         return self.final
 
 
-def fresh_replay_database(home: Path) -> Database:
-    """The replays' own embedded database under `home/replay`, emptied; never the real mirror."""
-    from nexus.store.embedded import embedded_url
+@contextlib.contextmanager
+def replay_database(home: Path) -> Iterator[Database]:
+    """The replays' own embedded database under `home/replay`, emptied; never the real mirror.
 
-    db = Database(embedded_url(home / "replay"))
-    db.reset()
-    return db
+    Its server runs for the length of the block and stops when the block ends,
+    however it ends; the data stays for a look with `nexus replay --serve`.
+    """
+    from nexus.store.embedded import embedded_server
+
+    with embedded_server(home / "replay", durable=False) as url:
+        db = Database(url)
+        db.reset()
+        yield db
 
 
 def _business(scenario: Scenario) -> BusinessConfig:
@@ -142,16 +148,18 @@ def run_replay(
     *,
     observe_at: Iterable[datetime] = (),
     on_tick: Callable[[datetime], None] | None = None,
-    step: timedelta = STEP,
+    step: timedelta | None = None,
     web_app: WebApp | None = None,
     channels: Sequence[Channel] = (),
 ) -> ReplayResult:
     """Replay `scenario` into `db` (which should hold nothing of its tenant).
 
-    A scenario that switches webhooks needs `web_app` to serve Nexus's webhook endpoint.
+    The clock moves by `step` per tick (the scenario's own step unless given). A
+    scenario that switches webhooks needs `web_app` to serve Nexus's webhook endpoint.
     The notifier runs on the virtual clock like every producer and sends to `channels`
-    what Nexus would have sent (none: it only records its runs).
+    what Nexus would have sent (with none it does nothing).
     """
+    step = step or scenario.step
     switches_webhooks = any(e.kind == "webhooks" for e in scenario.events)
     if switches_webhooks and web_app is None:
         raise ConfigError(
@@ -163,7 +171,7 @@ def run_replay(
     tenant = scenario.tenant
     clock = VirtualClock(scenario.start)
     sim = Simulator(clock=clock, credentials=CREDENTIALS)
-    sim.add_tenant(tenant, _business(scenario), history_days=0)
+    sim.add_tenant(tenant, _business(scenario), history_days=scenario.history_days)
     kinds = with_notifier(
         PRODUCER_KINDS,
         config,
@@ -353,6 +361,9 @@ def _apply(
     elif kind == "webhooks":
         sim.webhooks.switch(bool(value))
         _scenario_event(conn, tenant, at, "webhooks_on" if value else "webhooks_off", reason, {})
+    elif kind == "phantom_jobs":
+        ids = faults.phantom_jobs(value["rows"], value.get("same_created_at", True))
+        _scenario_event(conn, tenant, at, "st_phantom_jobs", reason, {"rows": len(ids)})
     elif kind == "bulk_insert":
         rogue_bulk_insert(conn, tenant, at, value["rows"], value.get("same_created_at", True))
 

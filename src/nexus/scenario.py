@@ -19,9 +19,15 @@ The format is the contract in DESIGN.md::
       - {at: 2026-04-16T00:00:00Z, webhooks: off}
       - {at: 2026-04-16T12:00:00Z, restore: invoice_sync}
 
-Besides the contract's keys, `business` accepts `uninvoiced_share` (chargeable
-work never invoiced) and events accept `stop: NAME` (a producer silently stops
-running), `drop_export_share: {FEED: SHARE, …, hours: H}` (that share of
+Besides the contract's keys, a scenario accepts `history_days: N` (the business
+has already run N days before `start`; Nexus's first runs at `start` backfill
+them) and `step: DURATION` (how far the virtual clock moves per tick, 15m by
+default; a producer due more often runs once per tick), `business` accepts
+`uninvoiced_share` (chargeable work never invoiced) and events accept
+`phantom_jobs: {rows: N, same_created_at: true}` (a bad bulk write inside
+ServiceTitan that reaches Nexus through the jobs and invoices feeds, unlike
+`bulk_insert`, which writes into the mirror itself), `stop: NAME` (a producer
+silently stops running), `drop_export_share: {FEED: SHARE, …, hours: H}` (that share of
 each feed's changes never reaches its export; with `hours`, for that long —
 the changes it hid stay lost to the feed's cursor, as in life, until a
 reconcile finds them) and `credentials_rotated: {hours: H}` (the client secret
@@ -44,9 +50,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from nexus.catalog import FEEDS
+from nexus.duration import parse_duration
 from nexus.errors import ConfigError
 
-TOP_KEYS = {"name", "seed", "start", "until", "timezone", "business", "events", "config", "tenant"}
+TOP_KEYS = {
+    "name",
+    "seed",
+    "start",
+    "until",
+    "timezone",
+    "business",
+    "events",
+    "config",
+    "tenant",
+    "history_days",
+    "step",
+}
 REQUIRED = ("name", "seed", "start", "until")
 BUSINESS_KEYS = {
     "completed_jobs_per_day",
@@ -57,10 +76,13 @@ BUSINESS_KEYS = {
     "invoice_edit_share",
     "uninvoiced_share",
 }
+#: How far the virtual clock moves per tick unless the scenario says otherwise.
+DEFAULT_STEP = timedelta(minutes=15)
 #: The key of `drop_export_share` that says how long the drop lasts (it is no feed's name).
 DROP_HOURS = "hours"
 EVENT_KINDS = {
     "bulk_insert",
+    "phantom_jobs",
     "retire",
     "restore",
     "stop",
@@ -105,6 +127,8 @@ class Scenario:
     config: Path | None = None
     tenant: int = 1001
     path: Path | None = None
+    history_days: int = 0
+    step: timedelta = DEFAULT_STEP
 
 
 class _Problems:
@@ -220,6 +244,26 @@ def load_scenario(path: Path) -> Scenario:
             problems.add(top["tenant"][1], "tenant", f"expected a positive integer, got {raw!r}")
         else:
             tenant = raw
+    history_days = 0
+    if "history_days" in top:
+        raw = _value(top["history_days"][1])
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 400:
+            problems.add(
+                top["history_days"][1], "history_days", f"expected 0 to 400 days, got {raw!r}"
+            )
+        else:
+            history_days = raw
+    step = DEFAULT_STEP
+    if "step" in top:
+        raw = _value(top["step"][1])
+        try:
+            step = parse_duration(str(raw))
+        except ValueError as exc:
+            problems.add(top["step"][1], "step", str(exc))
+        else:
+            if not timedelta(minutes=1) <= step <= timedelta(days=1):
+                problems.add(top["step"][1], "step", f"{raw!r} must be from 1m to 1d")
+                step = DEFAULT_STEP
     config = None
     if "config" in top:
         config = (path.parent / str(_value(top["config"][1]))).resolve()
@@ -229,7 +273,20 @@ def load_scenario(path: Path) -> Scenario:
     events = _events(problems, top["events"][1], start, until) if "events" in top else []
     problems.raise_if_any()
     assert start is not None and until is not None
-    return Scenario(name, seed, start, until, timezone, business, events, config, tenant, path)
+    return Scenario(
+        name,
+        seed,
+        start,
+        until,
+        timezone,
+        business,
+        events,
+        config,
+        tenant,
+        path,
+        history_days,
+        step,
+    )
 
 
 def _business(problems: _Problems, node: yaml.Node) -> Business:
@@ -325,6 +382,7 @@ def _event_value(problems: _Problems, kind: str, node: yaml.Node, where: str) ->
         return None
     specs: dict[str, dict[str, tuple[float, float | None, bool]]] = {
         "bulk_insert": {"rows": (1, 10_000_000, True), "same_created_at": (0, 1, False)},
+        "phantom_jobs": {"rows": (1, 100_000, True), "same_created_at": (0, 1, False)},
         "st_outage": {"hours": (0.01, 24 * 60, True), "status": (400, 599, False)},
         "credentials_rotated": {"hours": (0.01, 24 * 400, True)},
         "rate_limit": {"hours": (0.01, 24 * 60, True), "per_second": (0.1, 1000, True)},

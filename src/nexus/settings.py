@@ -90,15 +90,15 @@ class Settings(BaseSettings):
     webhook_encoding: Literal["hex", "base64"] = Field(
         default="hex", description="How the webhook signature is written in its header."
     )
+    metrics_open: bool = Field(
+        default=False, description="Serve /metrics without the bearer token."
+    )
     notify_urls: SecretStr | None = Field(
         default=None,
         description=(
-            "Comma-separated apprise URLs notifications go to (mailto://, slack://, json://, "
-            "...), each optionally named as name=url for routing in [notify]."
+            "Apprise URLs of the notification channels, separated by spaces or commas, each "
+            "optionally name=url for routing in [notify]; unset sends nothing."
         ),
-    )
-    metrics_open: bool = Field(
-        default=False, description="Serve /metrics without the bearer token."
     )
 
     def require_st_credentials(self) -> tuple[int, str, SecretStr, SecretStr]:

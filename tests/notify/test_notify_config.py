@@ -15,7 +15,7 @@ def test_the_defaults_tell_everyone_after_15_minutes_and_repeat_every_4_hours() 
     assert (rules.critical, rules.warning, rules.morning_report) == (["*"], ["*"], [])
     assert (rules.hold, rules.repeat_interval) == (timedelta(minutes=15), timedelta(hours=4))
     assert rules.send_resolved is True and rules.quiet_hours is None
-    assert config.web.public_url == "http://127.0.0.1:8000"
+    assert config.web.public_url is None  # links then point at `nexus serve` on loopback
     assert config.producers["notifier"].kind == "notifier"
 
 

@@ -23,7 +23,7 @@ from nexus.store.database import Database
 from notifykit import Receivers, receivers, text_of
 
 ROOT = Path(__file__).parents[2]
-LINK = "http://127.0.0.1:8000/proof?tenant=1001"
+LINK = "http://127.0.0.1:8080/proof?tenant=1001"  # `nexus serve`, no [web] public_url
 NOTIFY = """
 [producers.notifier]
 kind = "notifier"

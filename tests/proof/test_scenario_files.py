@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,9 @@ events:
   - {at: 2026-04-15T06:00:00Z, drop_export_share: {invoices: 0.2, hours: 12}}
   - {at: 2026-04-16T00:00:00Z, webhooks: off}
   - {at: 2026-04-16T12:00:00Z, restore: invoice_sync}
+  - {at: 2026-04-17T00:00:00Z, phantom_jobs: {rows: 3000, same_created_at: true}}
+history_days: 14
+step: 30m
 """
 
 
@@ -49,6 +53,7 @@ def test_every_key_of_the_format_is_read(tmp_path: Path) -> None:
     assert (b.ticket_median, b.ticket_p90) == (380, 1800)
     assert (b.invoice_lag_median_hours, b.invoice_lag_p90_hours) == (18, 120)
     assert b.uninvoiced_share == 0.1
+    assert (scenario.history_days, scenario.step) == (14, timedelta(minutes=30))
     kinds = [(e.kind, e.value) for e in scenario.events]
     assert kinds == [
         ("bulk_insert", {"rows": 10461, "same_created_at": True}),
@@ -59,6 +64,7 @@ def test_every_key_of_the_format_is_read(tmp_path: Path) -> None:
         ("drop_export_share", {"invoices": 0.2, "hours": 12}),
         ("webhooks", False),
         ("restore", "invoice_sync"),
+        ("phantom_jobs", {"rows": 3000, "same_created_at": True}),
     ]
 
 
@@ -121,6 +127,16 @@ def test_every_key_of_the_format_is_read(tmp_path: Path) -> None:
             ":21: events[5].drop_export_share: names no feed — write e.g. {invoices: 0.25, "
             "hours: 504}",
         ),
+        (
+            ("rows: 3000", "rows: 0"),
+            ":24: events[8].phantom_jobs.rows: 0 must be between 1 and 100000",
+        ),
+        (
+            ("history_days: 14", "history_days: two weeks"),
+            ":25: history_days: expected 0 to 400 days, got 'two weeks'",
+        ),
+        (("step: 30m", "step: 30 parsecs"), ":26: step: '30 parsecs' is not a duration"),
+        (("step: 30m", "step: 2d"), ":26: step: '2d' must be from 1m to 1d"),
     ],
 )
 def test_each_mistake_names_file_line_key_and_reason(

@@ -19,7 +19,8 @@ def test_doctor_reports_exactly_the_four_dead_crontab_lines_and_fails(
         "doctor", "schedules", "--crontab", str(crontab), "--json", db_url=db.url, home=tmp_path
     )
     assert result.code == 1, result.err
-    findings = result.json()
+    [schedules] = result.json()["checks"]
+    findings = schedules["problems"]
     dead = [f for f in findings if f["kind"] in ("quarantined", "missing_file", "not_executable")]
     assert len(dead) == 4
     lines = crontab.read_text().splitlines()
@@ -37,4 +38,4 @@ def test_doctor_on_healthy_schedules_exits_zero(db: Database, tmp_path: Path) ->
     crontab.write_text(f"*/15 * * * * {tmp_path}/opt/titan/titan_sync_daemon.py\n")
     result = nexus("doctor", "schedules", "--crontab", str(crontab), db_url=db.url, home=tmp_path)
     assert result.code == 0, result.out + result.err
-    assert "no findings" in result.out
+    assert f"ok    {crontab}: every schedule runs a live, executable producer" in result.out

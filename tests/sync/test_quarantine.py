@@ -77,9 +77,12 @@ def test_phantom_batch_is_quarantined_revenue_unchanged_and_release_loads_it(
         assert all(r[1:] == ("failed", "quarantined") for r in runs)
         assert kinds.count("writes_quarantined") == 2
 
-        # A second run stops at the same batch again and does not hold it twice.
-        with pytest.raises(FeedHeld):
+        # A second run stops at the same batch again and does not hold it twice, even
+        # once the business moved on and real changes follow the batch in the export.
+        sim.advance(timedelta(hours=12))
+        with pytest.raises(FeedHeld) as again:
             sync_feed(db, client, TENANT, JOBS, clock)
+        assert again.value.held_id == held_jobs.value.held_id
         with db.connect() as conn:
             assert len(quarantine.listing(conn, TENANT, "held")) == 2
 

@@ -2,12 +2,14 @@
 
 It signs in through the form, reads the proof (alert labels, interval whiskers,
 charts), follows an alert's evidence link to the producer page, records every
-request the pages make (all must stay on this server) and saves screenshots
-under artifacts/web/.
+request the pages make (all must stay on this server), checks that the pages
+fit a 390 px phone, and saves screenshots at laptop and phone width under
+artifacts/web/.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module", autouse=True)
 def _chromium_is_installed() -> None:
-    """A missing browser is a failed test, never a skipped one: `.ci/run` installs it."""
+    """A missing browser is a failed test, never a skipped one: `python3 tasks.py test` installs it."""
     assert CHROMIUM.exists(), (
         f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
     )
@@ -157,5 +159,49 @@ def test_the_proof_fits_a_phone(browser: object, dashboard: str) -> None:
     # Nothing wider than the screen but the tables, which scroll inside their frame.
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1
+    assert _frames_that_cut_off(page) == []
+    # The vitals stack, one labelled block per producer: every cell shown, none cut off.
+    vitals = page.locator("#vitals-table tbody tr")
+    assert vitals.count() >= 3
+    cells = page.locator("#vitals-table td")
+    assert cells.count() == 5 * vitals.count()
+    for i in range(cells.count()):
+        expect(cells.nth(i)).to_be_visible()
+        box = cells.nth(i).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 391, i
+    labels = page.evaluate(
+        "[...document.querySelectorAll('#vitals-table tr:first-child td')]"
+        ".map(td => getComputedStyle(td, '::before').content)"
+    )
+    assert labels == ['"Producer"', '"Status"', '"Last heartbeat"', '"Every"', '"Keeps fresh"']
+    # A heartbeat reads "… ago"; the exact time is its hover title.
+    heartbeat = page.locator("#vitals-table time").first
+    expect(heartbeat).to_contain_text("ago")
+    title = heartbeat.get_attribute("title") or ""
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d C[DS]T = \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", title
+    )
     page.screenshot(path=str(ARTIFACTS / "proof-phone.png"), full_page=True)
+
+    # The producer page, with its runs table, fits too.
+    page.goto(f"{dashboard}/producers/invoice_sync")
+    expect(page.locator("#runs")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+    assert _frames_that_cut_off(page) == []
+    page.screenshot(path=str(ARTIFACTS / "producer-phone.png"), full_page=True)
     context.close()
+
+
+def _frames_that_cut_off(page: object) -> list[str]:
+    """Table frames that reach past the screen, or hide a wider table without scrolling it."""
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    found: list[str] = page.evaluate(
+        """[...document.querySelectorAll('.table-wrap')].filter(w => {
+            const scrolls = ['auto', 'scroll'].includes(getComputedStyle(w).overflowX);
+            const fits = w.scrollWidth <= w.clientWidth + 1;
+            return w.getBoundingClientRect().right > window.innerWidth + 1 || !(fits || scrolls);
+        }).map(w => w.outerHTML.slice(0, 120))"""
+    )
+    return found

@@ -70,13 +70,14 @@ class Delivery:
 
 
 def parse_channels(urls: str | None) -> list[Channel]:
-    """The channels of NEXUS_NOTIFY_URLS (comma-separated), or a `ConfigError` naming the bad one.
+    """The channels of NEXUS_NOTIFY_URLS (commas or spaces between), or a `ConfigError` naming
+    the bad one.
 
     The error names the entry by its position and service, never the URL itself.
     """
     channels: list[Channel] = []
     seen: dict[str, int] = {}
-    for position, entry in enumerate(filter(None, (e.strip() for e in (urls or "").split(","))), 1):
+    for position, entry in enumerate(filter(None, re.split(r"[\s,]+", urls or "")), 1):
         named = _NAME.fullmatch(entry)
         # A scheme's "://" comes before any "=", so a bare URL never reads as name=url.
         name, url = (named.group(1), named.group(2)) if named else (None, entry)

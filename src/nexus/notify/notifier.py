@@ -34,6 +34,8 @@ from nexus.registry.config import Config
 from nexus.store.connection import Connection
 
 MORNING_KEY = "morning-report"
+#: Where links point when `[web] public_url` is not set: `nexus serve`'s own address.
+LOCAL_DASHBOARD = "http://127.0.0.1:8080"
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def evaluate(
     report.pending = [n.key for n in plan.opened] + [
         n.key for n, e in plan.held if e.fired_at is None and n.key not in firing
     ]
-    public_url = config.web.public_url
+    public_url = config.web.public_url or LOCAL_DASHBOARD
     deliver = _Deliverer(conn, tenant, now, report, dry_run, sleep)
     if not dry_run:
         _track(conn, tenant, plan, now, close_fired=not rules.send_resolved)

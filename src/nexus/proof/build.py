@@ -102,6 +102,7 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> Proof:
     draft = Proof(
         as_of=now,
         tenant=tenant,
+        timezone=inputs.timezone,
         verdict=_verdict(alerts, sections["coverage"].status),
         alerts=tuple(alerts),
         causes=tuple(groups),

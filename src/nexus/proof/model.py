@@ -90,6 +90,9 @@ class Proof(Model):
 
     as_of: datetime = Field(description="The moment the proof describes (the injected clock).")
     tenant: int
+    timezone: str = Field(
+        description="The tenant's IANA zone: its days, and the wall clock people are shown."
+    )
     verdict: Verdict
     alerts: tuple[Alert, ...]
     causes: tuple[CauseGroup, ...] = Field(

@@ -1,16 +1,25 @@
-"""Render the Evolution Proof for the terminal with Rich."""
+"""Render the Evolution Proof for the terminal with Rich.
+
+Every piece of text goes in as a `Text`, never as markup, so labels, evidence
+and names print exactly as written whatever console they are given. Times read
+as people read them: how long before the proof's moment, and the wall clock of
+the tenant's zone ("12 min ago (Apr 17, 21:42 CDT)"); `--json` keeps the exact
+ISO instants.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from rich.console import Console, Group
-from rich.markup import escape
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from nexus import times
 from nexus.proof.model import Proof
 
 COLOURS = {
@@ -43,19 +52,31 @@ def interval_bar(rate: float, low: float, high: float, width: int = BAR) -> Text
     return Text("".join(cells), style="cyan")
 
 
-def _time(at: datetime | None) -> str:
-    return "never" if at is None else f"{at:%Y-%m-%d %H:%M} UTC"
+def _status(status: str) -> Text:
+    return Text(status, style=COLOURS.get(status, "white"))
+
+
+def _add_row(table: Table, *cells: RenderableType) -> None:
+    """Add a row whose plain strings are text, not markup."""
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
 
 
 def render(proof: Proof, console: Console) -> None:
     verdict = proof.verdict
+    zone = ZoneInfo(proof.timezone)
+
+    def when(at: datetime | None, missing: str = "never") -> str:
+        return times.readable(at, proof.as_of, zone, missing)
+
     story = Text("\n".join(f"• {line}" for line in proof.story) or "• (no story)")
     console.print(
         Panel(
             story,
-            title=f"Evolution Proof — tenant {proof.tenant} — "
-            f"[{COLOURS[verdict]}]{verdict.upper()}[/]",
-            subtitle=f"as of {_time(proof.as_of)}",
+            title=Text.assemble(
+                f"Evolution Proof — tenant {proof.tenant} — ",
+                (verdict.upper(), COLOURS[verdict]),
+            ),
+            subtitle=Text(f"as of {times.local(proof.as_of, zone)} ({proof.timezone})"),
         )
     )
     if proof.actions:
@@ -63,11 +84,11 @@ def render(proof: Proof, console: Console) -> None:
         for col in ("#", "do", "command", "impact", "effort", "risk"):
             actions.add_column(col)
         for i, a in enumerate(proof.actions, 1):
-            actions.add_row(
-                str(i), Text(a.do), Text(a.command, style="bold"), a.impact, a.effort, a.risk
+            _add_row(
+                actions, str(i), a.do, Text(a.command, style="bold"), a.impact, a.effort, a.risk
             )
         console.print(actions)
-    console.print(_vitals(proof))
+    console.print(_vitals(proof, when))
     if proof.alerts:
         console.print(_alerts(proof))
     if proof.orphans:
@@ -75,23 +96,24 @@ def render(proof: Proof, console: Console) -> None:
         for col in ("product", "last producer", "since", "why"):
             orphans.add_column(col)
         for o in proof.orphans:
-            orphans.add_row(o.product, o.last_producer, _time(o.since), o.why)
+            _add_row(orphans, o.product, o.last_producer, when(o.since, "unknown"), o.why)
         console.print(orphans)
     console.print(_coverage(proof))
     console.print(_revenue(proof))
 
 
-def _vitals(proof: Proof) -> Table:
+def _vitals(proof: Proof, when: Callable[[datetime | None], str]) -> Table:
     table = Table(title="Vitals (from the run ledger)")
     for col in ("producer", "status", "last success", "every", "products"):
         table.add_column(col)
     for v in proof.vitals:
-        table.add_row(
+        _add_row(
+            table,
             v.producer,
-            f"[{COLOURS.get(v.status, 'white')}]{v.status}[/]",
-            _time(v.last_success),
-            f"{v.every_s // 60} min",
-            escape(", ".join(v.products)),
+            _status(v.status),
+            when(v.last_success),
+            times.duration(v.every_s),
+            ", ".join(v.products),
         )
     return table
 
@@ -115,12 +137,13 @@ def _alerts(proof: Proof) -> Table:
         cause = a.probable_cause
         q = a.questions
         grouped = " (grouped)" if a.grouped_under is not None else ""
-        table.add_row(
-            f"[{COLOURS.get(a.status, 'white')}]{a.status}[/]{grouped}",
-            Text(a.label),
-            Text(measured),
+        _add_row(
+            table,
+            Text.assemble(_status(a.status), grouped),
+            a.label,
+            measured,
             whisker,
-            Text(f"{cause.kind} {cause.producer or ''}".strip()),
+            f"{cause.kind} {cause.producer or ''}".strip(),
             f"db fresh: {q.db_fresh}\nsample ok: {q.sample_sufficient}\n"
             f"label is cause: {q.label_names_cause}",
         )
@@ -132,7 +155,8 @@ def _coverage(proof: Proof) -> Table:
     for col in ("day", "completed", "with $", "coverage", "95 % interval"):
         table.add_column(col)
     for d in proof.coverage_by_day:
-        table.add_row(
+        _add_row(
+            table,
             d.day.isoformat(),
             str(d.completed),
             str(d.with_total),
@@ -144,11 +168,12 @@ def _coverage(proof: Proof) -> Table:
 
 def _revenue(proof: Proof) -> Table:
     ref = proof.revenue.reference or "no reference"
-    table = Table(title=f"Weekly revenue: mirror vs {escape(ref)}")
+    table = Table(title=Text(f"Weekly revenue: mirror vs {ref}"))
     for col in ("week", "mirror", "reference", "capture", ""):
         table.add_column(col)
     for w in proof.revenue.weeks:
-        table.add_row(
+        _add_row(
+            table,
             w.week,
             f"${w.mirror:,.0f}",
             "—" if w.reference is None else f"${w.reference:,.0f}",

@@ -370,12 +370,25 @@ def clock_range(text: str | None) -> tuple[time, time] | None:
 
 
 class WebConfig(_Section):
-    """How the dashboard is reached from outside, for links in notifications."""
+    """How people reach the dashboard."""
 
-    public_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="The dashboard's address as people open it; notifications link here.",
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The address people reach the dashboard at, e.g. https://nexus.example.com behind "
+            "a reverse proxy; an https address marks session cookies Secure."
+        ),
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
+            raise ValueError(
+                f"'{value}' is not an http(s) address — write e.g. "
+                'public_url = "https://nexus.example.com"'
+            )
+        return value
 
 
 class MirrorConfig(_Section):
@@ -510,12 +523,12 @@ class Config(BaseModel):
     tenants: list[TenantConfig] = Field(default_factory=list)
     mirror: MirrorConfig = Field(default_factory=MirrorConfig)
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     producers: dict[str, ProducerConfig] = Field(default_factory=default_producers)
     products: list[ProductConfig] = Field(default_factory=default_products)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     reference_revenue: ReferenceRevenueConfig | None = None
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
-    web: WebConfig = Field(default_factory=WebConfig)
     source_path: Path | None = None
     _lines: dict[Key, int] = PrivateAttr(default_factory=dict)
 
@@ -663,12 +676,12 @@ _TOP_LEVEL = (
     "tenants",
     "mirror",
     "reconcile",
+    "web",
     "producers",
     "products",
     "checks",
     "reference_revenue",
     "notify",
-    "web",
 )
 
 
@@ -693,12 +706,12 @@ class _Checker:
         tenants = self._tenants()
         mirror = self._mirror()
         reconcile = self._reconcile()
+        web = self._web()
         producers = self._producers(mirror.enabled)
         products = self._products(producers, mirror.enabled)
         checks = self._checks(products)
         reference = self._reference_revenue()
         notify = self._section(NotifyConfig, "notify")
-        web = self._section(WebConfig, "web")
         if self.problems:
             # Stable sort: problems on one line keep the order they were found in.
             self.problems.sort(key=lambda p: p.line if p.line is not None else 1 << 30)
@@ -707,12 +720,12 @@ class _Checker:
             tenants=tenants,
             mirror=mirror,
             reconcile=reconcile,
+            web=web,
             producers=producers,
             products=products,
             checks=checks,
             reference_revenue=reference,
             notify=notify,
-            web=web,
             source_path=self.path,
         )
 
@@ -799,6 +812,16 @@ class _Checker:
             )
             return ReconcileConfig()
         return self._model(ReconcileConfig, raw, table) or ReconcileConfig()
+
+    def _web(self) -> WebConfig:
+        raw = self.data.get("web", {})
+        table: Key = ("web",)
+        if not isinstance(raw, dict):
+            self.report(
+                (), 'web must be a table — write [web] with public_url = "https://…"', at=table
+            )
+            return WebConfig()
+        return self._model(WebConfig, raw, table) or WebConfig()
 
     def _producers(self, enabled: tuple[str, ...]) -> dict[str, ProducerConfig]:
         if "producers" not in self.data:

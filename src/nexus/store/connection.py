@@ -14,6 +14,7 @@ from typing import Any, Self
 import psycopg
 from psycopg.abc import Params, Query
 from psycopg.copy import Copy, Writer
+from psycopg_pool import ConnectionPool
 
 from nexus.store.errors import translated
 
@@ -79,3 +80,17 @@ class _Connection(psycopg.Connection[Any]):
 def connect(url: str, *, autocommit: bool = False) -> Connection:
     """Open a translating connection to `url` (psycopg's errors on connecting are the caller's)."""
     return _Connection.connect(url, autocommit=autocommit, cursor_factory=_Cursor)
+
+
+def pool(url: str, *, max_size: int, name: str) -> ConnectionPool[Connection]:
+    """A closed psycopg pool of translating autocommit connections to `url`, grown on demand."""
+    return ConnectionPool(
+        url,
+        connection_class=_Connection,
+        kwargs={"autocommit": True, "cursor_factory": _Cursor},
+        min_size=0,
+        max_size=max_size,
+        open=False,
+        check=ConnectionPool.check_connection,
+        name=name,
+    )

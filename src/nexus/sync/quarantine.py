@@ -93,8 +93,20 @@ def hold(
     token_after: str,
     now: datetime,
 ) -> int:
-    """Hold a batch (once: the same held batch is never stored twice); return its id."""
+    """Hold a batch once; return its id.
+
+    A feed waits before its held batch until someone decides it, so while a batch
+    is held at `token_before` the feed holds nothing more there: a later run reads
+    the same batch, perhaps with newer changes after it, and gets the same id.
+    """
     with conn.transaction():
+        waiting = conn.execute(
+            "SELECT id FROM nexus.quarantine WHERE tenant_id = %s AND feed = %s"
+            " AND status = 'held' AND token_before IS NOT DISTINCT FROM %s ORDER BY id LIMIT 1",
+            (tenant, feed, token_before),
+        ).fetchone()
+        if waiting is not None:
+            return int(waiting[0])
         row = conn.execute(
             "INSERT INTO nexus.quarantine (tenant_id, feed, held_at, run_id, kind, reason, rows,"
             " records, token_before, token_after, fingerprint)"

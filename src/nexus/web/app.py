@@ -262,7 +262,8 @@ def _login_routes(app: FastAPI, site: Site) -> None:
             max_age=SESSION_TTL_S,
             httponly=True,
             samesite="lax",
-            secure=request.url.scheme == "https",
+            # Secure when people reach the dashboard over https, even through a proxy.
+            secure=(site.config.web.public_url or str(request.url)).startswith("https://"),
             path="/",
         )
         return response

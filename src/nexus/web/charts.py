@@ -14,6 +14,8 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
+from nexus.times import duration
+
 
 def pct(value: float | None, digits: int = 0) -> str:
     """A share as a percentage for people: 0.4035 → "40 %"."""
@@ -31,23 +33,6 @@ def money_short(value: float) -> str:
     if abs(value) >= 1000:
         return f"${value / 1000:.1f}K"
     return f"${value:.0f}"
-
-
-def duration(seconds: float | None) -> str:
-    """Seconds for people: 442620 → "5 d 2 h"; 5400 → "1 h 30 min"."""
-    if seconds is None:
-        return "—"
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    minutes, _ = divmod(s, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
 
 
 def _n(value: float) -> str:

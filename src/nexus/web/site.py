@@ -17,6 +17,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from nexus import times
 from nexus.clock import Clock
 from nexus.registry.config import Config
 from nexus.settings import Settings
@@ -70,26 +71,25 @@ class Formatter:
         except ValueError:
             return None
 
-    def when(self, value: str | datetime | None, missing: str = "never") -> str:
+    def _time(self, when: datetime, text: str) -> Markup:
+        """`text` in a `<time>` whose datetime is the instant and whose title is the exact time."""
+        return Markup('<time datetime="{}" title="{}">{}</time>').format(
+            when.isoformat(), times.exact(when, self.zone), text
+        )
+
+    def when(self, value: str | datetime | None, missing: str = "never") -> Markup | str:
+        """The tenant's wall clock ("Apr 17, 21:42 CDT"), the exact time on hover."""
         when = self._parse(value)
-        if when is None:
-            return missing
-        local = when.astimezone(self.zone)
-        return local.strftime("%b %d, %H:%M ") + (local.tzname() or "")
+        return missing if when is None else self._time(when, times.local(when, self.zone))
 
     def iso(self, value: str | datetime | None) -> str:
         when = self._parse(value)
         return "" if when is None else when.isoformat()
 
-    def ago(self, value: str | datetime | None) -> str:
+    def ago(self, value: str | datetime | None) -> Markup | str:
+        """How long before the page's moment ("12 min ago"), the exact time on hover."""
         when = self._parse(value)
-        if when is None:
-            return "never"
-        seconds = (self.now - when).total_seconds()
-        if abs(seconds) < 60:
-            return "just now"
-        text = charts.duration(abs(seconds))
-        return f"{text} ago" if seconds > 0 else f"in {text}"
+        return "never" if when is None else self._time(when, times.ago(when, self.now))
 
     def url(self, path: str) -> str:
         """A link on this site, keeping the tenant being looked at."""
@@ -100,7 +100,7 @@ class Formatter:
         return f"{base}{joiner}{self.query}{hash_}{fragment}"
 
     pct = staticmethod(charts.pct)
-    dur = staticmethod(charts.duration)
+    dur = staticmethod(times.duration)
     money_short = staticmethod(charts.money_short)
 
     @staticmethod

@@ -1,28 +1,24 @@
 """`POST /webhooks/servicetitan/{tenant}`: the webhook route, a thin skin over the hints.
 
 The handler reads the raw body (the signature covers its exact bytes), lets
-`nexus.sync.hints` verify and record it on a pooled connection, hands the hint
-to the background `Refresher` and answers 202 at once: ServiceTitan retries
+`nexus.sync.hints` verify and record it on a connection of `nexus.store.pool`,
+hands the hint to the background `Refresher` and answers 202 at once: ServiceTitan retries
 slow endpoints, and the refresh does not need the sender to wait. A retry of a
 delivery already recorded is answered 202 with the same hint.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-from collections.abc import Iterator
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from nexus.errors import DatabaseUnavailable, NexusError, RetriableDatabaseError
+from nexus.errors import DatabaseUnavailable, NexusError
 from nexus.servicetitan.webhook_signature import SignatureRefused, SignatureScheme, WebhookRefused
-from nexus.store.connection import Connection
+from nexus.store.pool import Pool
 from nexus.sync.hints import (
     MAX_BODY_BYTES,
     Accepted,
@@ -45,42 +41,6 @@ class NotServed(WebhookRefused):
 
 class Unavailable(WebhookRefused):
     status = 503
-
-
-class Connections:
-    """A few reusable autocommit connections for the webhook endpoint's one insert each."""
-
-    def __init__(self, site: Site, keep: int = 8) -> None:
-        self.site = site
-        self.keep = keep
-        self._idle: list[Connection] = []
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[Connection]:
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None or conn.closed:
-            conn = self.site.db.connect(autocommit=True)
-        try:
-            yield conn
-        except RetriableDatabaseError:
-            conn.close()
-            raise
-        if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.close()
-            return
-        with self._lock:
-            if len(self._idle) < self.keep:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
 
 
 #: Run once more, on a fresh connection, when the pooled one turns out to be lost.
@@ -112,10 +72,10 @@ def _accepted_outcome(accepted: Accepted) -> str:
 
 def add_webhook_routes(
     app: FastAPI, site: Site, refresher: Refresher, metrics: WebhookMetrics
-) -> Connections:
+) -> Pool:
     """Add the webhook endpoint; return its connection pool (closed with the app)."""
     scheme = SignatureScheme.from_settings(site.settings)
-    connections = Connections(site)
+    connections = Pool(site.db)
 
     def accept(tenant: int, body: bytes, signature: str | None) -> Accepted:
         secret, source = secret_for(tenant, site.settings, site.config)
