@@ -24,6 +24,8 @@ from notifykit import Receivers, receivers, text_of
 
 ROOT = Path(__file__).parents[2]
 LINK = "http://127.0.0.1:8080/proof?tenant=1001"  # `nexus serve`, no [web] public_url
+#: A replay with the notifier building a proof every 2 h takes minutes on a shared machine.
+REPLAY_TIMEOUT = pytest.mark.timeout(1800)
 NOTIFY = """
 [producers.notifier]
 kind = "notifier"
@@ -47,6 +49,7 @@ def replayed(db: Database, tmp_path: Path, name: str) -> Receivers:
 
 
 @pytest.mark.slow
+@REPLAY_TIMEOUT
 def test_the_incident_month_sends_one_critical_for_the_retired_invoice_sync(
     db: Database, tmp_path: Path
 ) -> None:
@@ -72,7 +75,7 @@ def test_the_incident_month_sends_one_critical_for_the_retired_invoice_sync(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # the longest replay here, on a shared machine
+@REPLAY_TIMEOUT
 def test_an_outage_that_recovers_sends_one_firing_and_one_resolved(
     db: Database, tmp_path: Path
 ) -> None:
@@ -97,6 +100,7 @@ def test_an_outage_that_recovers_sends_one_firing_and_one_resolved(
 
 
 @pytest.mark.slow
+@REPLAY_TIMEOUT
 def test_the_healthy_scenario_sends_nothing(db: Database, tmp_path: Path) -> None:
     r = replayed(db, tmp_path, "healthy")
     assert r.received() == []
