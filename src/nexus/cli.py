@@ -410,7 +410,7 @@ def replay(
                 f"replaying {parsed.name}: "
                 f"{parsed.start:%Y-%m-%d} → {parsed.until:%Y-%m-%d %H:%M} UTC"
             )
-        result = run_replay(parsed, db, web_app=create_app)
+        result = run_replay(parsed, db, web_app=create_app, channels=_channels())
         if as_json:
             _print_json(result.proof.to_json())
         else:
@@ -1029,6 +1029,169 @@ def _print_summary(report: dict[str, Any]) -> None:
         )
     console.print(runs)
     console.print(f"database: {report['database']}")
+
+
+# -- notify and silences -----------------------------------------------------------
+
+notify_app = typer.Typer(
+    help="Tell the owner: one notification per root cause of the proof.",
+    invoke_without_command=True,
+)
+app.add_typer(notify_app, name="notify")
+silence_app = typer.Typer(help="Hold back notifications of one cause for a while.")
+app.add_typer(silence_app, name="silence")
+
+
+def _channels() -> Any:
+    from nexus.notify.producer import channels_from
+
+    return channels_from(_settings().notify_urls)
+
+
+@notify_app.callback()
+@friendly
+def notify(
+    context: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what is due; send and record nothing.")
+    ] = False,
+    tenant: TenantOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate the proof and send what is due (the worker does this every cycle)."""
+    if context.invoked_subcommand is not None:
+        return
+    from nexus.errors import ConfigError
+    from nexus.notify.producer import notify_now
+
+    channels, config = _channels(), _config()
+    if not channels and not dry_run:
+        raise ConfigError(
+            "no notification channel: set NEXUS_NOTIFY_URLS (apprise URLs, comma-separated)"
+        )
+    report = notify_now(
+        _database(), config, _tenant(config, tenant), _clock(), channels, dry_run=dry_run
+    )
+    if as_json:
+        _print_json(report.as_dict())
+        return
+    for title in report.due or ["nothing is due"]:
+        console.print(("would send: " if dry_run else "due: ") + title, highlight=False)
+    for o in report.outcomes:
+        state = "sent" if o.sent else f"failed: {o.error}"
+        console.print(f"  {o.channel} ({o.service}): {state}", highlight=False)
+    for key in report.pending:
+        console.print(f"holding (not yet for long enough): {key}", highlight=False)
+    for key in report.silenced:
+        console.print(f"silenced: {key}", highlight=False)
+
+
+@notify_app.command("test")
+@friendly
+def notify_test() -> None:
+    """Send a test message to every URL in NEXUS_NOTIFY_URLS and report each result."""
+    from nexus.notify.channels import send_test
+
+    deliveries = send_test(_channels())
+    if not deliveries:
+        console.print("no notification channel: set NEXUS_NOTIFY_URLS")
+    for d in deliveries:
+        state = "delivered" if d.ok else f"failed ({d.error})"
+        console.print(f"{d.channel.name}: {state}", highlight=False)
+    if any(not d.ok for d in deliveries):
+        raise typer.Exit(1)
+
+
+@silence_app.command("add")
+@friendly
+def silence_add(
+    cause: Annotated[
+        str, typer.Option("--cause", help="The kind of cause, e.g. producer_failing.")
+    ],
+    hold: Annotated[str, typer.Option("--for", help='How long, e.g. "2h".')],
+    reason: Annotated[str, typer.Option("--reason", help="Why it may stay quiet.")],
+    producer: Annotated[
+        str | None, typer.Option("--producer", help="Only this producer's cause.")
+    ] = None,
+    tenant: TenantOption = None,
+) -> None:
+    """Hold back notifications of a cause until the silence ends."""
+    from nexus.clock import fresh_now
+    from nexus.duration import parse_duration
+    from nexus.notify.silences import add_silence
+    from nexus.registry.timeline import current_actor
+
+    config, db = _config(), _database()
+    db.ensure_schema()
+    with db.connect(autocommit=True) as conn:
+        silence = add_silence(
+            conn,
+            _tenant(config, tenant),
+            cause=cause,
+            producer=producer,
+            duration=parse_duration(hold),
+            reason=reason,
+            actor=current_actor(),
+            now=fresh_now(_clock()),
+        )
+    console.print(f"silence {silence.id}: {cause} quiet until {silence.ends_at:%Y-%m-%d %H:%M} UTC")
+
+
+@silence_app.command("list")
+@friendly
+def silence_list(
+    every: Annotated[bool, typer.Option("--all", help="Include ended silences.")] = False,
+    tenant: TenantOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the silences in force (all of them with --all)."""
+    from nexus.clock import fresh_now
+    from nexus.notify.silences import silences
+
+    config, db = _config(), _database()
+    db.ensure_schema()
+    with db.connect() as conn:
+        found = silences(conn, _tenant(config, tenant), fresh_now(_clock()), every=every)
+    if as_json:
+        _print_json([s.as_dict() for s in found])
+        return
+    table = Table(title="Silences")
+    for col in ("id", "cause", "producer", "until", "reason", "by"):
+        table.add_column(col)
+    for s in found:
+        table.add_row(
+            str(s.id),
+            s.cause_kind,
+            s.producer or "any",
+            f"{s.ends_at:%Y-%m-%d %H:%M}",
+            s.reason,
+            s.actor,
+        )
+    console.print(table if found else "no silence is in force")
+
+
+@silence_app.command("expire")
+@friendly
+def silence_expire(
+    silence_id: Annotated[int, typer.Argument(help="The id from `nexus silence list`.")],
+    tenant: TenantOption = None,
+) -> None:
+    """End a silence now."""
+    from nexus.clock import fresh_now
+    from nexus.notify.silences import expire_silence
+    from nexus.registry.timeline import current_actor
+
+    config, db = _config(), _database()
+    db.ensure_schema()
+    with db.connect(autocommit=True) as conn:
+        expire_silence(
+            conn,
+            _tenant(config, tenant),
+            silence_id,
+            actor=current_actor(),
+            now=fresh_now(_clock()),
+        )
+    console.print(f"silence {silence_id} ended")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,8 @@ from pydantic import SecretStr
 
 from nexus.clock import Clock, VirtualClock
 from nexus.errors import ConfigError, NexusError, WriteRefused
+from nexus.notify.channels import Channel
+from nexus.notify.producer import with_notifier
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
 from nexus.proof.model import Proof
@@ -38,7 +40,7 @@ from nexus.simulator import BusinessConfig, Credentials, Simulator
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.sync.feed_sync import Syncer
-from nexus.sync.producer_kinds import PRODUCER_KINDS, ProducerRun
+from nexus.sync.producer_kinds import PRODUCER_KINDS, ProducerRun, ProducerTask
 from nexus.sync.refresh import IdSource
 
 log = logging.getLogger(__name__)
@@ -122,11 +124,11 @@ def _business(scenario: Scenario) -> BusinessConfig:
 class _Schedule:
     """When each enabled producer is next due, on the virtual clock."""
 
-    def __init__(self, config: Config, start: datetime) -> None:
+    def __init__(self, config: Config, start: datetime, kinds: Mapping[str, ProducerTask]) -> None:
         self.every = {
             name: p.every
             for name, p in config.producers.items()
-            if p.enabled and p.run_by_nexus and p.kind in PRODUCER_KINDS
+            if p.enabled and p.run_by_nexus and p.kind in kinds
         }
         self.next_due = dict.fromkeys(self.every, start)
         self.stopped: set[str] = set()  # silently not running
@@ -149,11 +151,14 @@ def run_replay(
     on_tick: Callable[[datetime], None] | None = None,
     step: timedelta | None = None,
     web_app: WebApp | None = None,
+    channels: Sequence[Channel] = (),
 ) -> ReplayResult:
     """Replay `scenario` into `db` (which should hold nothing of its tenant).
 
     The clock moves by `step` per tick (the scenario's own step unless given). A
     scenario that switches webhooks needs `web_app` to serve Nexus's webhook endpoint.
+    The notifier runs on the virtual clock like every producer and sends to `channels`
+    what Nexus would have sent (with none it does nothing).
     """
     step = step or scenario.step
     switches_webhooks = any(e.kind == "webhooks" for e in scenario.events)
@@ -168,7 +173,14 @@ def run_replay(
     clock = VirtualClock(scenario.start)
     sim = Simulator(clock=clock, credentials=CREDENTIALS)
     sim.add_tenant(tenant, _business(scenario), history_days=scenario.history_days)
-    schedule = _Schedule(config, scenario.start)
+    kinds = with_notifier(
+        PRODUCER_KINDS,
+        config,
+        channels,
+        proof_at=lambda conn, _tenant, at: _proof(conn, config, scenario, sim, at),
+        sleep=lambda _s: None,  # virtual time: retries do not wait
+    )
+    schedule = _Schedule(config, scenario.start, kinds)
     events = list(scenario.events)
     checkpoints = sorted(observe_at)
     result = ReplayResult(simulator=sim)
@@ -193,7 +205,7 @@ def run_replay(
             for producer in schedule.due(now):
                 result.runs += 1
                 try:
-                    _run_producer(producer, config, syncer, db, tenant, clock)
+                    _run_producer(producer, config, syncer, db, tenant, clock, kinds)
                 except NexusError as exc:
                     result.failed_runs += 1
                     log.info("replay %s: %s failed: %s", now.isoformat(), producer, exc)
@@ -210,7 +222,13 @@ def run_replay(
 
 
 def _run_producer(
-    producer: str, config: Config, syncer: Syncer, db: Database, tenant: int, clock: VirtualClock
+    producer: str,
+    config: Config,
+    syncer: Syncer,
+    db: Database,
+    tenant: int,
+    clock: VirtualClock,
+    kinds: Mapping[str, ProducerTask],
 ) -> None:
     """Run one producer through the same table the worker uses."""
     declared = config.producers[producer]
@@ -227,7 +245,7 @@ def _run_producer(
         mirrored=config.enabled_feeds,
         reconcile=config.reconcile,
     )
-    PRODUCER_KINDS[declared.kind](run)
+    kinds[declared.kind](run)
 
 
 def _webhooks(

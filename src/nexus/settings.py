@@ -96,8 +96,8 @@ class Settings(BaseSettings):
     notify_urls: SecretStr | None = Field(
         default=None,
         description=(
-            "Apprise URLs of the notification channels, separated by spaces or commas; "
-            "unset sends nothing."
+            "Apprise URLs of the notification channels, separated by spaces or commas, each "
+            "optionally name=url for routing in [notify]; unset sends nothing."
         ),
     )
 

@@ -3,8 +3,9 @@
 Every worker process runs two things against the Nexus database:
 
 - a procrastinate worker with one task, `nexus.run_producer(tenant, producer,
-  timestamp)`, which looks the producer's kind up in `PRODUCER_KINDS` and runs
-  it (a sync producer runs `Syncer.run` for its feed);
+  timestamp)`, which looks the producer's kind up in `PRODUCER_KINDS` (and the
+  notifier, `nexus.notify.producer`) and runs it (a sync producer runs
+  `Syncer.run` for its feed, the notifier sends what the proof makes due);
 - the deferrer (`scheduling.run_scheduler`), which offers each (tenant,
   producer) one job per slot of its interval.
 
@@ -41,7 +42,7 @@ import signal
 import socket
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -62,6 +63,7 @@ from nexus.errors import (
     RetriableDatabaseError,
     SchemaOutOfDate,
 )
+from nexus.notify.producer import channels_from, with_notifier
 from nexus.registry.config import SOURCE_CHECK_EVERY, Config
 from nexus.scheduling import (
     QUEUE,
@@ -79,7 +81,7 @@ from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.errors import translated
 from nexus.sync.feed_sync import ExportSource, Syncer
-from nexus.sync.producer_kinds import PRODUCER_KINDS, ProducerRun
+from nexus.sync.producer_kinds import PRODUCER_KINDS, ProducerRun, ProducerTask
 from nexus.sync.recorded_run import ProducerBusy, describe_error
 from nexus.tenants import client_for, require_credentials, tenant_ids
 
@@ -189,8 +191,16 @@ def _close(item: Syncer | ClosableSource) -> None:
 class _Runtime:
     """What the task needs in the worker's threads."""
 
-    def __init__(self, db: Database, config: Config, clock: Clock, syncers: SyncerPool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        clock: Clock,
+        syncers: SyncerPool,
+        kinds: Mapping[str, ProducerTask],
+    ) -> None:
         self.db = db
+        self.kinds = kinds
         self.config = config
         self.clock = clock
         self.syncers = syncers
@@ -206,7 +216,7 @@ class _Runtime:
                 producer,
             )
             return "skipped: not configured"
-        task = PRODUCER_KINDS.get(config.kind)
+        task = self.kinds.get(config.kind)
         if task is None:
             log.warning(
                 "tenant %s: %s (kind %s) has no implementation", tenant, producer, config.kind
@@ -528,7 +538,8 @@ def run_worker(
     scale = time_scale(clock)
     tenants = tenant_ids(config, settings)
     clients = client_factory or _default_clients(settings, tenants)
-    schedule = plan(config, tenants, PRODUCER_KINDS)
+    kinds = with_notifier(PRODUCER_KINDS, config, channels_from(settings.notify_urls))
+    schedule = plan(config, tenants, kinds)
     if not schedule:
         log.warning("no producer to run: every producer is disabled, external or unimplemented")
     options = _Options(
@@ -543,7 +554,7 @@ def run_worker(
     syncers = SyncerPool(
         db, clock, clients, keep=concurrency, source_check_every=config.mirror.source_check_every
     )
-    runtime = _Runtime(db, config, clock, syncers)
+    runtime = _Runtime(db, config, clock, syncers, kinds)
     app = _build_app(db, runtime, RetryPolicy(scale=scale, queued=_queued(db)))
     log.info(
         "worker %s: %d producer runs scheduled for tenants %s, concurrency %d",

@@ -95,7 +95,9 @@ def test_the_defaults_sync_the_dashboard_feeds_by_module_reconcile_and_cache_exp
         "membership_sync",
         "reconcile",
         "jobs_cache_export",
+        "notifier",  # implied: the file declares none
     ]
+    assert config.producers["notifier"].every == timedelta(minutes=15)
     sync = config.producers["invoice_sync"]
     assert (sync.kind, sync.every, sync.enabled) == ("sync", timedelta(minutes=15), True)
     assert config.feeds_of("invoice_sync") == (
@@ -295,7 +297,8 @@ MISTAKES = {
         'max_age = "1h"\n',
         "nexus.toml:26: products[2] (titan.invoices): owner 'invoice_sink' is not a declared "
         "producer — declare [producers.invoice_sink] or use one of: customer_sync, "
-        "dispatch_sync, estimate_sync, invoice_sync, job_sync, membership_sync, settings_sync",
+        "dispatch_sync, estimate_sync, invoice_sync, job_sync, membership_sync, notifier, "
+        "settings_sync",
     ),
     "file product without path": (
         '\n[[products]]\nname = "st_jobs_cache.json"\nkind = "file"\nowner = "job_sync"\n'
@@ -360,7 +363,7 @@ MISTAKES = {
     "unknown kind": (
         '\n[producers.reconcile]\nkind = "reconcil"\nevery = "7d"\n',
         "nexus.toml:24: producers.reconcile: kind 'reconcil' is not one of: sync, reconcile, "
-        "cache_export, external — did you mean 'reconcile'?",
+        "cache_export, notifier, external — did you mean 'reconcile'?",
     ),
     "quoted number": (
         '\n[checks.invoice_coverage]\nmin_n = "20"\n',
@@ -448,6 +451,7 @@ def test_the_base_file_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         "dispatch_sync",
         "settings_sync",
         "membership_sync",
+        "notifier",
     ]
 
 

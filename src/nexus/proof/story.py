@@ -83,7 +83,7 @@ def story_for(proof: Proof) -> list[str]:
     ]  # real alerts no cause explains
     items = [_opening(proof, groups, lonely)]
     for group in groups:
-        items.append(_group_item(proof, group))
+        items.append(group_line(proof, group))
     for alert in lonely:
         items.append(
             f"{alert.label} is {alert.severity}: {measured(alert)}; no upstream cause "
@@ -137,7 +137,8 @@ def _opening(proof: Proof, groups: list[CauseGroup], lonely: list[Alert]) -> str
     return f"{head}: " + "; ".join(problems) + "."
 
 
-def _group_item(proof: Proof, group: CauseGroup) -> str:
+def group_line(proof: Proof, group: CauseGroup) -> str:
+    """The story's item for one cause group: its measurement, its cause, its symptoms."""
     index = proof.causes.index(group)
     members = [a for a in proof.alerts if a.grouped_under == index]
     primary = members[0]
@@ -246,7 +247,7 @@ def _database_line(proof: Proof) -> str:
 def actions_for(proof: Proof) -> list[Action]:
     actions: list[Action] = []
     for group in proof.causes:
-        actions += _cause_actions(group, proof)
+        actions += cause_actions(group, proof)
     lonely = {a.check: a for a in proof.alerts if a.grouped_under is None}
     coverage = lonely.get("invoice_coverage")
     if coverage and coverage.severity in REAL:
@@ -317,7 +318,8 @@ def actions_for(proof: Proof) -> list[Action]:
     return sorted(unique, key=lambda a: (-IMPACT[a.impact], -EFFORT[a.effort], a.risk != "low"))
 
 
-def _cause_actions(cause: CauseGroup, proof: Proof) -> list[Action]:
+def cause_actions(cause: CauseGroup, proof: Proof) -> list[Action]:
+    """The fix for one cause group, first the one to do first."""
     producer = cause.producer
     producers = ", ".join(cause.producers)
     feed = cause.feed or "invoices"

@@ -21,7 +21,7 @@ import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -56,15 +56,22 @@ INVOICE_COVERAGE_THRESHOLD = 0.15
 DEFAULT_MIN_N = 20
 DEFAULT_CACHE_DAYS = 7
 
-ProducerKind = Literal["sync", "reconcile", "cache_export", "external"]
+ProducerKind = Literal["sync", "reconcile", "cache_export", "notifier", "external"]
 ProductKind = Literal["table", "column", "file"]
 
-PRODUCER_KINDS: tuple[ProducerKind, ...] = ("sync", "reconcile", "cache_export", "external")
+PRODUCER_KINDS: tuple[ProducerKind, ...] = (
+    "sync",
+    "reconcile",
+    "cache_export",
+    "notifier",
+    "external",
+)
 # Keys that only make sense for one kind of producer.
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "sync": ("feeds", "feed"),
     "reconcile": (),
     "cache_export": ("path", "days"),
+    "notifier": (),
     "external": ("command", "unit", "cron"),
 }
 COMMON_PRODUCER_KEYS = ("kind", "every", "enabled", "description")
@@ -169,7 +176,9 @@ class ProducerConfig(_Section):
     """Something that keeps data products fresh, run by Nexus or watched by it."""
 
     kind: ProducerKind = Field(
-        description="sync (ST feeds), reconcile, cache_export, or external (only watched)."
+        description=(
+            "sync (ST feeds), reconcile, cache_export, notifier, or external (only watched)."
+        )
     )
     every: Duration = Field(description="How often it runs.")
     enabled: bool = Field(default=True, description="false: declared but not run or expected.")
@@ -300,6 +309,66 @@ class ReconcileConfig(_Section):
     )
 
 
+#: Every URL in NEXUS_NOTIFY_URLS, in a [notify] channel list.
+ALL_CHANNELS = "*"
+_CLOCK_RANGE = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])-([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+
+class NotifyConfig(_Section):
+    """Who is told about which cause, when, and how often (the URLs come from the environment).
+
+    A channel list names channels from NEXUS_NOTIFY_URLS: "*" for all of them, a
+    name given there as `name=url`, or a service (the URL's scheme: mailto, slack, json).
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    critical: list[str] = Field(
+        default_factory=lambda: [ALL_CHANNELS], description="Channels told of critical causes."
+    )
+    warning: list[str] = Field(
+        default_factory=lambda: [ALL_CHANNELS], description="Channels told of warning causes."
+    )
+    hold: Duration = Field(
+        default=timedelta(minutes=15),
+        alias="for",
+        description="How long a cause must hold before it is sent (one failed run pages nobody).",
+    )
+    repeat_interval: Duration = Field(
+        default=timedelta(hours=4),
+        description="A cause still holding is sent again after this long (sooner if it worsens).",
+    )
+    send_resolved: bool = Field(default=True, description="Send a notice when a cause clears.")
+    quiet_hours: str | None = Field(
+        default=None,
+        description='"22:00-07:00" in the tenant\'s time zone: warnings wait; criticals always go.',
+    )
+    morning_report: list[str] = Field(
+        default_factory=list, description="Channels sent the morning report (none: off)."
+    )
+    morning_hour: int = Field(
+        default=7, ge=0, le=23, description="Local hour the morning report goes out."
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _clock_range(cls, value: str | None) -> str | None:
+        if value is not None and not _CLOCK_RANGE.fullmatch(value):
+            raise ValueError(
+                f"'{value}' is not a range of clock times — write e.g. \"22:00-07:00\""
+            )
+        return value
+
+
+def clock_range(text: str | None) -> tuple[time, time] | None:
+    """ "22:00-07:00" as (start, end) local times; None for none."""
+    match = _CLOCK_RANGE.fullmatch(text or "")
+    if match is None:
+        return None
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    return time(h1, m1), time(h2, m2)
+
+
 class WebConfig(_Section):
     """How people reach the dashboard."""
 
@@ -345,6 +414,9 @@ class MirrorConfig(_Section):
 
 #: A sync producer runs this often unless the file says otherwise.
 SYNC_EVERY = timedelta(minutes=15)
+#: The producer that tells the owner ([notify]); implied when the file declares none.
+NOTIFIER = "notifier"
+NOTIFIER_PRODUCER = ProducerConfig(kind="notifier", every=SYNC_EVERY)
 #: Modules whose records change a few times a day at most (the people and business units
 #: work is booked under, memberships, the price book) sync hourly by default.
 HOURLY_MODULES = frozenset({"settings_sync", "membership_sync", "pricebook_sync"})
@@ -368,6 +440,7 @@ def default_producers(enabled: tuple[str, ...] = DEFAULT_FEEDS) -> dict[str, Pro
     producers["jobs_cache_export"] = ProducerConfig(
         kind="cache_export", enabled=False, every=SYNC_EVERY, path=Path("st_jobs_cache.json")
     )
+    producers[NOTIFIER] = NOTIFIER_PRODUCER
     return producers
 
 
@@ -455,6 +528,7 @@ class Config(BaseModel):
     products: list[ProductConfig] = Field(default_factory=default_products)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     reference_revenue: ReferenceRevenueConfig | None = None
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     source_path: Path | None = None
     _lines: dict[Key, int] = PrivateAttr(default_factory=dict)
 
@@ -587,7 +661,9 @@ _BOUNDS = {
 }
 _MISSING_HINTS = {
     ("TenantConfig", "id"): "id = 1001 (the ServiceTitan tenant id)",
-    ("ProducerConfig", "kind"): 'kind = "sync" (or "reconcile", "cache_export", "external")',
+    ("ProducerConfig", "kind"): (
+        'kind = "sync" (or "reconcile", "cache_export", "notifier", "external")'
+    ),
     ("ProducerConfig", "every"): 'every = "15m" (how often it runs)',
     ("ProductConfig", "name"): 'name = "titan.jobs"',
     ("ProductConfig", "kind"): 'kind = "table" (or "column", "file")',
@@ -595,6 +671,7 @@ _MISSING_HINTS = {
     ("ProductConfig", "max_age"): 'max_age = "1h" (how old it may get)',
 }
 _M = TypeVar("_M", bound=BaseModel)
+_S = TypeVar("_S", bound="_Section")
 _TOP_LEVEL = (
     "tenants",
     "mirror",
@@ -604,6 +681,7 @@ _TOP_LEVEL = (
     "products",
     "checks",
     "reference_revenue",
+    "notify",
 )
 
 
@@ -633,6 +711,7 @@ class _Checker:
         products = self._products(producers, mirror.enabled)
         checks = self._checks(products)
         reference = self._reference_revenue()
+        notify = self._section(NotifyConfig, "notify")
         if self.problems:
             # Stable sort: problems on one line keep the order they were found in.
             self.problems.sort(key=lambda p: p.line if p.line is not None else 1 << 30)
@@ -646,6 +725,7 @@ class _Checker:
             products=products,
             checks=checks,
             reference_revenue=reference,
+            notify=notify,
             source_path=self.path,
         )
 
@@ -712,6 +792,16 @@ class _Checker:
             if any(isinstance(n, str) and n not in FEEDS for n in feeds):
                 return MirrorConfig()
         return self._model(MirrorConfig, raw, table) or MirrorConfig()
+
+    def _section(self, model: type[_S], name: str) -> _S:
+        """A plain table of settings, e.g. [notify]: its defaults when absent or wrong."""
+        raw = self.data.get(name, {})
+        if not isinstance(raw, dict):
+            self.report(
+                (), f"{name} must be a table — write [{name}] with its keys below", at=(name,)
+            )
+            return model()
+        return self._model(model, raw, (name,)) or model()
 
     def _reconcile(self) -> ReconcileConfig:
         raw = self.data.get("reconcile", {})
@@ -781,6 +871,8 @@ class _Checker:
                 )
             else:
                 producers[name] = implied
+        if not any(p.kind == "notifier" for p in producers.values()) and NOTIFIER not in raw:
+            producers[NOTIFIER] = NOTIFIER_PRODUCER
         return producers
 
     def _producer_kind_rules(
@@ -1173,7 +1265,7 @@ def _model_at(model: type[BaseModel], loc: Key) -> type[BaseModel]:
 def _allowed_keys(model: type[BaseModel], raw: object) -> tuple[str, ...]:
     if model is ProducerConfig and isinstance(raw, dict) and raw.get("kind") in KIND_KEYS:
         return (*COMMON_PRODUCER_KEYS, *KIND_KEYS[raw["kind"]])
-    return tuple(model.model_fields)
+    return tuple(field.alias or name for name, field in model.model_fields.items())
 
 
 def _type_message(key: str, expected: str, value: object) -> str:

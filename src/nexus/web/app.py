@@ -44,6 +44,7 @@ from nexus.errors import (
     RetriableDatabaseError,
     StatementTimeout,
 )
+from nexus.notify.status import notify_status
 from nexus.proof.model import Proof
 from nexus.proof.service import current_proof
 from nexus.registry.config import Config
@@ -467,6 +468,7 @@ def _page_routes(app: FastAPI, site: Site) -> None:
             now=proof.as_of,
             proof=proof,
             timezone=config.tenant(tenant).timezone,
+            notify=notify_status(db, tenant, proof.as_of),
             **proof_context(proof, expected),
         )
 

@@ -1,0 +1,1 @@
+"""Telling the owner: one notification per root cause, with Alertmanager's discipline."""
