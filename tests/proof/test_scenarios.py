@@ -1,12 +1,18 @@
-"""The shipped scenarios replayed end to end: the proof catches the real gap and nothing else.
+"""The shipped scenarios replayed end to end: the proof catches the real gap and nothing else,
+and the owner is told once, by cause.
 
 Each replay runs the simulated tenant over real HTTP and Nexus's producers on
 the virtual clock into the real test database; every proof is validated
-against the published JSON Schema.
+against the published JSON Schema. The notifier runs in the same replay, sending
+to an SMTP server and a JSON webhook inside the test, so each scenario is
+replayed once for both. It evaluates every 2 h here (production: every 15 min)
+to keep the replays affordable, and repeats after 30 days, so what arrives is
+each cause's firing, escalation and resolution, not its 4-hourly reminders.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,30 +22,55 @@ import pytest
 
 from mirror_check import assert_derived_equal_truth, assert_feed_equals_truth
 from nexus.catalog import DEFAULT_FEEDS
+from nexus.notify.state import send_log
+from nexus.registry.config import default_config_text
 from nexus.replay import run_replay
 from nexus.scenario import load_scenario
 from nexus.simulator import Simulator
 from nexus.store.database import Database
+from notifykit import Receivers, receivers, text_of
 from proofjson import assert_one_tenant_wide_root, assert_quiet
 
 ROOT = Path(__file__).parents[2]
 
 
+LINK = "http://127.0.0.1:8080/proof?tenant=1001"  # `nexus serve`, no [web] public_url
+#: A replay with the notifier building a proof every 2 h takes minutes on a shared machine.
+REPLAY_TIMEOUT = pytest.mark.timeout(1800)
+NOTIFY = """
+[producers.notifier]
+kind = "notifier"
+every = "2h"
+
+[notify]
+repeat_interval = "30d"
+"""
+
+
 @dataclass(frozen=True)
 class Replayed:
-    """A replay's proofs as JSON (each validated against the schema on the way)."""
+    """A replay's proofs as JSON (each validated against the schema on the way), and what
+    the notifier sent."""
 
     proof: dict[str, Any]
     checkpoints: dict[datetime, dict[str, Any]]
     simulator: Simulator | None
+    told: Receivers
 
 
-def replay(db: Database, name: str, **kwargs: Any) -> Replayed:
-    result = run_replay(load_scenario(ROOT / "scenarios" / f"{name}.yaml"), db, **kwargs)
+def replay(db: Database, tmp_path: Path, name: str, **kwargs: Any) -> Replayed:
+    config = tmp_path / "nexus.toml"
+    config.write_text(default_config_text() + NOTIFY)
+    scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
+    with receivers() as told:
+        result = run_replay(
+            dataclasses.replace(scenario, config=config), db, channels=told.channels, **kwargs
+        )
     return Replayed(
         result.proof.to_json(),
         {at: proof.to_json() for at, proof in result.checkpoints.items()},
         result.simulator,
+        told,
     )
 
 
@@ -48,8 +79,12 @@ def severities(proof: dict[str, Any]) -> set[str]:
 
 
 @pytest.mark.slow
-def test_incident_month_ends_with_one_critical_cause_the_retired_invoice_sync(db: Database) -> None:
-    proof = replay(db, "incident-april").proof
+@REPLAY_TIMEOUT
+def test_incident_month_ends_with_one_critical_cause_the_retired_invoice_sync(
+    db: Database, tmp_path: Path
+) -> None:
+    replayed = replay(db, tmp_path, "incident-april")
+    proof = replayed.proof
     critical = [c for c in proof["causes"] if c["severity"] == "critical"]
     assert len(critical) == 1
     cause = critical[0]
@@ -83,21 +118,56 @@ def test_incident_month_ends_with_one_critical_cause_the_retired_invoice_sync(db
     assert phantoms == 0
     assert all(w["mirror"] < 150_000 for w in proof["revenue"]["weeks"])
 
+    # The owner was told once, by both channels: one critical, for the root cause, with
+    # its symptoms inside; the small-sample coverage of the first days and the refused
+    # bulk write sent nothing of their own.
+    told = replayed.told
+    titles = told.hook.titles
+    assert told.inbox.subjects == titles
+    assert len(titles) == 1, titles
+    assert titles[0].startswith("[CRITICAL] tenant 1001: "), titles
+    assert titles[0].endswith("invoice_sync was retired"), titles
+    body = told.hook.posts[0]["message"]
+    assert "Symptoms of this cause (not separate problems):" in body
+    assert body.count("\n  - ") >= 2
+    assert "Since: Apr 12 00:00 UTC" in body
+    assert "$ nexus producers restore invoice_sync" in body
+    assert f"Dashboard: {LINK}" in body
+    plain, html = text_of(told.inbox.messages[0])
+    for part in (plain, html):
+        assert "invoice_sync was retired" in part
+        assert "nexus producers restore invoice_sync" in part
+        assert LINK in part
+
 
 @pytest.mark.slow
-def test_healthy_business_raises_nothing_and_captures_its_revenue(db: Database) -> None:
-    proof = replay(db, "healthy").proof
+@REPLAY_TIMEOUT
+def test_healthy_business_raises_nothing_tells_nobody_and_captures_its_revenue(
+    db: Database, tmp_path: Path
+) -> None:
+    replayed = replay(db, tmp_path, "healthy")
+    proof = replayed.proof
     assert_quiet(proof)
     settled = [w for w in proof["revenue"]["weeks"] if not w["provisional"] and w["reference"]]
     assert len(settled) >= 3
     for week in settled:
         assert 0.95 <= week["capture"] <= 1.05, week
     assert {v["status"] for v in proof["vitals"] if v["producer"].endswith("_sync")} == {"alive"}
+    assert replayed.told.received() == []
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded') FROM nexus.runs"
+            " WHERE producer = 'notifier'"
+        ).fetchone()
+    assert row is not None
+    runs, succeeded = row
+    assert runs > 500 and succeeded == runs  # it ran every cycle, and had nothing to say
 
 
 @pytest.mark.slow
-def test_slow_fortnight_is_insufficient_data_never_critical(db: Database) -> None:
-    proof = replay(db, "slow-fortnight").proof
+def test_slow_fortnight_is_insufficient_data_never_critical(db: Database, tmp_path: Path) -> None:
+    replayed = replay(db, tmp_path, "slow-fortnight")
+    proof = replayed.proof
     coverage = next(a for a in proof["alerts"] if a["check"] == "invoice_coverage")
     assert coverage["status"] == "insufficient_data"
     assert coverage["measurement"]["n"] < 20
@@ -105,17 +175,19 @@ def test_slow_fortnight_is_insufficient_data_never_critical(db: Database) -> Non
     assert all(
         a["severity"] != "critical" for a in proof["alerts"] if a["check"] == "invoice_coverage"
     )
+    assert replayed.told.received() == []  # insufficient data never notifies
 
 
 @pytest.mark.slow
-def test_outage_shows_in_vitals_then_the_mirror_recovers_equal_to_the_source(
-    db: Database,
+@REPLAY_TIMEOUT
+def test_outage_shows_in_vitals_is_told_once_then_the_mirror_recovers_equal_to_the_source(
+    db: Database, tmp_path: Path
 ) -> None:
     scenario = load_scenario(ROOT / "scenarios" / "st-outage.yaml")
     outage = next(e for e in scenario.events if e.kind == "st_outage")
     # Read while ServiceTitan is still down, five hours in: one cause for the whole tenant.
     during = outage.at + timedelta(hours=5)
-    result = replay(db, "st-outage", observe_at=[during])
+    result = replay(db, tmp_path, "st-outage", observe_at=[during])
     mid = result.checkpoints[during]
     failing = {v["producer"]: v for v in mid["vitals"] if v["status"] == "failing"}
     assert set(failing) >= {"job_sync", "invoice_sync", "customer_sync", "estimate_sync"}
@@ -128,6 +200,24 @@ def test_outage_shows_in_vitals_then_the_mirror_recovers_equal_to_the_source(
     for feed in DEFAULT_FEEDS:
         assert_feed_equals_truth(db, result.simulator, feed)
     assert_derived_equal_truth(db, result.simulator)
+
+    # One cause, ServiceTitan not answering: it fires, and resolves once ServiceTitan is
+    # back. The only other message allowed is its escalation, when the tables fell four
+    # times their limit behind while it lasted (a severity that rises is sent at once).
+    titles = result.told.hook.titles
+    assert result.told.inbox.subjects == titles
+    with db.connect() as conn:
+        log = [s for s in reversed(send_log(conn, 1001)) if s.channel == "hook"]
+    assert {s.cause_key for s in log} == {"st_unreachable:*"}, titles
+    kinds = [(s.kind, s.severity) for s in log]
+    assert kinds in (
+        [("firing", "warning"), ("resolved", "warning")],
+        [("firing", "critical"), ("resolved", "critical")],
+        [("firing", "warning"), ("repeat", "critical"), ("resolved", "critical")],
+    ), titles
+    assert "ServiceTitan does not answer" in titles[0], titles
+    assert titles[-1] == "[RESOLVED] tenant 1001: st_unreachable has cleared", titles
+    assert "$ nexus sync" in result.told.hook.posts[0]["message"]
 
 
 def test_checkpoint_times_are_datetimes() -> None:

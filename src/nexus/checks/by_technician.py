@@ -8,11 +8,11 @@ coverage check's own threshold and minimum n, so the slice declares no
 settings of its own.
 
 The slice gives one alert, never one per technician. A technician whose
-rate is past the threshold on enough jobs is a warning or critical that names
-them — and, when lineage finds a cause upstream (a retired invoice sync), it
-carries that cause, so it is grouped as one more symptom of it. When every
-technician has fewer jobs than the minimum, the slice is `insufficient_data`:
-noise, since nobody can be blamed on so few jobs.
+gap is past the threshold beyond doubt (its whole 95 % interval) on enough
+jobs is a warning that names them — and, when lineage finds a cause upstream
+(a retired invoice sync), it carries that cause, so it is grouped as one more
+symptom of it. When every technician has fewer jobs than the minimum, the
+slice is `insufficient_data`: noise, since nobody can be blamed on so few jobs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from nexus.checks.alert import NONE_FOUND, Alert, Measurement, Model, interval, 
 from nexus.checks.coverage import CHARGEABLE, JOIN_TYPES
 from nexus.checks.inputs import CheckInputs, CheckResult
 from nexus.registry.config import InvoiceCoverageCheck
-from nexus.stats import Severity, severity_above, wilson
+from nexus.stats import Rate, Severity, severity_above, wilson
 from nexus.store.connection import Connection
 
 LABEL = "ST mirror invoice coverage gap by technician"
@@ -80,13 +80,29 @@ def coverage_by_technician(
             TechnicianCoverage(
                 technician_id=int(technician_id),
                 name=name or f"technician {technician_id}",
-                status=severity_above(gap, params.threshold, params.min_n),
+                status=_judged(gap, params),
                 n=gap.n,
                 k=gap.k,
                 **interval(gap),
             )
         )
     return sorted(slices, key=lambda s: (-RANK[s.status], -s.rate, -s.n, s.technician_id))
+
+
+def _judged(gap: Rate, params: InvoiceCoverageCheck) -> Severity:
+    """A technician is named only when their gap is past the threshold beyond doubt.
+
+    With a dozen technicians, one of them lands above the threshold by chance
+    most weeks; naming them on a point estimate is the label that blamed the
+    technicians. Their 95 % interval must lie wholly above it, and even then it is
+    a warning: the tenant-wide check carries the critical.
+    """
+    severity = severity_above(gap, params.threshold, params.min_n)
+    if severity is Severity.CRITICAL:
+        return Severity.WARNING
+    if severity is Severity.WARNING:
+        return Severity.OK
+    return severity
 
 
 def check(inputs: CheckInputs) -> ByTechnicianResult:
