@@ -241,17 +241,24 @@ def test_before_any_run_the_schedules_say_what_to_start(
 def test_notification_urls_parse_or_are_named_without_their_secrets(
     db: Database, tmp_path: Path, server: SimServer
 ) -> None:
-    urls = "json://user:hunter2@hooks.example.com/nexus, nosuchservice://token-12345@x"
+    urls = (
+        "json://user:hunter2@hooks.example.com/nexus, nosuchservice://token-12345@x,"
+        " owner=json://hooks.example.com/owner"
+    )
     result, report = doctor(db.url, tmp_path, server, "notify", NEXUS_NOTIFY_URLS=urls)
     assert result.code == 1
     notify = by_check(report)["notify"]
-    assert notify["passed"] == ["1 channel(s) parse: json://user:****@hooks.example.com/nexus"]
+    # The doctor reads the setting as the notifier does: a named channel (name=url) parses.
+    assert notify["passed"] == [
+        "2 of 3 channel(s) parse: json json://user:****@hooks.example.com/nexus, "
+        "owner json://hooks.example.com/owner"
+    ]
     assert [(p["source"], p["message"]) for p in notify["problems"]] == [
         (
             "NEXUS_NOTIFY_URLS",
-            "channel 2 of 2 (nosuchservice) is not a URL apprise can send to — check its "
-            "scheme and the fields its service needs in apprise's list of services, then fix "
-            "the variable",
+            "NEXUS_NOTIFY_URLS entry 2 (nosuchservice://…) is not a URL apprise can send to — "
+            "check its scheme and form against apprise's list of services "
+            "(e.g. mailto://user:pass@host?to=owner@example.com, json://host/path)",
         )
     ]
     assert "token-12345" not in result.out + result.err

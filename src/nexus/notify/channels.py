@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import apprise
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, wait_exponential
@@ -75,26 +75,44 @@ def parse_channels(urls: str | None) -> list[Channel]:
 
     The error names the entry by its position and service, never the URL itself.
     """
-    channels: list[Channel] = []
     seen: dict[str, int] = {}
-    for position, entry in enumerate(filter(None, re.split(r"[\s,]+", urls or "")), 1):
-        named = _NAME.fullmatch(entry)
-        # A scheme's "://" comes before any "=", so a bare URL never reads as name=url.
-        name, url = (named.group(1), named.group(2)) if named else (None, entry)
-        service = url.split("://", 1)[0].lower() if "://" in url else ""
-        plugin = apprise.Apprise.instantiate(url) if service else None
-        if plugin is None:
-            raise ConfigError(
-                f"NEXUS_NOTIFY_URLS entry {position} ({service or 'no scheme'}://…) is not a URL "
-                "apprise can send to — check its scheme and form against apprise's list of "
-                "services (e.g. mailto://user:pass@host?to=owner@example.com, json://host/path)"
-            )
-        if name is None:
-            seen[service] = seen.get(service, 0) + 1
-            name = service if seen[service] == 1 else f"{service}#{seen[service]}"
-        redacted = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
-        channels.append(Channel(name, service, redacted, url))
-    return channels
+    return [parse_channel(position, entry, seen) for position, entry in channel_entries(urls)]
+
+
+def channel_entries(urls: str | None) -> list[tuple[int, str]]:
+    """The entries of NEXUS_NOTIFY_URLS (`url` or `name=url`), numbered from 1."""
+    return list(enumerate(filter(None, re.split(r"[\s,]+", urls or "")), 1))
+
+
+def _instantiate(url: str) -> Any:
+    """apprise's plugin for `url`; apprise logs a URL it refuses, secrets and all, so not here."""
+    quiet = logging.getLogger("apprise")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        return apprise.Apprise.instantiate(url)
+    finally:
+        quiet.setLevel(level)
+
+
+def parse_channel(position: int, entry: str, seen: dict[str, int]) -> Channel:
+    """One entry as a channel; `seen` counts services, to name unnamed channels apart."""
+    named = _NAME.fullmatch(entry)
+    # A scheme's "://" comes before any "=", so a bare URL never reads as name=url.
+    name, url = (named.group(1), named.group(2)) if named else (None, entry)
+    service = url.split("://", 1)[0].lower() if "://" in url else ""
+    plugin = _instantiate(url) if service else None
+    if plugin is None:
+        raise ConfigError(
+            f"NEXUS_NOTIFY_URLS entry {position} ({service or 'no scheme'}://…) is not a URL "
+            "apprise can send to — check its scheme and form against apprise's list of "
+            "services (e.g. mailto://user:pass@host?to=owner@example.com, json://host/path)"
+        )
+    if name is None:
+        seen[service] = seen.get(service, 0) + 1
+        name = service if seen[service] == 1 else f"{service}#{seen[service]}"
+    redacted = str(plugin.url(privacy=True))
+    return Channel(name, service, redacted, url)
 
 
 def send_test(channels: Sequence[Channel], sleep: Sleep | None = None) -> list[Delivery]:
