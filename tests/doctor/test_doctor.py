@@ -227,6 +227,19 @@ def test_a_producer_whose_slots_passed_without_a_run_is_a_dead_schedule(
     assert by_check(report)["schedules"]["problems"][0]["kind"] == "dead_schedule"
 
 
+def test_a_notifier_without_channels_is_not_a_dead_schedule_but_with_them_it_is(
+    db: Database, tmp_path: Path, server: SimServer
+) -> None:
+    every_producer_ran(db, late={"notifier": timedelta(hours=1)})
+    result, _ = doctor(db.url, tmp_path, server, "schedules")
+    assert result.code == 0, result.out  # nowhere to send: it records no runs
+    urls = "owner=json://127.0.0.1:9/notify"
+    result, report = doctor(db.url, tmp_path, server, "schedules", NEXUS_NOTIFY_URLS=urls)
+    assert result.code == 1
+    [message] = problems(report)
+    assert message.startswith("tenant 1001: producers.notifier runs every 15m, but ")
+
+
 def test_before_any_run_the_schedules_say_what_to_start(
     db: Database, tmp_path: Path, server: SimServer
 ) -> None:

@@ -213,7 +213,8 @@ def test_sigterm_finishes_the_run_a_second_sigterm_abandons_it_and_the_next_run_
             "SELECT queueing_lock FROM nexus.procrastinate_jobs WHERE status = 'todo' ORDER BY id",
         )
         assert [w[0] for w in waiting] == [
-            f"{TENANT}:{p}" for p in ("invoice_sync", "customer_sync", "estimate_sync", "reconcile")
+            f"{TENANT}:{p}"
+            for p in ("invoice_sync", "customer_sync", "estimate_sync", "reconcile", "notifier")
         ], "the producers not yet run stay queued for the next worker"
 
         # Two SIGTERMs in the middle of the invoices backfill: abandoned at a page boundary.

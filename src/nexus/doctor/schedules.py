@@ -40,8 +40,13 @@ def check(installation: Installation, report: CheckReport) -> None:
     now = DatabaseClock(db).now()
     with db.connect(autocommit=True) as conn:
         retired = {r[0] for r in conn.execute("SELECT producer FROM nexus.retired_producers")}
+        unwatched = set(retired)
+        urls = installation.settings().notify_urls
+        if urls is None or not urls.get_secret_value().strip():
+            # With no channel the notifier has nowhere to send and records no runs.
+            unwatched |= {n for n, p in config.producers.items() if p.kind == "notifier"}
         for tenant in tenants:
-            _ledger(conn, config, tenant, retired, now, report)
+            _ledger(conn, config, tenant, unwatched, now, report)
     findings = check_schedules(config, installation.crontab, installation.systemd, retired)
     for finding in findings:
         report.problem(finding.kind, finding.message, source=finding.source)
