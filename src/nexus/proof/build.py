@@ -9,6 +9,7 @@ measure; alerts sharing a root become one cause group.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,17 +112,7 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> Proof:
         orphans=tuple(orphans(conn, config, tenant, now, state, entries)),
         behind=_behind(vital_list, cause),
         timeline=tuple(
-            TimelineEvent(
-                id=e.id,
-                at=e.at,
-                kind=e.kind,
-                actor=e.actor,
-                tenant=e.tenant,
-                producer=e.producer,
-                product=e.product,
-                reason=e.reason,
-                detail=e.detail or {},
-            )
+            TimelineEvent(**{**dataclasses.asdict(e), "detail": e.detail or {}})
             for e in timeline[:TIMELINE_SHOWN]
         ),
         story=(),
