@@ -60,7 +60,7 @@ def test_the_worker_serves_again_after_a_restart_and_a_stop_of_the_database(
     clock = ScaledClock(SCALE, START)
     until = START + timedelta(hours=4)
     stop = threading.Event()
-    with sim.serve() as server, SimDriver(sim, clock, until=until):
+    with sim.serve() as server, SimDriver(sim, clock, until=until) as driver:
         settings = Settings(
             home=tmp_path,
             database_url=db.url,
@@ -107,9 +107,10 @@ def test_the_worker_serves_again_after_a_restart_and_a_stop_of_the_database(
             wait_for("runs after the stop", lambda: succeeded_since(db, back) == set(PRODUCERS), 30)
             assert worker.is_alive()
             # Once the simulated business stops, a last round brings the mirror level with it.
+            settled = driver.settled(timeout=60)
             wait_for(
                 "runs after the business stopped",
-                lambda: succeeded_since(db, until) == set(PRODUCERS),
+                lambda: succeeded_since(db, settled) == set(PRODUCERS),
                 timeout=60,
             )
         finally:

@@ -30,13 +30,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr
 from workerkit import (
     CREDENTIALS,
     SimDriver,
     Worker,
+    overlaps,
     query,
     runs,
     virtual,
@@ -122,7 +122,7 @@ def run_soak(db: Database, home: Path, plan: SoakPlan) -> SoakReport:
     with ExitStack() as stack:
         server = stack.enter_context(sim.serve())
         stack.enter_context(_webhooks_on(sim, server, db, home, config_path, clock, plan))
-        stack.enter_context(SimDriver(sim, clock, until=end))
+        driver = stack.enter_context(SimDriver(sim, clock, until=end))
         hook, port = stack.enter_context(json_receiver())
         env = worker_env(
             db,
@@ -146,9 +146,10 @@ def run_soak(db: Database, home: Path, plan: SoakPlan) -> SoakReport:
             sim.tenant(tenant).faults.clear()
         producers = {name for name, p in config.producers.items() if p.enabled}
         producers = {p for p in producers if config.producers[p].kind == "sync"}
+        settled = driver.settled()
         wait_for(
             "every sync producer of every tenant to succeed after the soak",
-            lambda: _all_succeeded_since(db, end, plan.tenants, producers),
+            lambda: _all_succeeded_since(db, settled, plan.tenants, producers),
             timeout=300,
             every=0.5,
         )
@@ -316,9 +317,9 @@ def _judge(
             if jobs:
                 report.lost += len(jobs)
                 report.problems.append(f"tenant {tenant}: {column} wrong for jobs {jobs[:5]}")
-    for before, after in _overlaps(ledger):
+    for before, after in overlaps(ledger):
         report.duplicates += 1
-        report.problems.append(f"runs {before} and {after} of one producer overlapped")
+        report.problems.append(f"runs {before['id']} and {after['id']} of one producer overlapped")
     twice = _notified_twice(db, hook)
     if twice:
         report.duplicates += twice
@@ -328,19 +329,6 @@ def _judge(
     report.problems += [f"run {r['id']} was never closed: {r}" for r in open_runs]
     held = query(db, "SELECT id, tenant_id, feed, reason FROM nexus.quarantine")
     report.problems += [f"quarantine nobody asked for: {h}" for h in held]
-
-
-def _overlaps(ledger: list[dict[str, Any]]) -> Iterator[tuple[int, int]]:
-    """Pairs of closed runs of one (tenant, producer) that were in progress at once."""
-    by_key: dict[tuple[int, str], list[dict[str, Any]]] = {}
-    for run in ledger:
-        if run["finished"] is not None:
-            by_key.setdefault((run["tenant"], run["producer"]), []).append(run)
-    for items in by_key.values():
-        items.sort(key=lambda r: r["started"])
-        for before, after in itertools.pairwise(items):
-            if before["finished"] > after["started"]:
-                yield before["id"], after["id"]
 
 
 def _notified_twice(db: Database, hook: Hook) -> int:

@@ -84,7 +84,7 @@ def test_two_workers_share_three_tenants_for_an_hour_and_survive_a_sigkill(
     )
     clock = ScaledClock(SCALE, START)
     end = START + HOUR
-    with SimDriver(sim, clock, until=end):
+    with SimDriver(sim, clock, until=end) as driver:
         a = Worker("worker-a", config, clock, env, tmp_path)
         workers.append(a)
         (a_id,) = wait_for(
@@ -114,14 +114,16 @@ def test_two_workers_share_three_tenants_for_an_hour_and_survive_a_sigkill(
         killed_at = virtual(clock, time.time())
         assert a.wait(10) == -signal.SIGKILL
 
-        # The last slot of the hour starts at `end`, when the simulator stops moving:
-        # once every producer has succeeded from then on, the mirror must equal the truth.
+        # The simulator stops moving at `end`: once every producer has succeeded after it
+        # got there, the mirror must equal the truth.
+        settled = driver.settled()
+
         def all_ran_after_the_hour() -> bool:
             done = query(
                 db,
                 "SELECT count(DISTINCT (tenant_id, producer)) FROM nexus.runs"
                 " WHERE status = 'succeeded' AND started_at >= %s",
-                end,
+                settled,
             )[0][0]
             return done == len(TENANTS) * len(SYNC_PRODUCERS)
 
