@@ -17,7 +17,7 @@ from simclient import START, TENANT, StClient
 from nexus.catalog import FEEDS, Feed, spec
 from nexus.clock import VirtualClock
 from nexus.simulator import REMOVE, BusinessConfig, Simulator
-from nexus.simulator.api import served_paths
+from nexus.simulator.api import ApiRoutes, served_paths
 from nexus.simulator.faults import malformation
 
 # (kind, path as routed, feed) for every API route the simulator serves, from the catalog
@@ -109,17 +109,33 @@ def varied() -> Iterator[tuple[Simulator, StClient]]:
         client.close()
 
 
-def test_every_served_api_route_is_covered(varied: tuple[Simulator, StClient]) -> None:
+def test_every_served_path_is_found_by_the_router_as_what_it_was_documented(
+    varied: tuple[Simulator, StClient],
+) -> None:
     sim, _ = varied
-    served = {
-        path for path in sim.app.openapi()["paths"] if path.split("/")[1] not in ("_sim", "connect")
-    }
-    assert served == {path for _, path, _ in SERVED}
+    routes = sim.app.state.api_routes
+    assert set(routes) == {path for _, path, _ in SERVED}
+    router = ApiRoutes(sim.app, sim, routes)
+    for kind, path, feed in SERVED:
+        concrete = path.replace("{tenant}", str(TENANT)).replace("{id}", "42")
+        found = router.find(concrete)
+        assert found is not None, concrete
+        route, tenant, record_id = found
+        assert (route.kind, route.feed.name, tenant) == (kind, feed.name, str(TENANT)), concrete
+        assert record_id == ("42" if kind == "item" else None), concrete
+    # Nothing else is an API path: the token endpoint, control, a bare tenant, a deeper path.
+    for other in (
+        "/connect/token",
+        "/_sim/tenants",
+        f"/jpm/v2/tenant/{TENANT}",
+        f"/jpm/v2/tenant/{TENANT}/jobs/42/notes/7",
+    ):
+        assert router.find(other) is None, other
 
 
 def test_every_catalog_path_is_served(varied: tuple[Simulator, StClient]) -> None:
     sim, _ = varied
-    served = set(sim.app.openapi()["paths"])
+    served = set(sim.app.state.api_routes)
     for feed in FEEDS.values():
         paths = [feed.export, feed.list_path]
         if feed.by_id_path is not None:

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from nexus.simulator.api import Refusal, api_router, token_router
+from nexus.simulator.api import ApiRoutes, Refusal, api_routes, token_router
 from nexus.simulator.control import control_router
 from nexus.simulator.problems import ApiProblem, problem_response
 
@@ -32,8 +32,10 @@ def create_app(sim: Simulator) -> FastAPI:
     )
     app.state.sim = sim
     app.include_router(token_router)
-    app.include_router(api_router())
     app.include_router(control_router)
+    # The read endpoints are found by one lookup in front of FastAPI's router.
+    app.state.api_routes = api_routes()
+    app.add_middleware(ApiRoutes, sim=sim, routes=app.state.api_routes)
     app.add_exception_handler(Refusal, _on_refusal)
     app.add_exception_handler(ApiProblem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_invalid)
