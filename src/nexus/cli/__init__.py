@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nexus.clock import Clock
-from nexus.console import console, err_console, error, replay_progress, styled, sync_progress
+from nexus.cli.console import console, err_console, error, replay_progress, styled, sync_progress
 from nexus.errors import NexusError
 from nexus.settings import Settings, get_settings
 
@@ -1193,6 +1193,3 @@ def silence_expire(
         )
     console.print(f"silence {silence_id} ended")
 
-
-if __name__ == "__main__":
-    app()
