@@ -49,6 +49,7 @@ from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.catalog import DEFAULT_FEEDS, FEEDS, Feed, spec
 from nexus.clock import Clock
+from nexus.registry.config import Config
 from nexus.registry.timeline import current_actor, record_event
 from nexus.servicetitan.pages import ListPage
 from nexus.store.connection import Connection
@@ -263,6 +264,33 @@ def run_reconcile(
         lambda: _reconcile_once(
             db, client, tenant, clock, names, since, repair, repair_pending, checkpoint, actor
         ),
+    )
+
+
+def reconcile_mirror(
+    db: Database,
+    client: ListSource,
+    tenant: int,
+    clock: Clock,
+    config: Config,
+    feeds: Sequence[str] | None = None,
+    since: datetime | None = None,
+    repair: bool | None = None,
+) -> ReconcileReport:
+    """Reconcile as `nexus reconcile` does: by default as the configuration says.
+
+    That is every mirrored feed with a list endpoint unless `feeds` names some,
+    and a repair when `[reconcile] repair` asks for one unless `repair` is given.
+    """
+    names = feeds or reconcilable(config.enabled_feeds)
+    return run_reconcile(
+        db,
+        client,
+        tenant,
+        clock,
+        names,
+        since,
+        config.reconcile.repair if repair is None else repair,
     )
 
 

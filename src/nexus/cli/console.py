@@ -1,4 +1,4 @@
-"""Terminal output helpers shared by the CLI: one console, progress bars, error rendering.
+"""Terminal output helpers shared by the CLI: one console, tables, progress bars, error rendering.
 
 Both consoles have Rich markup turned off, so every message prints exactly as
 written: "declare [[tenants]] in nexus.toml" keeps its brackets, and so do TOML
@@ -8,7 +8,7 @@ tables, lists and ids in text that came from anywhere. Colour comes from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 from rich.text import Text
 
 from nexus.sync.feed_sync import Progress as SyncProgress
@@ -41,6 +42,22 @@ def error(message: str) -> None:
     err_console.print(
         Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True
     )
+
+
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    right: Collection[str] = (),
+) -> Table:
+    """A table of `rows` under `columns`, left-aligned but for the columns in `right`."""
+    shown = Table(title=title)
+    for column in columns:
+        shown.add_column(column, justify="right" if column in right else "left")
+    for row in rows:
+        shown.add_row(*row)
+    return shown
 
 
 @contextmanager
