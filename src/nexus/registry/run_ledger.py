@@ -34,6 +34,14 @@ class Run:
     feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+#: Why a run left `running` is closed as abandoned by the next run of its producer.
+ABANDONED = (
+    "the process ended before the run finished (killed or crashed), or the run"
+    " lost its database connection; its last page was not applied and the next run"
+    " resumed from the saved token"
+)
+
+
 def start_run(conn: Connection, tenant: int, producer: str, now: datetime) -> Run:
     """Record a new run, first closing runs of this producer left `running` by a dead process.
 
@@ -42,15 +50,49 @@ def start_run(conn: Connection, tenant: int, producer: str, now: datetime) -> Ru
     row = conn.execute(
         "WITH abandoned AS ("
         " UPDATE nexus.runs SET status = 'abandoned', finished_at = %(now)s, error_kind = 'other',"
-        " error = 'the process ended before the run finished (killed or crashed), or the run"
-        " lost its database connection; its last page was not applied and the next run"
-        " resumed from the saved token'"
+        " error = %(abandoned)s"
         " WHERE tenant_id = %(tenant)s AND producer = %(producer)s AND status = 'running')"
         " INSERT INTO nexus.runs (tenant_id, producer, started_at, status)"
         " VALUES (%(tenant)s, %(producer)s, %(now)s, 'running') RETURNING id",
-        {"now": now, "tenant": tenant, "producer": producer},
+        {"now": now, "tenant": tenant, "producer": producer, "abandoned": ABANDONED},
     ).fetchone()
     assert row is not None
+    return Run(id=int(row[0]), tenant=tenant, producer=producer, started_at=now)
+
+
+def start_locked_run(
+    conn: Connection, tenant: int, producer: str, now: datetime, lock: int
+) -> Run | None:
+    """Take the session's advisory lock `lock` and, if it was free, `start_run`: one statement.
+
+    Returns None, recording nothing, while another session holds the lock. The
+    statement's snapshot predates the lock, so a run that another session
+    finished just before releasing it may still read `running` here; Postgres
+    checks such a row again at its newest version before closing it, and leaves
+    it as that session finished it.
+    """
+    row = conn.execute(
+        "WITH locked AS MATERIALIZED (SELECT pg_try_advisory_lock(%(lock)s) AS held),"
+        " abandoned AS ("
+        " UPDATE nexus.runs SET status = 'abandoned', finished_at = %(now)s, error_kind = 'other',"
+        " error = %(abandoned)s"
+        " WHERE tenant_id = %(tenant)s AND producer = %(producer)s AND status = 'running'"
+        " AND (SELECT held FROM locked)),"
+        " opened AS ("
+        " INSERT INTO nexus.runs (tenant_id, producer, started_at, status)"
+        " SELECT %(tenant)s, %(producer)s, %(now)s, 'running' FROM locked WHERE held"
+        " RETURNING id)"
+        " SELECT (SELECT id FROM opened) FROM locked",
+        {
+            "lock": lock,
+            "now": now,
+            "tenant": tenant,
+            "producer": producer,
+            "abandoned": ABANDONED,
+        },
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
     return Run(id=int(row[0]), tenant=tenant, producer=producer, started_at=now)
 
 
@@ -61,22 +103,34 @@ def finish_run(
     *,
     error: str | None = None,
     error_kind: str | None = None,
+    unlock: int | None = None,
 ) -> None:
-    """Close a run as succeeded, or failed with its error's text and kind."""
-    conn.execute(
-        "UPDATE nexus.runs SET status = %s, finished_at = %s, rows_read = %s,"
-        " rows_changed = %s, feeds = %s, error = %s, error_kind = %s WHERE id = %s",
-        (
-            "failed" if error is not None else "succeeded",
-            now,
-            run.rows_read,
-            run.rows_changed,
-            Jsonb(run.feeds) if run.feeds else None,
-            error,
-            (error_kind or "other") if error is not None else None,
-            run.id,
-        ),
+    """Close a run as succeeded, or failed with its error's text and kind.
+
+    With `unlock`, the same statement releases the session's advisory lock of
+    that key. A run that takes the lock at once and reads this run before it
+    commits waits on the row and then sees it closed.
+    """
+    closing = (
+        "UPDATE nexus.runs SET status = %(status)s, finished_at = %(now)s,"
+        " rows_read = %(read)s, rows_changed = %(changed)s, feeds = %(feeds)s,"
+        " error = %(error)s, error_kind = %(kind)s WHERE id = %(id)s"
     )
+    params = {
+        "status": "failed" if error is not None else "succeeded",
+        "now": now,
+        "read": run.rows_read,
+        "changed": run.rows_changed,
+        "feeds": Jsonb(run.feeds) if run.feeds else None,
+        "error": error,
+        "kind": (error_kind or "other") if error is not None else None,
+        "id": run.id,
+        "lock": unlock,
+    }
+    if unlock is None:
+        conn.execute(closing, params)
+    else:
+        conn.execute("WITH closed AS (" + closing + ") SELECT pg_advisory_unlock(%(lock)s)", params)
 
 
 def record_outside_run(

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from nexus.clock import Clock, fresh_now
 from nexus.errors import BadRecordError, DatabaseError, NexusError
-from nexus.registry.run_ledger import Run, finish_run, start_run
+from nexus.registry.run_ledger import Run, finish_run, start_locked_run
 from nexus.servicetitan import errors as st
 from nexus.store.connection import Connection
 from nexus.sync.quarantine import FeedHeld
@@ -52,6 +52,22 @@ def lock_key(tenant: int, producer: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def _busy(tenant: int, producer: str) -> ProducerBusy:
+    return ProducerBusy(
+        f"tenant {tenant}: {producer} is already running in another process; "
+        "this run was skipped (it will run on its next schedule)."
+    )
+
+
+def _polling(wait_s: float) -> Iterator[None]:
+    """Yield once, then again every LOCK_POLL_S until `wait_s` has passed."""
+    deadline = time.monotonic() + wait_s
+    yield
+    while time.monotonic() < deadline:
+        time.sleep(LOCK_POLL_S)
+        yield
+
+
 @contextlib.contextmanager
 def producer_lock(
     conn: Connection, tenant: int, producer: str, *, wait_s: float = 0.0
@@ -63,17 +79,12 @@ def producer_lock(
     `wait_s` is how long to keep asking while another process holds it.
     """
     key = lock_key(tenant, producer)
-    deadline = time.monotonic() + wait_s
-    while True:
+    for _ in _polling(wait_s):
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
         if row and row[0]:
             break
-        if time.monotonic() >= deadline:
-            raise ProducerBusy(
-                f"tenant {tenant}: {producer} is already running in another process; "
-                "this run was skipped (it will run on its next schedule)."
-            )
-        time.sleep(LOCK_POLL_S)
+    else:
+        raise _busy(tenant, producer)
     try:
         yield
     finally:
@@ -95,28 +106,51 @@ def recorded_run(
 
     `conn` must be in autocommit mode and is best kept apart from the one the
     work writes on, so the ledger row commits whatever the work's transactions do.
-    `wait_s` is passed to `producer_lock`; a failure is also logged on `log`, if given.
+    `wait_s` is how long to wait for the lock (as `producer_lock`); a failure is also
+    logged on `log`, if given. Taking the lock and opening the run is one statement,
+    and so are closing it and releasing the lock: a run that changes nothing costs
+    two round trips to the ledger.
     """
-    with producer_lock(conn, tenant, producer, wait_s=wait_s):
-        # A run asks a sourced clock (the database's) for the time once, as it starts.
-        run = start_run(conn, tenant, producer, fresh_now(clock))
+    key = lock_key(tenant, producer)
+    # A run asks a sourced clock (the database's) for the time once, as it starts.
+    started = fresh_now(clock)
+    for _ in _polling(wait_s):
+        run = start_locked_run(conn, tenant, producer, started, key)
+        if run is not None:
+            break
+    else:
+        raise _busy(tenant, producer)
+    try:
+        yield run
+    except BaseException as exc:
         try:
-            yield run
-        except BaseException as exc:
-            try:
-                finish_run(
-                    conn, run, clock.now(), error=describe_error(exc), error_kind=error_kind(exc)
-                )
-            except DatabaseError as lost:
-                # The ledger's own connection went with the database: the run stays `running`
-                # until the next run marks it abandoned. The work's error is the one to raise.
-                _log.warning(
-                    "tenant %s: %s could not record its failure: %s", tenant, producer, lost
-                )
-            if log is not None:
-                log.warning("tenant %s: %s failed: %s", tenant, producer, describe_error(exc))
-            raise
-        finish_run(conn, run, clock.now())
+            finish_run(
+                conn,
+                run,
+                clock.now(),
+                error=describe_error(exc),
+                error_kind=error_kind(exc),
+                unlock=key,
+            )
+        except DatabaseError as lost:
+            # The ledger's own connection went with the database: the run stays `running`
+            # until the next run marks it abandoned. The work's error is the one to raise.
+            _log.warning("tenant %s: %s could not record its failure: %s", tenant, producer, lost)
+            _release(conn, key)
+        if log is not None:
+            log.warning("tenant %s: %s failed: %s", tenant, producer, describe_error(exc))
+        raise
+    try:
+        finish_run(conn, run, clock.now(), unlock=key)
+    except BaseException:
+        _release(conn, key)
+        raise
+
+
+def _release(conn: Connection, key: int) -> None:
+    """Release the run's lock after its closing statement failed (a lost session has none)."""
+    with contextlib.suppress(DatabaseError):
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def describe_error(exc: BaseException) -> str:
