@@ -443,8 +443,7 @@ def _page_routes(app: FastAPI, site: Site) -> None:
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     def healthz() -> Response:
         try:
-            with db.connect(autocommit=True) as conn:
-                conn.execute("SELECT 1")
+            db.ping()
         except NexusError as exc:
             return site.json({"status": "unavailable", "database": str(exc)}, 503)
         return site.json({"status": "ok", "database": "ok"})

@@ -18,17 +18,17 @@ from pydantic_core import to_jsonable_python
 from nexus.checks.coverage import invoice_coverage
 from nexus.checks.freshness import is_fresh, product_freshness
 from nexus.registry.config import Config
-from nexus.registry.ownership import ownership
+from nexus.registry.ownership import ownership, retirement_of
 from nexus.registry.producers import producers_report
-from nexus.registry.timeline import events
+from nexus.registry.run_history import RunRecord, recent_runs, run_totals, successes
+from nexus.registry.timeline import event_kinds, event_producers, events, product_events
 from nexus.registry.vitals import ledger, orphans, vitals
 from nexus.store.connection import Connection
 from nexus.store.database import Database
+from nexus.sync.hints import hint_counts, recent_hints, refresh_latency
 from nexus.sync.refresh import PRODUCER as WEBHOOK_PRODUCER
 from nexus.sync.source_check import SourceCheck, source_checks
 
-RECENT_RUNS = 100
-RECENT_FAILURES = 50
 HISTORY = timedelta(days=7)
 
 
@@ -54,21 +54,10 @@ def producer_detail(
     report = producers_report(db, config, tenant, now)
     row = next((p for p in report["producers"] if p["producer"] == name), None)
     with db.connect(autocommit=True) as conn:
-        runs = _runs(conn, tenant, name, now)
-        totals = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE status = 'failed'),"
-            " count(*) FILTER (WHERE status = 'succeeded'), coalesce(sum(rows_read), 0),"
-            " coalesce(sum(rows_changed), 0), min(started_at)"
-            " FROM nexus.runs WHERE tenant_id = %s AND producer = %s AND started_at <= %s",
-            (tenant, name, now),
-        ).fetchone()
+        runs = [_run(r) for r in recent_runs(conn, tenant, name, now)]
+        totals = run_totals(conn, tenant, name, now)
         history = [e.as_dict() for e in events(conn, tenant=tenant, producer=name, until=now)]
-        retired = conn.execute(
-            "SELECT since, reason, forced, event_id FROM nexus.retired_producers"
-            " WHERE producer = %s",
-            (name,),
-        ).fetchone()
-    assert totals is not None
+        retired = retirement_of(conn, name)
     declared = config.producers.get(name)
     if row is None and not runs and not history:
         return None
@@ -88,18 +77,18 @@ def producer_detail(
         "retired": None
         if retired is None
         else {
-            "since": _iso(retired[0]),
-            "reason": retired[1],
-            "forced": retired[2],
-            "event_id": retired[3],
+            "since": _iso(retired.since),
+            "reason": retired.reason,
+            "forced": retired.forced,
+            "event_id": retired.event_id,
         },
         "run_counts": {
-            "runs": totals[0],
-            "failed": totals[1],
-            "succeeded": totals[2],
-            "rows_read": int(totals[3]),
-            "rows_changed": int(totals[4]),
-            "first_run": _iso(totals[5]),
+            "runs": totals.runs,
+            "failed": totals.failed,
+            "succeeded": totals.succeeded,
+            "rows_read": totals.rows_read,
+            "rows_changed": totals.rows_changed,
+            "first_run": _iso(totals.first_run),
         },
         "runs": runs,
         "events": history,
@@ -118,40 +107,18 @@ def _last_success(runs: list[dict[str, Any]]) -> str | None:
     return next((r["finished_at"] for r in runs if r["status"] == "succeeded"), None)
 
 
-def _runs(conn: Connection, tenant: int, producer: str, now: datetime) -> list[dict[str, Any]]:
-    """The latest runs, plus the latest failures even when older: evidence links land on them."""
-    columns = (
-        "id, started_at, finished_at, status, rows_read, rows_changed, error, error_kind"
-        " FROM nexus.runs WHERE tenant_id = %(tenant)s AND producer = %(producer)s"
-        " AND started_at <= %(now)s"
-    )
-    rows = conn.execute(
-        f"(SELECT {columns} ORDER BY started_at DESC, id DESC LIMIT %(recent)s)"
-        f" UNION (SELECT {columns} AND status = 'failed'"
-        " ORDER BY started_at DESC, id DESC LIMIT %(failures)s)"
-        " ORDER BY started_at DESC, id DESC",
-        {
-            "tenant": tenant,
-            "producer": producer,
-            "now": now,
-            "recent": RECENT_RUNS,
-            "failures": RECENT_FAILURES,
-        },
-    ).fetchall()
-    return [
-        {
-            "id": r[0],
-            "started_at": _iso(r[1]),
-            "finished_at": _iso(r[2]),
-            "duration_s": None if r[2] is None else round((r[2] - r[1]).total_seconds(), 3),
-            "status": r[3],
-            "rows_read": r[4],
-            "rows_changed": r[5],
-            "error": r[6],
-            "error_kind": r[7],
-        }
-        for r in rows
-    ]
+def _run(run: RunRecord) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_s": run.duration_s,
+        "status": run.status,
+        "rows_read": run.rows_read,
+        "rows_changed": run.rows_changed,
+        "error": run.error,
+        "error_kind": run.error_kind,
+    }
 
 
 # -- products -------------------------------------------------------------------------------
@@ -231,13 +198,13 @@ def product_detail(
             None,
         )
         start = now - HISTORY
-        successes = _successes(conn, tenant, owner or product.owner, start, now)
-        history = _product_events(conn, tenant, name, {product.owner, owner or product.owner}, now)
+        succeeded = successes(conn, tenant, owner or product.owner, start, now)
+        about = product_events(conn, tenant, name, {product.owner, owner or product.owner}, now)
         checks = _checks_watching(conn, config, tenant, name, now, product.max_age)
     limit = int(product.max_age.total_seconds())
     gaps = [
         {"from": _iso(a), "to": _iso(b), "seconds": int((b - a).total_seconds())}
-        for a, b in zip(successes, [*successes[1:], now], strict=True)
+        for a, b in zip(succeeded, [*succeeded[1:], now], strict=True)
         if (b - a).total_seconds() > limit
     ]
     return {
@@ -259,46 +226,12 @@ def product_detail(
             "measured_by": "run_ledger",
             "from": start.isoformat(),
             "to": now.isoformat(),
-            "successes": [s.isoformat() for s in successes],
+            "successes": [s.isoformat() for s in succeeded],
             "stale_gaps": gaps,
         },
         "checks": checks,
-        "events": history,
+        "events": [e.as_dict() for e in about],
     }
-
-
-def _successes(
-    conn: Connection, tenant: int, producer: str, start: datetime, now: datetime
-) -> list[datetime]:
-    """Successful finishes of `producer` in the window, and the last one before it."""
-    rows = conn.execute(
-        "(SELECT finished_at FROM nexus.runs WHERE tenant_id = %(t)s AND producer = %(p)s"
-        " AND status = 'succeeded' AND finished_at <= %(start)s"
-        " ORDER BY finished_at DESC LIMIT 1)"
-        " UNION ALL (SELECT finished_at FROM nexus.runs WHERE tenant_id = %(t)s"
-        " AND producer = %(p)s AND status = 'succeeded' AND finished_at > %(start)s"
-        " AND finished_at <= %(now)s AND started_at <= %(now)s)"
-        " ORDER BY finished_at",
-        {"t": tenant, "p": producer, "start": start, "now": now},
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def _product_events(
-    conn: Connection, tenant: int, product: str, producers: set[str], now: datetime
-) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT id FROM nexus.events WHERE (tenant_id IS NULL OR tenant_id = %s) AND at <= %s"
-        " AND (product = %s OR (product IS NULL AND producer = ANY(%s)))"
-        " ORDER BY at DESC, id DESC LIMIT 100",
-        (tenant, now, product, sorted(producers)),
-    ).fetchall()
-    wanted = {r[0] for r in rows}
-    if not wanted:
-        return []
-    return [
-        e.as_dict() for e in events(conn, tenant=tenant, until=now, limit=1000) if e.id in wanted
-    ]
 
 
 def _checks_watching(
@@ -367,13 +300,8 @@ def timeline(
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
         found = events(conn, tenant=tenant, producer=producer or None, until=now, limit=500)
-        kinds = [r[0] for r in conn.execute("SELECT DISTINCT kind FROM nexus.events ORDER BY 1")]
-        producers = [
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT producer FROM nexus.events WHERE producer IS NOT NULL ORDER BY 1"
-            )
-        ]
+        kinds = event_kinds(conn)
+        producers = event_producers(conn)
     listed = [e.as_dict() for e in found if not kind or e.kind == kind]
     return {
         "tenant": tenant,
@@ -389,51 +317,27 @@ def webhook_hints(db: Database, tenant: int, now: datetime, limit: int = 200) ->
     """The latest accepted webhooks, what each asked for and whether its refresh landed."""
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT id, received_at, delivery_id, event_type, targets, status, refreshed_at,"
-            " run_id, rows_changed, error FROM nexus.webhook_hints"
-            " WHERE tenant_id = %s AND received_at <= %s"
-            " ORDER BY received_at DESC, id DESC LIMIT %s",
-            (tenant, now, limit),
-        ).fetchall()
-        counts = dict(
-            conn.execute(
-                "SELECT status, count(*) FROM nexus.webhook_hints WHERE tenant_id = %s"
-                " GROUP BY status",
-                (tenant,),
-            ).fetchall()
-        )
-        latency = conn.execute(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s),"
-            " percentile_cont(0.99) WITHIN GROUP (ORDER BY s), count(*) FROM ("
-            " SELECT extract(epoch FROM refreshed_at - received_at) AS s"
-            " FROM nexus.webhook_hints WHERE tenant_id = %s AND status = 'refreshed'"
-            " ORDER BY received_at DESC LIMIT 1000) x",
-            (tenant,),
-        ).fetchone()
-    assert latency is not None
+        hints = recent_hints(conn, tenant, now, limit)
+        counts = hint_counts(conn, tenant)
+        latency = refresh_latency(conn, tenant)
     return {
         "tenant": tenant,
         "as_of": now.isoformat(),
-        "counts": {s: int(counts.get(s, 0)) for s in ("pending", "refreshed", "ignored", "failed")},
-        "latency_s": {
-            "p50": None if latency[0] is None else round(float(latency[0]), 3),
-            "p99": None if latency[1] is None else round(float(latency[1]), 3),
-            "of": int(latency[2]),
-        },
+        "counts": counts,
+        "latency_s": {"p50": latency.p50, "p99": latency.p99, "of": latency.of},
         "hints": [
             {
-                "id": r[0],
-                "received_at": _iso(r[1]),
-                "delivery_id": r[2],
-                "event_type": r[3],
-                "targets": r[4],
-                "status": r[5],
-                "refreshed_at": _iso(r[6]),
-                "run_id": r[7],
-                "rows_changed": r[8],
-                "error": r[9],
+                "id": h.id,
+                "received_at": _iso(h.received_at),
+                "delivery_id": h.delivery_id,
+                "event_type": h.event_type,
+                "targets": h.targets,
+                "status": h.status,
+                "refreshed_at": _iso(h.refreshed_at),
+                "run_id": h.run_id,
+                "rows_changed": h.rows_changed,
+                "error": h.error,
             }
-            for r in rows
+            for h in hints
         ],
     }
