@@ -1,10 +1,11 @@
-"""The data behind each page: one function per page, returning plain JSON-able dicts.
+"""The data behind each page: one view per page, shaping what the core answers.
 
-The HTML page and its `.json` twin are both made from the function's result,
-so what a person reads and what a monitor reads cannot drift apart. The
-proof page uses `nexus.proof.service.current_proof` and the producers list
-`nexus.registry.producers.producers_report` — the very functions behind
-`nexus proof --json` and `nexus producers list --json`.
+Each view takes the page's `Asked` (tenant and moment) and its path or query
+parameters, and returns what the `.json` twin serves and the HTML page renders
+(see `nexus.web.pages`). The proof page uses `nexus.proof.service` and the
+producers list `nexus.registry.producers.producers_report`, the very functions
+behind `nexus proof --json` and `nexus producers list --json`. Every query is
+the core's; nothing here speaks SQL.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pydantic_core import to_jsonable_python
 
 from nexus.checks.coverage import invoice_coverage
 from nexus.checks.freshness import is_fresh, product_freshness
+from nexus.proof.model import Proof
+from nexus.proof.service import proof_as_of
 from nexus.registry.config import Config
 from nexus.registry.ownership import ownership, retirement_of
 from nexus.registry.producers import producers_report
@@ -24,33 +27,40 @@ from nexus.registry.run_history import RunRecord, recent_runs, run_totals, succe
 from nexus.registry.timeline import event_kinds, event_producers, events, product_events
 from nexus.registry.vitals import ledger, orphans, vitals
 from nexus.store.connection import Connection
-from nexus.store.database import Database
 from nexus.sync.hints import hint_counts, recent_hints, refresh_latency
 from nexus.sync.refresh import PRODUCER as WEBHOOK_PRODUCER
 from nexus.sync.source_check import SourceCheck, source_checks
+from nexus.web.site import Asked, NotFound
 
+#: How far back a product's page draws its freshness.
 HISTORY = timedelta(days=7)
+#: How many of the latest webhook deliveries the webhooks page lists.
+HINTS_SHOWN = 200
 
 
 def _iso(when: datetime | None) -> str | None:
     return None if when is None else when.isoformat()
 
 
+def proof(asked: Asked) -> Proof:
+    """The Evolution Proof, as `nexus proof --json` gives it."""
+    return proof_as_of(asked.db, asked.config, asked.tenant, asked.now)
+
+
 # -- producers ----------------------------------------------------------------------------
 
 
-def producers_list(db: Database, config: Config, tenant: int, now: datetime) -> dict[str, Any]:
+def producers(asked: Asked) -> dict[str, Any]:
     """`nexus producers list --json`, exactly."""
-    return producers_report(db, config, tenant, now)
+    return producers_report(asked.db, asked.config, asked.tenant, asked.now)
 
 
-def producer_detail(
-    db: Database, config: Config, tenant: int, name: str, now: datetime
-) -> dict[str, Any] | None:
+def producer(asked: Asked, name: str) -> dict[str, Any]:
     """One producer: schedule, vitals, owned products, runs with errors, its events.
 
-    None when the name is neither declared nor ever ran for this tenant.
+    Not found when the name is neither declared nor ever ran for this tenant.
     """
+    db, config, tenant, now = asked.db, asked.config, asked.tenant, asked.now
     report = producers_report(db, config, tenant, now)
     row = next((p for p in report["producers"] if p["producer"] == name), None)
     with db.connect(autocommit=True) as conn:
@@ -60,7 +70,8 @@ def producer_detail(
         retired = retirement_of(conn, name)
     declared = config.producers.get(name)
     if row is None and not runs and not history:
-        return None
+        known = ", ".join(config.producers) or "none"
+        raise NotFound(f"no producer named '{name}' (declared: {known})")
     schedule = declared.model_dump(mode="json", exclude_none=True) if declared else None
     return {
         "tenant": tenant,
@@ -142,8 +153,9 @@ def _measure(
     return product_freshness(conn, product, tenant, now, entries.get(owner), owner, path, sources)
 
 
-def products_list(db: Database, config: Config, tenant: int, now: datetime) -> dict[str, Any]:
+def products(asked: Asked) -> dict[str, Any]:
     """Every declared product with its owner, freshness and orphan state."""
+    db, config, tenant, now = asked.db, asked.config, asked.tenant, asked.now
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
         state = ownership(conn, config)
@@ -151,21 +163,21 @@ def products_list(db: Database, config: Config, tenant: int, now: datetime) -> d
         orphan_of = {o.product: o for o in orphans(conn, config, tenant, now, state, entries)}
         sources = source_checks(conn, tenant, now)
         rows = []
-        for product in config.products:
-            retired = product.name in state.retired_products
-            owner = state.owners.get(product.name)
+        for declared in config.products:
+            retired = declared.name in state.retired_products
+            owner = state.owners.get(declared.name)
             measured = _measure(
-                conn, config, product, tenant, now, owner, retired, entries, sources
+                conn, config, declared, tenant, now, owner, retired, entries, sources
             )
-            orphan = orphan_of.get(product.name)
+            orphan = orphan_of.get(declared.name)
             rows.append(
                 {
-                    "product": product.name,
-                    "kind": product.kind,
+                    "product": declared.name,
+                    "kind": declared.kind,
                     "owner": owner,
-                    "declared_owner": product.owner,
+                    "declared_owner": declared.owner,
                     "retired": retired,
-                    "max_age_s": int(product.max_age.total_seconds()),
+                    "max_age_s": int(declared.max_age.total_seconds()),
                     "fresh": is_fresh(measured) if measured else None,
                     "freshness": [to_jsonable_python(f) for f in measured],
                     "orphaned": None if orphan is None else to_jsonable_python(orphan),
@@ -174,13 +186,13 @@ def products_list(db: Database, config: Config, tenant: int, now: datetime) -> d
     return {"tenant": tenant, "as_of": now.isoformat(), "products": rows}
 
 
-def product_detail(
-    db: Database, config: Config, tenant: int, name: str, now: datetime
-) -> dict[str, Any] | None:
+def product(asked: Asked, name: str) -> dict[str, Any]:
     """One product: owner, freshness now and over the last week, the checks watching it."""
-    product = config.product(name)
-    if product is None:
-        return None
+    db, config, tenant, now = asked.db, asked.config, asked.tenant, asked.now
+    declared = config.product(name)
+    if declared is None:
+        known = ", ".join(p.name for p in config.products) or "none"
+        raise NotFound(f"no product named '{name}' (declared: {known})")
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
         state = ownership(conn, config)
@@ -188,7 +200,7 @@ def product_detail(
         retired = name in state.retired_products
         owner = state.owners.get(name)
         sources = source_checks(conn, tenant, now)
-        measured = _measure(conn, config, product, tenant, now, owner, retired, entries, sources)
+        measured = _measure(conn, config, declared, tenant, now, owner, retired, entries, sources)
         orphan = next(
             (o for o in orphans(conn, config, tenant, now, state, entries) if o.product == name),
             None,
@@ -198,10 +210,10 @@ def product_detail(
             None,
         )
         start = now - HISTORY
-        succeeded = successes(conn, tenant, owner or product.owner, start, now)
-        about = product_events(conn, tenant, name, {product.owner, owner or product.owner}, now)
-        checks = _checks_watching(conn, config, tenant, name, now, product.max_age)
-    limit = int(product.max_age.total_seconds())
+        succeeded = successes(conn, tenant, owner or declared.owner, start, now)
+        about = product_events(conn, tenant, name, {declared.owner, owner or declared.owner}, now)
+        checks = _checks_watching(conn, config, tenant, name, now, declared.max_age)
+    limit = int(declared.max_age.total_seconds())
     gaps = [
         {"from": _iso(a), "to": _iso(b), "seconds": int((b - a).total_seconds())}
         for a, b in zip(succeeded, [*succeeded[1:], now], strict=True)
@@ -211,11 +223,11 @@ def product_detail(
         "tenant": tenant,
         "as_of": now.isoformat(),
         "product": name,
-        "kind": product.kind,
-        "description": product.description,
-        "path": None if product.path is None else str(product.path),
+        "kind": declared.kind,
+        "description": declared.description,
+        "path": None if declared.path is None else str(declared.path),
         "owner": owner,
-        "declared_owner": product.owner,
+        "declared_owner": declared.owner,
         "owner_status": owner_vital.status if owner_vital else None,
         "retired": retired,
         "max_age_s": limit,
@@ -294,30 +306,31 @@ def _checks_watching(
 # -- timeline and webhooks ----------------------------------------------------------------------
 
 
-def timeline(
-    db: Database, tenant: int, now: datetime, producer: str | None = None, kind: str | None = None
-) -> dict[str, Any]:
+def timeline(asked: Asked, producer: str = "", kind: str = "") -> dict[str, Any]:
+    """The latest events, of one producer or kind if asked (`?producer=`, `?kind=`)."""
+    db, tenant, now = asked.db, asked.tenant, asked.now
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
         found = events(conn, tenant=tenant, producer=producer or None, until=now, limit=500)
         kinds = event_kinds(conn)
-        producers = event_producers(conn)
+        named = event_producers(conn)
     listed = [e.as_dict() for e in found if not kind or e.kind == kind]
     return {
         "tenant": tenant,
         "as_of": now.isoformat(),
         "filter": {"producer": producer or None, "kind": kind or None},
         "kinds": kinds,
-        "producers": producers,
+        "producers": named,
         "events": listed,
     }
 
 
-def webhook_hints(db: Database, tenant: int, now: datetime, limit: int = 200) -> dict[str, Any]:
+def webhooks(asked: Asked) -> dict[str, Any]:
     """The latest accepted webhooks, what each asked for and whether its refresh landed."""
+    db, tenant, now = asked.db, asked.tenant, asked.now
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
-        hints = recent_hints(conn, tenant, now, limit)
+        hints = recent_hints(conn, tenant, now, HINTS_SHOWN)
         counts = hint_counts(conn, tenant)
         latency = refresh_latency(conn, tenant)
     return {
