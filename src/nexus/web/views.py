@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -216,7 +217,7 @@ def product(asked: Asked, name: str) -> dict[str, Any]:
     limit = int(declared.max_age.total_seconds())
     gaps = [
         {"from": _iso(a), "to": _iso(b), "seconds": int((b - a).total_seconds())}
-        for a, b in zip(succeeded, [*succeeded[1:], now], strict=True)
+        for a, b in pairwise([*succeeded, now])
         if (b - a).total_seconds() > limit
     ]
     return {
