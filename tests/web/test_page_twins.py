@@ -41,9 +41,12 @@ def signed_in(app: FastAPI) -> Iterator[TestClient]:
 
 
 def test_every_page_is_registered_with_its_twin_and_nothing_else_by_hand(app: FastAPI) -> None:
-    gets = {r.path for r in app.routes if isinstance(r, APIRoute) and "GET" in r.methods}
+    routes = [r for r in app.routes if isinstance(r, APIRoute) and "GET" in r.methods]
+    gets = {r.path for r in routes}
     declared = {p for page in PAGES for p in (page.path, page.twin, *page.aliases)}
     assert declared <= gets
+    shows = {page.shows for page in PAGES}
+    assert {r.summary for r in routes if r.path in declared} == shows
     assert gets - declared == {"/healthz", "/login", "/metrics"}
     assert len({page.path for page in PAGES}) == len(PAGES)
 

@@ -240,6 +240,7 @@ class Site:
             self._endpoint(page, self._twin),
             methods=["GET"],
             name=f"{page.path}.json",
+            summary=page.shows,
             response_model=None,
         )
         for i, path in enumerate((page.path, *page.aliases)):
@@ -248,6 +249,7 @@ class Site:
                 self._endpoint(page, self._page),
                 methods=["GET"],
                 name=path,
+                summary=page.shows,
                 response_model=None,
                 include_in_schema=i == 0,
             )
@@ -358,8 +360,9 @@ class Page(Generic[Data]):
     path: str
     template: str
     view: Callable[..., Data]
-    #: what the page shows, in a few words
+    #: what the page shows, in a few words (its routes' summary)
     shows: str
+    #: what the template calls the view's data
     name: str = "data"
     extras: Callable[[Asked, Data], Mapping[str, Any]] | None = None
     #: further paths of the HTML page (no twin of their own)
