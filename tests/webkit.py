@@ -7,6 +7,7 @@ fixture (which empties its database) never touches it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from nexus.scenario import load_scenario
 from nexus.settings import Settings
 from nexus.store.database import Database
 from nexus.web import create_app
+from nexus.web.site import Page
 from stsim import client, clock, make_sim, server, sim
 
 __all__ = ["client", "clock", "make_sim", "server", "sim"]
@@ -101,3 +103,20 @@ def web(app: FastAPI) -> Iterator[TestClient]:
     """The app over ASGI, without credentials (add headers or log in per test)."""
     with TestClient(app, follow_redirects=False) as test_client:
         yield test_client
+
+
+#: The name each declared page with a `{name}` in its path is shown for in the tests.
+PAGE_EXAMPLES = {
+    "/producers/{name}": "invoice_sync",
+    "/products/{name}": "titan.jobs.invoice_total",
+}
+
+
+def shown_at(page: Page[Any]) -> list[str]:
+    """Where `page` is read in the replayed incident: its path, named, then its aliases."""
+    named = "{" in page.path
+    assert not named or page.path in PAGE_EXAMPLES, (
+        f"{page.path} has a name in its path: add the name to show it for to PAGE_EXAMPLES"
+    )
+    path = re.sub(r"\{\w+\}", PAGE_EXAMPLES.get(page.path, ""), page.path)
+    return [path, *page.aliases]

@@ -21,7 +21,8 @@ from nexus.servicetitan.errors import AuthError
 from nexus.store.database import Database
 from nexus.sync.recorded_run import describe_error, error_kind
 from nexus.web import create_app
-from webkit import BEARER, TENANT, Replayed, web_settings
+from nexus.web.pages import PAGES
+from webkit import BEARER, TENANT, Replayed, shown_at, web_settings
 
 ROOT = Path(__file__).parents[2]
 SCHEMA = json.loads((ROOT / "src/nexus/proof/proof.schema.json").read_text())
@@ -102,22 +103,28 @@ def test_the_proof_page_draws_coverage_revenue_orphans_and_timeline(web: TestCli
     assert "producer retired forced" in timeline and "bulk write refused" in timeline
 
 
+#: Anything a browser would fetch from elsewhere: a scheme, a scheme-relative URL, an import.
+OUTSIDE = re.compile(
+    r"https?://|(src|href|action|srcset|poster|data)=[\"']?//|url\(\s*[\"']?//|@import"
+)
+
+
 def test_pages_load_nothing_from_anywhere_and_run_no_script(web: TestClient) -> None:
-    for path in (
-        "/",
-        "/producers",
-        "/producers/invoice_sync",
-        "/products",
-        "/products/titan.jobs.invoice_total",
-        "/timeline",
-        "/webhooks",
-        "/login",
-    ):
-        page = web.get(path, headers={} if path == "/login" else BEARER).text
+    declared = [path for page in PAGES for path in shown_at(page)]
+    errors = ["/producers/nope", "/products/nope?tenant=999"]
+    assert {"/", "/producers/invoice_sync", "/products/titan.jobs.invoice_total"} <= set(declared)
+    for path in (*declared, *errors, "/login"):
+        served = web.get(
+            path, headers={} if path == "/login" else {**BEARER, "Accept": "text/html"}
+        )
+        page = served.text
+        assert served.headers["content-type"].startswith("text/html"), path
         assert "<script" not in page.lower(), path
-        assert not re.search(r"(src|href|action)=\"(https?:)?//", page), path
-        assert "http://" not in page and "https://" not in page, path
+        outside = OUTSIDE.search(page)
+        assert outside is None, (path, page[max(outside.start() - 80, 0) : outside.end() + 80])
         assert 'name="viewport"' in page
+        csp = served.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "script-src" not in csp, path
 
 
 def test_the_producer_page_shows_schedule_products_runs_and_events(web: TestClient) -> None:

@@ -56,6 +56,16 @@ class Ownership:
         return sorted(p for p, owner in self.owners.items() if owner == producer)
 
 
+@dataclass(frozen=True)
+class RetiredProducer:
+    """A producer's retirement as it stands: since when, why, whether it was forced."""
+
+    since: datetime
+    reason: str
+    forced: bool
+    event_id: int
+
+
 @dataclass
 class Retirement:
     producer: str
@@ -79,6 +89,15 @@ def ownership(conn: Connection, config: RegistryConfig) -> Ownership:
             owners[product] = owner
     retired = dict(conn.execute("SELECT producer, since FROM nexus.retired_producers").fetchall())
     return Ownership(owners, retired, retired_products, set(config.producers))
+
+
+def retirement_of(conn: Connection, producer: str) -> RetiredProducer | None:
+    """The producer's retirement, or None while it is not retired."""
+    row = conn.execute(
+        "SELECT since, reason, forced, event_id FROM nexus.retired_producers WHERE producer = %s",
+        (producer,),
+    ).fetchone()
+    return None if row is None else RetiredProducer(*row)
 
 
 def retire(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -84,6 +85,10 @@ def record_event(
     return int(row[0])
 
 
+#: The columns of an event, in the order of `Event`'s fields.
+_COLUMNS = "id, at, kind, actor, tenant_id, producer, product, reason, detail"
+
+
 def events(
     conn: Connection,
     *,
@@ -94,25 +99,45 @@ def events(
 ) -> list[Event]:
     """Events newest first; tenant-wide events (tenant NULL) are always included."""
     rows = conn.execute(
-        "SELECT id, at, kind, actor, tenant_id, producer, product, reason, detail"
-        " FROM nexus.events"
+        f"SELECT {_COLUMNS} FROM nexus.events"
         " WHERE (%(tenant)s::bigint IS NULL OR tenant_id IS NULL OR tenant_id = %(tenant)s)"
         " AND (%(producer)s::text IS NULL OR producer = %(producer)s)"
         " AND (%(until)s::timestamptz IS NULL OR at <= %(until)s)"
         " ORDER BY at DESC, id DESC LIMIT %(limit)s",
         {"tenant": tenant, "producer": producer, "until": until, "limit": limit},
     ).fetchall()
+    return [Event(*row) for row in rows]
+
+
+def product_events(
+    conn: Connection,
+    tenant: int,
+    product: str,
+    producers: Iterable[str],
+    until: datetime,
+    limit: int = 100,
+) -> list[Event]:
+    """Events about `product`, or about one of its `producers` and no product, newest first."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM nexus.events"
+        " WHERE (tenant_id IS NULL OR tenant_id = %s) AND at <= %s"
+        " AND (product = %s OR (product IS NULL AND producer = ANY(%s)))"
+        " ORDER BY at DESC, id DESC LIMIT %s",
+        (tenant, until, product, sorted(producers), limit),
+    ).fetchall()
+    return [Event(*row) for row in rows]
+
+
+def event_kinds(conn: Connection) -> list[str]:
+    """Every kind of event recorded so far, in order: what the timeline can be filtered by."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT kind FROM nexus.events ORDER BY 1")]
+
+
+def event_producers(conn: Connection) -> list[str]:
+    """Every producer named by an event so far, in order."""
     return [
-        Event(
-            id=r[0],
-            at=r[1],
-            kind=r[2],
-            actor=r[3],
-            tenant=r[4],
-            producer=r[5],
-            product=r[6],
-            reason=r[7],
-            detail=r[8],
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT producer FROM nexus.events WHERE producer IS NOT NULL ORDER BY 1"
         )
-        for r in rows
     ]

@@ -81,6 +81,11 @@ class Database:
                 "is running and the URL is right."
             ) from None
 
+    def ping(self) -> None:
+        """Have the server answer a trivial statement, or raise the `DatabaseError` it meets."""
+        with self.connect(autocommit=True) as conn:
+            conn.execute("SELECT 1")
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A connection in one transaction: committed on success, rolled back on error."""

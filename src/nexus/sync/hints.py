@@ -18,7 +18,8 @@ import hashlib
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -254,3 +255,79 @@ def record_hint(conn: Connection, tenant: int, body: bytes, hint: Hint, now: Any
         )
         status = "pending"
     return Accepted(hint_id, tenant, targets, status, redelivery=True)
+
+
+# -- reading hints back ------------------------------------------------------------------------
+
+#: The statuses a hint can have, in the order the webhooks page counts them.
+HINT_STATUSES = ("pending", "refreshed", "ignored", "failed")
+
+
+@dataclass(frozen=True)
+class HintRecord:
+    """One accepted delivery as recorded: what it asked for and how its refresh went."""
+
+    id: int
+    received_at: datetime
+    delivery_id: str | None
+    event_type: str | None
+    targets: dict[str, list[int]]
+    status: str
+    refreshed_at: datetime | None
+    run_id: int | None
+    rows_changed: int | None
+    error: str | None
+
+
+#: A record's columns are named as its fields, so one list reads them in order.
+_RECORD_COLUMNS = ", ".join(f.name for f in fields(HintRecord))
+
+
+@dataclass(frozen=True)
+class RefreshLatency:
+    """Seconds from accepting a hint to its ids being loaded, over the latest refreshed hints."""
+
+    p50: float | None
+    p99: float | None
+    of: int
+
+
+def recent_hints(conn: Connection, tenant: int, until: datetime, limit: int) -> list[HintRecord]:
+    """The latest `limit` deliveries accepted until `until`, newest first."""
+    rows = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM nexus.webhook_hints"
+        " WHERE tenant_id = %s AND received_at <= %s"
+        " ORDER BY received_at DESC, id DESC LIMIT %s",
+        (tenant, until, limit),
+    ).fetchall()
+    return [HintRecord(*row) for row in rows]
+
+
+def hint_counts(conn: Connection, tenant: int) -> dict[str, int]:
+    """How many of the tenant's hints have each status (every status, zero included)."""
+    counted = dict(
+        conn.execute(
+            "SELECT status, count(*) FROM nexus.webhook_hints WHERE tenant_id = %s GROUP BY status",
+            (tenant,),
+        ).fetchall()
+    )
+    return {status: int(counted.get(status, 0)) for status in HINT_STATUSES}
+
+
+def refresh_latency(conn: Connection, tenant: int, latest: int = 1000) -> RefreshLatency:
+    """The median and 99th percentile refresh time of the `latest` refreshed hints."""
+    row = conn.execute(
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s),"
+        " percentile_cont(0.99) WITHIN GROUP (ORDER BY s), count(*) FROM ("
+        " SELECT extract(epoch FROM refreshed_at - received_at) AS s"
+        " FROM nexus.webhook_hints WHERE tenant_id = %s AND status = 'refreshed'"
+        " ORDER BY received_at DESC LIMIT %s) x",
+        (tenant, latest),
+    ).fetchone()
+    assert row is not None  # an aggregate always answers one row
+    p50, p99, of = row
+    return RefreshLatency(
+        None if p50 is None else round(float(p50), 3),
+        None if p99 is None else round(float(p99), 3),
+        int(of),
+    )

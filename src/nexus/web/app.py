@@ -3,19 +3,12 @@
 Routes (every one needs access except /healthz, the login form and the
 HMAC-signed webhook endpoint; /metrics is open only with NEXUS_METRICS_OPEN):
 
-    GET  /  and /proof          the Evolution Proof          /proof.json
-    GET  /producers             producers and vitals         /producers.json
-    GET  /producers/{name}      runs, schedule, products     /producers/{name}.json
-    GET  /products              data products                /products.json
-    GET  /products/{name}       freshness history, checks    /products/{name}.json
-    GET  /timeline              events (?producer=, ?kind=)  /timeline.json
-    GET  /webhooks              accepted webhook hints       /webhooks.json
+    GET  every page of `nexus.web.pages.PAGES` (/proof, /producers, /products/{name}, …)
+         as HTML at its path and as JSON at its `.json` twin, both from the page's view
     POST /webhooks/servicetitan/{tenant}
     GET  /metrics   GET /healthz   GET|POST /login   POST /logout
 
-Every page takes `?tenant=` when more than one tenant is served. Handlers
-only parse, call one function of `nexus.web.views` (or the proof service),
-and render the result as HTML or JSON.
+Every page takes `?tenant=` when more than one tenant is served.
 """
 
 from __future__ import annotations
@@ -24,8 +17,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Form, HTTPException, Request
@@ -35,7 +26,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nexus.checks.alert import Alert
 from nexus.clock import Clock
 from nexus.errors import (
     DatabaseError,
@@ -44,23 +34,17 @@ from nexus.errors import (
     RetriableDatabaseError,
     StatementTimeout,
 )
-from nexus.notify.status import notify_status
-from nexus.proof.model import Proof
-from nexus.proof.service import current_proof
 from nexus.registry.config import Config
-from nexus.servicetitan.webhook_signature import SignatureScheme
 from nexus.settings import Settings
 from nexus.store.database import Database
 from nexus.sync.refresh import ClientFactory, IdSource, Refresher
-from nexus.web import charts, views
 from nexus.web.auth import SESSION_COOKIE, SESSION_TTL_S, LoginThrottle, safe_next
 from nexus.web.metrics import NexusCollector, WebhookMetrics
+from nexus.web.pages import PAGES
 from nexus.web.site import Site
 from nexus.web.webhook_route import add_webhook_routes
 
 log = logging.getLogger(__name__)
-
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 def default_clients(settings: Settings) -> ClientFactory:
@@ -384,208 +368,14 @@ def _database_errors(app: FastAPI, site: Site) -> None:
 # -- pages -------------------------------------------------------------------------------------
 
 
-def _alert_chart(alert: Alert) -> Any:
-    m = alert.measurement
-    if m.ci_low is not None and m.ci_high is not None and m.rate is not None:
-        return charts.whisker(m.rate, m.ci_low, m.ci_high, alert.threshold, label=alert.label)
-    if m.max_age_s:
-        return charts.age_gauge(m.age_s, m.max_age_s, label=alert.label)
-    return None
-
-
-def proof_context(proof: Proof, expected_coverage: float) -> dict[str, Any]:
-    """What the proof page shows besides the proof itself: grouped alerts and charts."""
-    groups: list[dict[str, Any]] = [
-        {"index": i, "cause": cause, "alerts": []} for i, cause in enumerate(proof.causes)
-    ]
-    loose: list[dict[str, Any]] = []
-    for i, alert in enumerate(proof.alerts):
-        group = alert.grouped_under
-        view = {
-            "index": i,
-            "alert": alert,
-            "chart": _alert_chart(alert),
-            "show_cause": group is None,
-        }
-        if group is not None and 0 <= group < len(groups):
-            groups[group]["alerts"].append(view)
-        else:
-            loose.append(view)
-    loose.sort(key=lambda v: SEVERITY_ORDER.get(v["alert"].severity, 3))
-    days = [
-        charts.DayBar(d.day.isoformat(), d.completed, d.with_total, d.rate, d.ci_low, d.ci_high)
-        for d in proof.coverage_by_day
-    ]
-    weeks = [
-        charts.WeekBars(w.week, w.mirror, w.reference, w.capture, w.provisional)
-        for w in proof.revenue.weeks
-    ]
-    for shown in groups:
-        # The cause's primary check leads; the other alerts are its symptoms, shown quietly.
-        primary = shown["cause"].primary
-        ordered = sorted(
-            shown["alerts"],
-            key=lambda v: (v["alert"].check != primary, SEVERITY_ORDER.get(v["alert"].severity, 3)),
-        )
-        shown["lead"], shown["more"] = (ordered[0], ordered[1:]) if ordered else (None, [])
-    return {
-        "groups": [g for g in groups if g["alerts"]],
-        "loose": loose,
-        "coverage_chart": charts.coverage_bars(days, expected_coverage),
-        "revenue_chart": charts.revenue_bars(weeks, proof.revenue.reference or "reference"),
-    }
-
-
 def _page_routes(app: FastAPI, site: Site) -> None:
-    db, config, clock = site.db, site.config, site.clock
-    expected = 1 - config.checks.invoice_coverage.threshold
-
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     def healthz() -> Response:
         try:
-            with db.connect(autocommit=True) as conn:
-                conn.execute("SELECT 1")
+            site.db.ping()
         except NexusError as exc:
             return site.json({"status": "unavailable", "database": str(exc)}, 503)
         return site.json({"status": "ok", "database": "ok"})
 
-    def proof_of(request: Request) -> tuple[int, Proof]:
-        tenant = site.tenant_of(request)
-        return tenant, current_proof(db, config, tenant, clock)
-
-    @app.get("/proof.json")
-    def proof_json(request: Request) -> Response:
-        return site.json(proof_of(request)[1].to_json())
-
-    @app.get("/", include_in_schema=False)
-    @app.get("/proof")
-    def proof_page(request: Request) -> Response:
-        tenant, proof = proof_of(request)
-        return site.render(
-            request,
-            "proof.html",
-            tenant=tenant,
-            now=proof.as_of,
-            proof=proof,
-            timezone=config.tenant(tenant).timezone,
-            notify=notify_status(db, tenant, proof.as_of),
-            **proof_context(proof, expected),
-        )
-
-    @app.get("/producers.json")
-    def producers_json(request: Request) -> Response:
-        tenant = site.tenant_of(request)
-        return site.json(views.producers_list(db, config, tenant, clock.now()))
-
-    @app.get("/producers")
-    def producers_page(request: Request) -> Response:
-        tenant, now = site.tenant_of(request), clock.now()
-        report = views.producers_list(db, config, tenant, now)
-        return site.render(request, "producers.html", tenant=tenant, now=now, report=report)
-
-    def producer_of(request: Request, name: str) -> tuple[int, Any, dict[str, Any]]:
-        tenant, now = site.tenant_of(request), clock.now()
-        found = views.producer_detail(db, config, tenant, name, now)
-        if found is None:
-            known = ", ".join(config.producers) or "none"
-            raise HTTPException(404, f"no producer named '{name}' (declared: {known})")
-        return tenant, now, found
-
-    @app.get("/producers/{name}.json")
-    def producer_json(request: Request, name: str) -> Response:
-        return site.json(producer_of(request, name)[2])
-
-    @app.get("/producers/{name}")
-    def producer_page(request: Request, name: str) -> Response:
-        tenant, now, found = producer_of(request, name)
-        return site.render(request, "producer.html", tenant=tenant, now=now, p=found)
-
-    @app.get("/products.json")
-    def products_json(request: Request) -> Response:
-        tenant = site.tenant_of(request)
-        return site.json(views.products_list(db, config, tenant, clock.now()))
-
-    @app.get("/products")
-    def products_page(request: Request) -> Response:
-        tenant, now = site.tenant_of(request), clock.now()
-        data = views.products_list(db, config, tenant, now)
-        return site.render(request, "products.html", tenant=tenant, now=now, data=data)
-
-    def product_of(request: Request, name: str) -> tuple[int, Any, dict[str, Any]]:
-        tenant, now = site.tenant_of(request), clock.now()
-        found = views.product_detail(db, config, tenant, name, now)
-        if found is None:
-            known = ", ".join(p.name for p in config.products) or "none"
-            raise HTTPException(404, f"no product named '{name}' (declared: {known})")
-        return tenant, now, found
-
-    def product_html(request: Request, name: str) -> Response:
-        tenant, now, p = product_of(request, name)
-        start = datetime.fromisoformat(p["history"]["from"])
-        history = charts.freshness_history(
-            [datetime.fromisoformat(s) for s in p["history"]["successes"]],
-            start,
-            now,
-            p["max_age_s"],
-            label=f"{name} freshness",
-            markers=[
-                (datetime.fromisoformat(e["at"]), f"{e['kind']} ({e['at']})") for e in p["events"]
-            ],
-        )
-        coverage = next((c for c in p["checks"] if c["check"] == "invoice_coverage"), None)
-        coverage_chart = (
-            charts.whisker(
-                coverage["rate"],
-                coverage["ci_low"],
-                coverage["ci_high"],
-                coverage["threshold"],
-                label="completed jobs without an invoice total",
-            )
-            if coverage
-            else None
-        )
-        return site.render(
-            request,
-            "product.html",
-            tenant=tenant,
-            now=now,
-            p=p,
-            history_chart=history,
-            coverage_chart=coverage_chart,
-        )
-
-    @app.get("/products/{name}.json")
-    def product_json(request: Request, name: str) -> Response:
-        # A file product may itself end in .json (st_jobs_cache.json): its page wins.
-        if config.product(name) is None and config.product(f"{name}.json") is not None:
-            return product_html(request, f"{name}.json")
-        return site.json(product_of(request, name)[2])
-
-    @app.get("/products/{name}")
-    def product_page(request: Request, name: str) -> Response:
-        return product_html(request, name)
-
-    @app.get("/timeline.json")
-    def timeline_json(request: Request, producer: str = "", kind: str = "") -> Response:
-        tenant = site.tenant_of(request)
-        return site.json(views.timeline(db, tenant, clock.now(), producer, kind))
-
-    @app.get("/timeline")
-    def timeline_page(request: Request, producer: str = "", kind: str = "") -> Response:
-        tenant, now = site.tenant_of(request), clock.now()
-        data = views.timeline(db, tenant, now, producer, kind)
-        return site.render(request, "timeline.html", tenant=tenant, now=now, data=data)
-
-    @app.get("/webhooks.json")
-    def webhooks_json(request: Request) -> Response:
-        tenant = site.tenant_of(request)
-        return site.json(views.webhook_hints(db, tenant, clock.now()))
-
-    @app.get("/webhooks")
-    def webhooks_page(request: Request) -> Response:
-        tenant, now = site.tenant_of(request), clock.now()
-        data = views.webhook_hints(db, tenant, now)
-        scheme = SignatureScheme.from_settings(site.settings)
-        return site.render(
-            request, "webhooks.html", tenant=tenant, now=now, data=data, scheme=scheme
-        )
+    for page in PAGES:
+        site.serve(app, page)

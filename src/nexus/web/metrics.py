@@ -32,6 +32,7 @@ from nexus.errors import NexusError
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
 from nexus.proof.model import Proof
+from nexus.registry.run_history import ProducerCounts, producer_counts
 from nexus.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class NexusCollector(Collector):
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self._cache: dict[int, tuple[float, Proof, list[Any]]] = {}
+        self._cache: dict[int, tuple[float, Proof, list[ProducerCounts]]] = {}
         self._lock = threading.Lock()
 
     def describe(self) -> Iterable[Metric]:
@@ -90,7 +91,7 @@ class NexusCollector(Collector):
             families.add(str(tenant), proof, product, runs)
         yield from families.all()
 
-    def _read(self, tenant: int) -> tuple[Proof, list[Any]]:
+    def _read(self, tenant: int) -> tuple[Proof, list[ProducerCounts]]:
         with self._lock:
             cached = self._cache.get(tenant)
             if cached is not None and time.monotonic() - cached[0] < CACHE_S:
@@ -100,14 +101,7 @@ class NexusCollector(Collector):
             site.db.ensure_schema()
             with site.db.connect(autocommit=True) as conn:
                 proof = build_proof(conn, proof_inputs(site.config, tenant), now)
-                runs = conn.execute(
-                    "SELECT producer, count(*) FILTER (WHERE status IN ('succeeded', 'failed')),"
-                    " count(*) FILTER (WHERE status = 'failed'), coalesce(sum(rows_changed), 0),"
-                    " max(finished_at) FILTER (WHERE status = 'succeeded')"
-                    " FROM nexus.runs WHERE tenant_id = %s AND started_at <= %s"
-                    " GROUP BY producer ORDER BY producer",
-                    (tenant, now),
-                ).fetchall()
+                runs = producer_counts(conn, tenant, now)
             self._cache[tenant] = (time.monotonic(), proof, runs)
             return proof, runs
 
@@ -195,14 +189,14 @@ class _Families:
             self.verdict,
         ]
 
-    def add(self, tenant: str, proof: Proof, product: str, runs: list[Any]) -> None:
-        for producer, finished, failed, rows, last in runs:
-            labels = [tenant, producer]
-            self.runs.add_metric(labels, finished)
-            self.failures.add_metric(labels, failed)
-            self.rows.add_metric(labels, int(rows))
-            if last is not None:
-                self.last_success.add_metric(labels, last.timestamp())
+    def add(self, tenant: str, proof: Proof, product: str, runs: list[ProducerCounts]) -> None:
+        for counted in runs:
+            labels = [tenant, counted.producer]
+            self.runs.add_metric(labels, counted.finished)
+            self.failures.add_metric(labels, counted.failed)
+            self.rows.add_metric(labels, counted.rows_changed)
+            if counted.last_success is not None:
+                self.last_success.add_metric(labels, counted.last_success.timestamp())
         for vital in proof.vitals:
             for status in STATUSES:
                 self.status.add_metric(

@@ -1,24 +1,35 @@
-"""What every page handler shares: configuration, templates, formatting, responses."""
+"""What every page shares: configuration, templates, formatting, responses, and `Page`.
+
+A page is declared once (`Page`: its path, template and view) and `Site.serve`
+registers it twice, as HTML at its path and as its `.json` twin: both call the
+one view, so what a person reads and what a monitor reads cannot drift apart.
+Access, tenant selection, error pages and the security headers (CSP included)
+are the app's, the same for every route.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import inspect
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
 import orjson
-from fastapi import HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
+from pydantic import BaseModel
 
 from nexus import times
-from nexus.clock import Clock
+from nexus.clock import Clock, fresh_now
 from nexus.registry.config import Config
 from nexus.settings import Settings
 from nexus.store.database import Database
@@ -214,3 +225,161 @@ class Site:
     @staticmethod
     def json(data: Any, status: int = 200) -> JSONResponse:
         return JSONResponse(data, status_code=status)
+
+    def asked(self, request: Request) -> Asked:
+        """The tenant a page request is about, and its moment, asked afresh of the clock."""
+        return Asked(self, self.tenant_of(request), fresh_now(self.clock))
+
+    def serve(self, app: FastAPI, page: Page[Any]) -> None:
+        """Register `page` as HTML at its path (and aliases) and as JSON at its `.json` twin.
+
+        The twin is registered first: `/products/{name}` would take `/products/x.json` too.
+        """
+        app.add_api_route(
+            page.twin,
+            self._endpoint(page, self._twin),
+            methods=["GET"],
+            name=f"{page.path}.json",
+            summary=page.shows,
+            response_model=None,
+        )
+        for i, path in enumerate((page.path, *page.aliases)):
+            app.add_api_route(
+                path,
+                self._endpoint(page, self._page),
+                methods=["GET"],
+                name=path,
+                summary=page.shows,
+                response_model=None,
+                include_in_schema=i == 0,
+            )
+
+    def _page(self, request: Request, page: Page[Any], params: dict[str, Any]) -> Response:
+        asked = self.asked(request)
+        return self._html(request, page, asked, page.view(asked, **params))
+
+    def _twin(self, request: Request, page: Page[Any], params: dict[str, Any]) -> Response:
+        asked = self.asked(request)
+        try:
+            data = page.view(asked, **params)
+        except NotFound:
+            found = self._named_json(page, asked, params)
+            if found is None:
+                raise
+            return self._html(request, page, asked, found)
+        return self.json(data.model_dump(mode="json") if isinstance(data, BaseModel) else data)
+
+    @staticmethod
+    def _named_json(page: Page[Any], asked: Asked, params: dict[str, Any]) -> Any | None:
+        """The data of a name that itself ends in .json, if there is such a name.
+
+        A file product may be called `st_jobs_cache.json`: when nothing is called `x`
+        but something is called `x.json`, `/products/x.json` is that thing's page.
+        """
+        name = page.name_param
+        if name is None:
+            return None
+        try:
+            return page.view(asked, **{**params, name: f"{params[name]}.json"})
+        except NotFound:
+            return None
+
+    def _html(self, request: Request, page: Page[Any], asked: Asked, data: Any) -> HTMLResponse:
+        extras = page.extras(asked, data) if page.extras else {}
+        return self.render(
+            request,
+            page.template,
+            tenant=asked.tenant,
+            now=asked.now,
+            **{page.name: data},
+            **extras,
+        )
+
+    @staticmethod
+    def _endpoint(
+        page: Page[Any], answer: Callable[[Request, Page[Any], dict[str, Any]], Response]
+    ) -> Callable[..., Response]:
+        """A FastAPI endpoint taking the view's own parameters (path and query) by name."""
+
+        def endpoint(request: Request, **params: Any) -> Response:
+            return answer(request, page, params)
+
+        # FastAPI reads the parameters to parse (and refuse with 422) from the signature.
+        endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter(
+                    "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
+                ),
+                *page.params,
+            ],
+            return_annotation=Response,
+        )
+        return endpoint
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a page is asked about: the tenant, and the one moment the page is read at."""
+
+    site: Site
+    tenant: int
+    now: datetime
+
+    @property
+    def db(self) -> Database:
+        return self.site.db
+
+    @property
+    def config(self) -> Config:
+        return self.site.config
+
+
+class NotFound(HTTPException):
+    """Nothing by that name: a 404 whose message names what was asked and what there is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(404, message)
+
+
+Data = TypeVar("Data")
+
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Page(Generic[Data]):
+    """One dashboard page, declared once; `Site.serve` registers its HTML and `.json` twin.
+
+    `view(asked, **params)` returns the page's data; its parameters after `asked` are the
+    path's `{names}` and the query's (FastAPI parses both from the signature). The twin
+    answers that data as JSON (a pydantic model as its JSON dump); the HTML page renders
+    it into `template` as `name`, with what `extras(asked, data)` adds for people, such
+    as charts. A view raises `NotFound` for a name that is not there.
+    """
+
+    path: str
+    template: str
+    view: Callable[..., Data]
+    #: what the page shows, in a few words (its routes' summary)
+    shows: str
+    #: what the template calls the view's data
+    name: str = "data"
+    extras: Callable[[Asked, Data], Mapping[str, Any]] | None = None
+    #: further paths of the HTML page (no twin of their own)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def twin(self) -> str:
+        return f"{self.path}.json"
+
+    @property
+    def name_param(self) -> str | None:
+        """The path's last parameter when the path ends in one (`/products/{name}`)."""
+        found = _PARAM.findall(self.path)
+        return found[-1] if found and self.path.endswith(f"{{{found[-1]}}}") else None
+
+    @property
+    def params(self) -> list[inspect.Parameter]:
+        """The view's parameters after `asked`, by keyword, their annotations resolved."""
+        view = list(inspect.signature(self.view, eval_str=True).parameters.values())[1:]
+        return [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in view]

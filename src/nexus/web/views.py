@@ -1,77 +1,78 @@
-"""The data behind each page: one function per page, returning plain JSON-able dicts.
+"""The data behind each page: one view per page, shaping what the core answers.
 
-The HTML page and its `.json` twin are both made from the function's result,
-so what a person reads and what a monitor reads cannot drift apart. The
-proof page uses `nexus.proof.service.current_proof` and the producers list
-`nexus.registry.producers.producers_report` — the very functions behind
-`nexus proof --json` and `nexus producers list --json`.
+Each view takes the page's `Asked` (tenant and moment) and its path or query
+parameters, and returns what the `.json` twin serves and the HTML page renders
+(see `nexus.web.pages`). The proof page uses `nexus.proof.service` and the
+producers list `nexus.registry.producers.producers_report`, the very functions
+behind `nexus proof --json` and `nexus producers list --json`. Every query is
+the core's; nothing here speaks SQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from pydantic_core import to_jsonable_python
 
 from nexus.checks.coverage import invoice_coverage
 from nexus.checks.freshness import is_fresh, product_freshness
+from nexus.proof.model import Proof
+from nexus.proof.service import proof_as_of
 from nexus.registry.config import Config
-from nexus.registry.ownership import ownership
+from nexus.registry.ownership import ownership, retirement_of
 from nexus.registry.producers import producers_report
-from nexus.registry.timeline import events
+from nexus.registry.run_history import RunRecord, recent_runs, run_totals, successes
+from nexus.registry.timeline import event_kinds, event_producers, events, product_events
 from nexus.registry.vitals import ledger, orphans, vitals
 from nexus.store.connection import Connection
-from nexus.store.database import Database
+from nexus.sync.hints import hint_counts, recent_hints, refresh_latency
 from nexus.sync.refresh import PRODUCER as WEBHOOK_PRODUCER
 from nexus.sync.source_check import SourceCheck, source_checks
+from nexus.web.site import Asked, NotFound
 
-RECENT_RUNS = 100
-RECENT_FAILURES = 50
+#: How far back a product's page draws its freshness.
 HISTORY = timedelta(days=7)
+#: How many of the latest webhook deliveries the webhooks page lists.
+HINTS_SHOWN = 200
 
 
 def _iso(when: datetime | None) -> str | None:
     return None if when is None else when.isoformat()
 
 
+def proof(asked: Asked) -> Proof:
+    """The Evolution Proof, as `nexus proof --json` gives it."""
+    return proof_as_of(asked.db, asked.config, asked.tenant, asked.now)
+
+
 # -- producers ----------------------------------------------------------------------------
 
 
-def producers_list(db: Database, config: Config, tenant: int, now: datetime) -> dict[str, Any]:
+def producers(asked: Asked) -> dict[str, Any]:
     """`nexus producers list --json`, exactly."""
-    return producers_report(db, config, tenant, now)
+    return producers_report(asked.db, asked.config, asked.tenant, asked.now)
 
 
-def producer_detail(
-    db: Database, config: Config, tenant: int, name: str, now: datetime
-) -> dict[str, Any] | None:
+def producer(asked: Asked, name: str) -> dict[str, Any]:
     """One producer: schedule, vitals, owned products, runs with errors, its events.
 
-    None when the name is neither declared nor ever ran for this tenant.
+    Not found when the name is neither declared nor ever ran for this tenant.
     """
+    db, config, tenant, now = asked.db, asked.config, asked.tenant, asked.now
     report = producers_report(db, config, tenant, now)
     row = next((p for p in report["producers"] if p["producer"] == name), None)
     with db.connect(autocommit=True) as conn:
-        runs = _runs(conn, tenant, name, now)
-        totals = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE status = 'failed'),"
-            " count(*) FILTER (WHERE status = 'succeeded'), coalesce(sum(rows_read), 0),"
-            " coalesce(sum(rows_changed), 0), min(started_at)"
-            " FROM nexus.runs WHERE tenant_id = %s AND producer = %s AND started_at <= %s",
-            (tenant, name, now),
-        ).fetchone()
+        runs = [_run(r) for r in recent_runs(conn, tenant, name, now)]
+        totals = run_totals(conn, tenant, name, now)
         history = [e.as_dict() for e in events(conn, tenant=tenant, producer=name, until=now)]
-        retired = conn.execute(
-            "SELECT since, reason, forced, event_id FROM nexus.retired_producers"
-            " WHERE producer = %s",
-            (name,),
-        ).fetchone()
-    assert totals is not None
+        retired = retirement_of(conn, name)
     declared = config.producers.get(name)
     if row is None and not runs and not history:
-        return None
+        known = ", ".join(config.producers) or "none"
+        raise NotFound(f"no producer named '{name}' (declared: {known})")
     schedule = declared.model_dump(mode="json", exclude_none=True) if declared else None
     return {
         "tenant": tenant,
@@ -88,18 +89,18 @@ def producer_detail(
         "retired": None
         if retired is None
         else {
-            "since": _iso(retired[0]),
-            "reason": retired[1],
-            "forced": retired[2],
-            "event_id": retired[3],
+            "since": _iso(retired.since),
+            "reason": retired.reason,
+            "forced": retired.forced,
+            "event_id": retired.event_id,
         },
         "run_counts": {
-            "runs": totals[0],
-            "failed": totals[1],
-            "succeeded": totals[2],
-            "rows_read": int(totals[3]),
-            "rows_changed": int(totals[4]),
-            "first_run": _iso(totals[5]),
+            "runs": totals.runs,
+            "failed": totals.failed,
+            "succeeded": totals.succeeded,
+            "rows_read": totals.rows_read,
+            "rows_changed": totals.rows_changed,
+            "first_run": _iso(totals.first_run),
         },
         "runs": runs,
         "events": history,
@@ -118,40 +119,18 @@ def _last_success(runs: list[dict[str, Any]]) -> str | None:
     return next((r["finished_at"] for r in runs if r["status"] == "succeeded"), None)
 
 
-def _runs(conn: Connection, tenant: int, producer: str, now: datetime) -> list[dict[str, Any]]:
-    """The latest runs, plus the latest failures even when older: evidence links land on them."""
-    columns = (
-        "id, started_at, finished_at, status, rows_read, rows_changed, error, error_kind"
-        " FROM nexus.runs WHERE tenant_id = %(tenant)s AND producer = %(producer)s"
-        " AND started_at <= %(now)s"
-    )
-    rows = conn.execute(
-        f"(SELECT {columns} ORDER BY started_at DESC, id DESC LIMIT %(recent)s)"
-        f" UNION (SELECT {columns} AND status = 'failed'"
-        " ORDER BY started_at DESC, id DESC LIMIT %(failures)s)"
-        " ORDER BY started_at DESC, id DESC",
-        {
-            "tenant": tenant,
-            "producer": producer,
-            "now": now,
-            "recent": RECENT_RUNS,
-            "failures": RECENT_FAILURES,
-        },
-    ).fetchall()
-    return [
-        {
-            "id": r[0],
-            "started_at": _iso(r[1]),
-            "finished_at": _iso(r[2]),
-            "duration_s": None if r[2] is None else round((r[2] - r[1]).total_seconds(), 3),
-            "status": r[3],
-            "rows_read": r[4],
-            "rows_changed": r[5],
-            "error": r[6],
-            "error_kind": r[7],
-        }
-        for r in rows
-    ]
+def _run(run: RunRecord) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_s": run.duration_s,
+        "status": run.status,
+        "rows_read": run.rows_read,
+        "rows_changed": run.rows_changed,
+        "error": run.error,
+        "error_kind": run.error_kind,
+    }
 
 
 # -- products -------------------------------------------------------------------------------
@@ -175,8 +154,9 @@ def _measure(
     return product_freshness(conn, product, tenant, now, entries.get(owner), owner, path, sources)
 
 
-def products_list(db: Database, config: Config, tenant: int, now: datetime) -> dict[str, Any]:
+def products(asked: Asked) -> dict[str, Any]:
     """Every declared product with its owner, freshness and orphan state."""
+    db, config, tenant, now = asked.db, asked.config, asked.tenant, asked.now
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
         state = ownership(conn, config)
@@ -184,21 +164,21 @@ def products_list(db: Database, config: Config, tenant: int, now: datetime) -> d
         orphan_of = {o.product: o for o in orphans(conn, config, tenant, now, state, entries)}
         sources = source_checks(conn, tenant, now)
         rows = []
-        for product in config.products:
-            retired = product.name in state.retired_products
-            owner = state.owners.get(product.name)
+        for declared in config.products:
+            retired = declared.name in state.retired_products
+            owner = state.owners.get(declared.name)
             measured = _measure(
-                conn, config, product, tenant, now, owner, retired, entries, sources
+                conn, config, declared, tenant, now, owner, retired, entries, sources
             )
-            orphan = orphan_of.get(product.name)
+            orphan = orphan_of.get(declared.name)
             rows.append(
                 {
-                    "product": product.name,
-                    "kind": product.kind,
+                    "product": declared.name,
+                    "kind": declared.kind,
                     "owner": owner,
-                    "declared_owner": product.owner,
+                    "declared_owner": declared.owner,
                     "retired": retired,
-                    "max_age_s": int(product.max_age.total_seconds()),
+                    "max_age_s": int(declared.max_age.total_seconds()),
                     "fresh": is_fresh(measured) if measured else None,
                     "freshness": [to_jsonable_python(f) for f in measured],
                     "orphaned": None if orphan is None else to_jsonable_python(orphan),
@@ -207,13 +187,13 @@ def products_list(db: Database, config: Config, tenant: int, now: datetime) -> d
     return {"tenant": tenant, "as_of": now.isoformat(), "products": rows}
 
 
-def product_detail(
-    db: Database, config: Config, tenant: int, name: str, now: datetime
-) -> dict[str, Any] | None:
+def product(asked: Asked, name: str) -> dict[str, Any]:
     """One product: owner, freshness now and over the last week, the checks watching it."""
-    product = config.product(name)
-    if product is None:
-        return None
+    db, config, tenant, now = asked.db, asked.config, asked.tenant, asked.now
+    declared = config.product(name)
+    if declared is None:
+        known = ", ".join(p.name for p in config.products) or "none"
+        raise NotFound(f"no product named '{name}' (declared: {known})")
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
         state = ownership(conn, config)
@@ -221,7 +201,7 @@ def product_detail(
         retired = name in state.retired_products
         owner = state.owners.get(name)
         sources = source_checks(conn, tenant, now)
-        measured = _measure(conn, config, product, tenant, now, owner, retired, entries, sources)
+        measured = _measure(conn, config, declared, tenant, now, owner, retired, entries, sources)
         orphan = next(
             (o for o in orphans(conn, config, tenant, now, state, entries) if o.product == name),
             None,
@@ -231,24 +211,24 @@ def product_detail(
             None,
         )
         start = now - HISTORY
-        successes = _successes(conn, tenant, owner or product.owner, start, now)
-        history = _product_events(conn, tenant, name, {product.owner, owner or product.owner}, now)
-        checks = _checks_watching(conn, config, tenant, name, now, product.max_age)
-    limit = int(product.max_age.total_seconds())
+        succeeded = successes(conn, tenant, owner or declared.owner, start, now)
+        about = product_events(conn, tenant, name, {declared.owner, owner or declared.owner}, now)
+        checks = _checks_watching(conn, config, tenant, name, now, declared.max_age)
+    limit = int(declared.max_age.total_seconds())
     gaps = [
         {"from": _iso(a), "to": _iso(b), "seconds": int((b - a).total_seconds())}
-        for a, b in zip(successes, [*successes[1:], now], strict=True)
+        for a, b in pairwise([*succeeded, now])
         if (b - a).total_seconds() > limit
     ]
     return {
         "tenant": tenant,
         "as_of": now.isoformat(),
         "product": name,
-        "kind": product.kind,
-        "description": product.description,
-        "path": None if product.path is None else str(product.path),
+        "kind": declared.kind,
+        "description": declared.description,
+        "path": None if declared.path is None else str(declared.path),
         "owner": owner,
-        "declared_owner": product.owner,
+        "declared_owner": declared.owner,
         "owner_status": owner_vital.status if owner_vital else None,
         "retired": retired,
         "max_age_s": limit,
@@ -259,46 +239,12 @@ def product_detail(
             "measured_by": "run_ledger",
             "from": start.isoformat(),
             "to": now.isoformat(),
-            "successes": [s.isoformat() for s in successes],
+            "successes": [s.isoformat() for s in succeeded],
             "stale_gaps": gaps,
         },
         "checks": checks,
-        "events": history,
+        "events": [e.as_dict() for e in about],
     }
-
-
-def _successes(
-    conn: Connection, tenant: int, producer: str, start: datetime, now: datetime
-) -> list[datetime]:
-    """Successful finishes of `producer` in the window, and the last one before it."""
-    rows = conn.execute(
-        "(SELECT finished_at FROM nexus.runs WHERE tenant_id = %(t)s AND producer = %(p)s"
-        " AND status = 'succeeded' AND finished_at <= %(start)s"
-        " ORDER BY finished_at DESC LIMIT 1)"
-        " UNION ALL (SELECT finished_at FROM nexus.runs WHERE tenant_id = %(t)s"
-        " AND producer = %(p)s AND status = 'succeeded' AND finished_at > %(start)s"
-        " AND finished_at <= %(now)s AND started_at <= %(now)s)"
-        " ORDER BY finished_at",
-        {"t": tenant, "p": producer, "start": start, "now": now},
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def _product_events(
-    conn: Connection, tenant: int, product: str, producers: set[str], now: datetime
-) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT id FROM nexus.events WHERE (tenant_id IS NULL OR tenant_id = %s) AND at <= %s"
-        " AND (product = %s OR (product IS NULL AND producer = ANY(%s)))"
-        " ORDER BY at DESC, id DESC LIMIT 100",
-        (tenant, now, product, sorted(producers)),
-    ).fetchall()
-    wanted = {r[0] for r in rows}
-    if not wanted:
-        return []
-    return [
-        e.as_dict() for e in events(conn, tenant=tenant, until=now, limit=1000) if e.id in wanted
-    ]
 
 
 def _checks_watching(
@@ -361,79 +307,51 @@ def _checks_watching(
 # -- timeline and webhooks ----------------------------------------------------------------------
 
 
-def timeline(
-    db: Database, tenant: int, now: datetime, producer: str | None = None, kind: str | None = None
-) -> dict[str, Any]:
+def timeline(asked: Asked, producer: str = "", kind: str = "") -> dict[str, Any]:
+    """The latest events, of one producer or kind if asked (`?producer=`, `?kind=`)."""
+    db, tenant, now = asked.db, asked.tenant, asked.now
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
         found = events(conn, tenant=tenant, producer=producer or None, until=now, limit=500)
-        kinds = [r[0] for r in conn.execute("SELECT DISTINCT kind FROM nexus.events ORDER BY 1")]
-        producers = [
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT producer FROM nexus.events WHERE producer IS NOT NULL ORDER BY 1"
-            )
-        ]
+        kinds = event_kinds(conn)
+        named = event_producers(conn)
     listed = [e.as_dict() for e in found if not kind or e.kind == kind]
     return {
         "tenant": tenant,
         "as_of": now.isoformat(),
         "filter": {"producer": producer or None, "kind": kind or None},
         "kinds": kinds,
-        "producers": producers,
+        "producers": named,
         "events": listed,
     }
 
 
-def webhook_hints(db: Database, tenant: int, now: datetime, limit: int = 200) -> dict[str, Any]:
+def webhooks(asked: Asked) -> dict[str, Any]:
     """The latest accepted webhooks, what each asked for and whether its refresh landed."""
+    db, tenant, now = asked.db, asked.tenant, asked.now
     db.ensure_schema()
     with db.connect(autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT id, received_at, delivery_id, event_type, targets, status, refreshed_at,"
-            " run_id, rows_changed, error FROM nexus.webhook_hints"
-            " WHERE tenant_id = %s AND received_at <= %s"
-            " ORDER BY received_at DESC, id DESC LIMIT %s",
-            (tenant, now, limit),
-        ).fetchall()
-        counts = dict(
-            conn.execute(
-                "SELECT status, count(*) FROM nexus.webhook_hints WHERE tenant_id = %s"
-                " GROUP BY status",
-                (tenant,),
-            ).fetchall()
-        )
-        latency = conn.execute(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s),"
-            " percentile_cont(0.99) WITHIN GROUP (ORDER BY s), count(*) FROM ("
-            " SELECT extract(epoch FROM refreshed_at - received_at) AS s"
-            " FROM nexus.webhook_hints WHERE tenant_id = %s AND status = 'refreshed'"
-            " ORDER BY received_at DESC LIMIT 1000) x",
-            (tenant,),
-        ).fetchone()
-    assert latency is not None
+        hints = recent_hints(conn, tenant, now, HINTS_SHOWN)
+        counts = hint_counts(conn, tenant)
+        latency = refresh_latency(conn, tenant)
     return {
         "tenant": tenant,
         "as_of": now.isoformat(),
-        "counts": {s: int(counts.get(s, 0)) for s in ("pending", "refreshed", "ignored", "failed")},
-        "latency_s": {
-            "p50": None if latency[0] is None else round(float(latency[0]), 3),
-            "p99": None if latency[1] is None else round(float(latency[1]), 3),
-            "of": int(latency[2]),
-        },
+        "counts": counts,
+        "latency_s": {"p50": latency.p50, "p99": latency.p99, "of": latency.of},
         "hints": [
             {
-                "id": r[0],
-                "received_at": _iso(r[1]),
-                "delivery_id": r[2],
-                "event_type": r[3],
-                "targets": r[4],
-                "status": r[5],
-                "refreshed_at": _iso(r[6]),
-                "run_id": r[7],
-                "rows_changed": r[8],
-                "error": r[9],
+                "id": h.id,
+                "received_at": _iso(h.received_at),
+                "delivery_id": h.delivery_id,
+                "event_type": h.event_type,
+                "targets": h.targets,
+                "status": h.status,
+                "refreshed_at": _iso(h.refreshed_at),
+                "run_id": h.run_id,
+                "rows_changed": h.rows_changed,
+                "error": h.error,
             }
-            for r in rows
+            for h in hints
         ],
     }
