@@ -187,7 +187,7 @@ def run_replay(
     with (
         contextlib.ExitStack() as stack,
         sim.serve() as server,
-        _client(scenario, server) as client,
+        _client(scenario, server, clock) as client,
         Syncer(
             db, client, tenant, clock, source_check_every=config.mirror.source_check_every
         ) as syncer,
@@ -196,7 +196,8 @@ def run_replay(
         hooks = _webhooks(scenario, sim, server, db, config, clock, stack, web_app)
         now = scenario.start
         while True:
-            sim.advance_to(now)
+            # A run that waited (a retry's backoff, a Retry-After) moved the clock past `now`.
+            sim.advance_to(max(now, clock.now()))
             while events and events[0].at <= now:
                 _apply(events.pop(0), scenario, sim, conn, config, schedule)
             if hooks is not None and sim.webhooks.enabled:
@@ -270,7 +271,7 @@ def _webhooks(
     settings = Settings(
         webhook_secret=SecretStr(secret), web_token=SecretStr(secrets.token_urlsafe(16))
     )
-    hook_client = stack.enter_context(_client(scenario, server))
+    hook_client = stack.enter_context(_client(scenario, server, clock))
     app = web_app(
         settings, config, db, clock, tenants=[scenario.tenant], clients=lambda _t: hook_client
     )
@@ -280,7 +281,17 @@ def _webhooks(
     return app.state.refresher
 
 
-def _client(scenario: Scenario, server: Any) -> ServiceTitanClient:
+def _client(scenario: Scenario, server: Any, clock: VirtualClock) -> ServiceTitanClient:
+    """Nexus's ServiceTitan client for the replay, waiting on the virtual clock.
+
+    A retry's backoff or a Retry-After moves the virtual clock on instead of
+    sleeping, so a throttled run takes the virtual time it would take in life and
+    ServiceTitan's rate window passes as it would.
+    """
+
+    def wait(seconds: float) -> None:
+        clock.advance(timedelta(seconds=seconds))
+
     return ServiceTitanClient(
         api_url=server.base_url,
         auth_url=server.auth_url,
@@ -288,10 +299,10 @@ def _client(scenario: Scenario, server: Any) -> ServiceTitanClient:
         client_id=CREDENTIALS.client_id,
         client_secret=SecretStr(CREDENTIALS.client_secret),
         app_key=SecretStr(CREDENTIALS.app_key),
-        # Virtual time: no real waiting between requests or before retries.
+        # Its own pacing is off: it would wait in real time. ServiceTitan's limit still holds.
         rate_limit=1_000_000.0,
         max_attempts=3,
-        sleep=lambda _s: None,
+        sleep=wait,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -199,13 +198,13 @@ def test_html_outage_is_retried_then_reported(
 
 
 def test_server_rate_limit_is_waited_out_as_retry_after_says(
-    tenant: Tenant, make_client: Callable[..., ServiceTitanClient]
+    sim: Simulator, tenant: Tenant, make_client: Callable[..., ServiceTitanClient]
 ) -> None:
     waits: list[float] = []
 
     def sleep(seconds: float) -> None:
         waits.append(seconds)
-        time.sleep(seconds)  # the simulator counts calls per wall-clock second
+        sim.advance(timedelta(seconds=seconds))  # the simulator counts calls on its clock
 
     tenant.faults.rate_limit(per_second=2)
     client = make_client(sleep=sleep)

@@ -46,7 +46,9 @@ def test_an_outage_ends_at_its_until(sim: Simulator, st: StClient, tenant: Tenan
     assert st.get(LISTS["jobs"]).status_code == 200
 
 
-def test_the_rate_limit_answers_429_with_retry_after(st: StClient, tenant: Tenant) -> None:
+def test_the_rate_limit_answers_429_with_retry_after(
+    sim: Simulator, st: StClient, tenant: Tenant
+) -> None:
     st.token()
     tenant.faults.rate_limit(per_second=3)
     statuses = [st.get(LISTS["job_types"]) for _ in range(8)]
@@ -55,7 +57,10 @@ def test_the_rate_limit_answers_429_with_retry_after(st: StClient, tenant: Tenan
     assert refused
     assert int(refused[0].headers["Retry-After"]) >= 1
     assert refused[0].json()["status"] == 429
+    # The window is a second of the simulator's clock, not of the machine's.
     time.sleep(1.05)
+    assert st.get(LISTS["job_types"]).status_code == 429
+    sim.advance(timedelta(seconds=1))
     assert st.get(LISTS["job_types"]).status_code == 200
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -84,7 +83,7 @@ def test_throttling_is_waited_out_and_the_sync_completes(
 
     def sleep(seconds: float) -> None:
         waits.append(seconds)
-        time.sleep(seconds)
+        clock.advance(timedelta(seconds=seconds))  # ServiceTitan counts on the same clock
 
     sim.tenant(TENANT).faults.rate_limit(per_second=4)
     with sim.serve() as server, client_for(server, sleep=sleep, max_attempts=10) as client:

@@ -302,9 +302,12 @@ class Faults:
         """Count a call against the rate limit; return Retry-After seconds if it is refused."""
         with self._lock:
             limit = self._rate_limit
-            if limit is None or not _active(limit.until, self._clock.now()):
+            at = self._clock.now()
+            if limit is None or not _active(limit.until, at):
                 return None
-            now = time.monotonic()
+            # Calls are counted per second of the simulator's clock, like everything it does:
+            # a replay that waits out a Retry-After on its virtual clock gets through.
+            now = at.timestamp()
             calls = self._recent_calls
             while calls and calls[0] <= now - 1.0:
                 calls.popleft()
