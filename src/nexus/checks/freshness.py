@@ -30,6 +30,9 @@ from nexus.sync.source_check import SourceCheck
 MeasuredBy = Literal["source", "run_ledger", "db", "file_mtime"]
 #: A product more than this many times its limit behind is critical, not a warning.
 STALE_CRITICAL_FACTOR = 4
+#: Causes no run will heal: a product behind for one of them is critical at once. A
+#: failing producer may recover on its next run; a retired one never runs again.
+NEVER_HEALS: frozenset[str] = frozenset({"producer_retired"})
 
 
 @dataclass(frozen=True)
@@ -242,8 +245,9 @@ def check(inputs: CheckInputs) -> CheckResult:
             continue  # never measured: the producer's vitals say never_ran
         too_old = worst.age_s is None or worst.age_s > STALE_CRITICAL_FACTOR * worst.max_age_s
         cause = inputs.cause(product)
+        critical = too_old or cause.kind in NEVER_HEALS
         alerts.append(
-            _alert(product, worst, "critical" if too_old else "warning", cause, inputs.db_fresh)
+            _alert(product, worst, "critical" if critical else "warning", cause, inputs.db_fresh)
         )
     return CheckResult(alerts=tuple(alerts))
 
