@@ -279,8 +279,14 @@ def test_a_silence_holds_its_cause_back_and_ends_on_time(db: Database, loopback:
     assert len(loopback.hook.posts) == 1
     with db.connect(autocommit=True) as conn:
         assert silences(conn, TENANT, world.now) == []
-        kinds = [e.kind for e in events(conn, tenant=TENANT)]
+        timeline = events(conn, tenant=TENANT)
+        kinds = [e.kind for e in timeline]
         assert "silence_added" in kinds
+        # It ended on its own: on the timeline once, at its end, however often it is evaluated.
+        world.notify(loopback)
+        ended = [e for e in events(conn, tenant=TENANT) if e.kind == "silence_ended"]
+        assert len(ended) == 1
+        assert ended[0].at == until and ended[0].producer == "invoice_sync"
         with pytest.raises(SilenceError, match="already ended"):
             expire_silence(conn, TENANT, silence.id, actor="owner", now=world.now)
 

@@ -93,11 +93,14 @@ def resolved_message(proof: Proof, due: Due, public_url: str) -> Message:
     assert due.episode is not None
     episode = due.episode
     link = dashboard_link(public_url, proof.tenant)
-    kind, _, producer = episode.cause_key.partition(":")
-    whose = f" ({producer})" if producer not in ("", "*") else ""
-    title = f"[RESOLVED] tenant {proof.tenant}: {kind}{whose} has cleared"
+    if episode.headline is not None:
+        title = f"[RESOLVED] tenant {proof.tenant}: {episode.headline}"
+    else:  # fired before episodes kept their headline
+        kind, _, producer = episode.cause_key.partition(":")
+        whose = f" ({producer})" if producer not in ("", "*") else ""
+        title = f"[RESOLVED] tenant {proof.tenant}: {kind}{whose} has cleared"
     text = (
-        f"The cause {episode.cause_key} ({episode.severity}) held from "
+        f"This has cleared: the cause {episode.cause_key} ({episode.severity}) held from "
         f"{_when(episode.first_seen)} to {_when(proof.as_of)} and is no longer in the proof. "
         f"The verdict is now {proof.verdict}.\nDashboard: {link}"
     )

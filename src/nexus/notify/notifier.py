@@ -26,14 +26,22 @@ from zoneinfo import ZoneInfo
 
 from nexus.notify import state
 from nexus.notify.channels import Channel, Sleep, routed, send
-from nexus.notify.message import Message, cause_message, morning_message, resolved_message
+from nexus.notify.message import (
+    Message,
+    cause_message,
+    headline,
+    morning_message,
+    resolved_message,
+)
 from nexus.notify.policy import Due, Plan, due, notices
-from nexus.notify.silences import silences
+from nexus.notify.silences import record_ended, silences
 from nexus.proof.model import Proof
 from nexus.registry.config import Config
 from nexus.store.connection import Connection
 
 MORNING_KEY = "morning-report"
+#: Who the timeline names for what the notifier records on its own (a silence that ran out).
+ACTOR = "nexus"
 #: Where links point when `[web] public_url` is not set: `nexus serve`'s own address.
 LOCAL_DASHBOARD = "http://127.0.0.1:8080"
 
@@ -91,6 +99,8 @@ def evaluate(
     """Evaluate `proof` against what was sent before; send what is due (`conn` in autocommit)."""
     tenant, now, rules = proof.tenant, proof.as_of, config.notify
     zone = config.tenant(tenant).timezone
+    if not dry_run:
+        record_ended(conn, tenant, now, actor=ACTOR)
     plan = due(
         notices(proof),
         state.open_episodes(conn, tenant),
@@ -121,7 +131,8 @@ def evaluate(
             if item.kind == "resolved":
                 state.resolve(conn, item.episode, now)
             else:
-                state.mark_sent(conn, item.episode, item.severity, now)
+                assert item.notice is not None
+                state.mark_sent(conn, item.episode, item.severity, headline(item.notice), now)
     if rules.morning_report and _morning_due(now, zone, rules.morning_hour):
         day = now.astimezone(ZoneInfo(zone)).date().isoformat()
         morning = morning_message(proof, public_url)

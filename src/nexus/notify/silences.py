@@ -137,6 +137,36 @@ def expire_silence(
     return replace(silence, expired_at=now)
 
 
+def record_ended(conn: Connection, tenant: int, now: datetime, *, actor: str) -> list[Silence]:
+    """Put on the timeline each silence that ran out by `now`, once, at the moment it ended.
+
+    A silence that ends on its own is closed here (`expired_at` = its end), so several
+    notifiers evaluating at once record it once. Returns the silences closed.
+    """
+    ended = []
+    with conn.transaction():
+        rows = conn.execute(
+            "UPDATE nexus.silences SET expired_at = ends_at"
+            " WHERE tenant_id = %s AND expired_at IS NULL AND ends_at <= %s"
+            f" RETURNING {_COLUMNS}",
+            (tenant, now),
+        ).fetchall()
+        for row in sorted(rows, key=lambda r: r[5]):
+            silence = Silence(*row)
+            record_event(
+                conn,
+                at=silence.ends_at,
+                kind="silence_ended",
+                actor=actor,
+                tenant=tenant,
+                producer=silence.producer,
+                reason=f"silence {silence.id} on {silence.cause_kind} ran its course",
+                detail={"silence": silence.id, "cause": silence.cause_kind},
+            )
+            ended.append(silence)
+    return ended
+
+
 def silences(conn: Connection, tenant: int, now: datetime, *, every: bool = False) -> list[Silence]:
     """The silences of `tenant` active at `now` (every one with `every`), newest first."""
     rows = conn.execute(

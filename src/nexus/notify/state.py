@@ -17,7 +17,7 @@ from nexus.store.connection import Connection
 
 _EPISODE_COLUMNS = (
     "id, cause_key, severity, first_seen, last_seen, fired_at, fired_severity, last_sent_at,"
-    " sends, resolved_at"
+    " sends, resolved_at, headline"
 )
 
 
@@ -33,6 +33,8 @@ class Episode:
     last_sent_at: datetime | None
     sends: int
     resolved_at: datetime | None
+    #: the cause in a few words, as it was last sent (None until it fires)
+    headline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,15 @@ def seen(conn: Connection, episode: Episode, severity: str, now: datetime) -> Ep
     return replace(episode, last_seen=now, severity=severity)
 
 
-def mark_sent(conn: Connection, episode: Episode, severity: str, now: datetime) -> None:
-    """The episode's firing (or repeat) went out at `now`, at `severity`."""
+def mark_sent(
+    conn: Connection, episode: Episode, severity: str, headline: str, now: datetime
+) -> None:
+    """The episode's firing (or repeat) went out at `now`, at `severity`, saying `headline`."""
     conn.execute(
         "UPDATE nexus.notify_episodes SET fired_at = coalesce(fired_at, %s),"
-        " fired_severity = %s, last_sent_at = %s, sends = sends + 1 WHERE id = %s",
-        (now, severity, now, episode.id),
+        " fired_severity = %s, last_sent_at = %s, sends = sends + 1, headline = %s"
+        " WHERE id = %s",
+        (now, severity, now, headline, episode.id),
     )
 
 
