@@ -21,6 +21,7 @@ from nexus.registry.config import load_config
 from nexus.registry.run_ledger import record_outside_run
 from nexus.simulator import SimServer
 from nexus.store.database import Database
+from notifykit import _free_port, json_receiver, smtp_server
 from stsim import st_env
 
 TENANT = 1001
@@ -254,18 +255,19 @@ def test_before_any_run_the_schedules_say_what_to_start(
 def test_notification_urls_parse_or_are_named_without_their_secrets(
     db: Database, tmp_path: Path, server: SimServer
 ) -> None:
-    urls = (
-        "json://user:hunter2@hooks.example.com/nexus, nosuchservice://token-12345@x,"
-        " owner=json://hooks.example.com/owner"
-    )
-    result, report = doctor(db.url, tmp_path, server, "notify", NEXUS_NOTIFY_URLS=urls)
+    with json_receiver() as (_, port):
+        urls = (
+            f"json://user:hunter2@127.0.0.1:{port}/nexus, nosuchservice://token-12345@x,"
+            f" owner=json://127.0.0.1:{port}/owner"
+        )
+        result, report = doctor(db.url, tmp_path, server, "notify", NEXUS_NOTIFY_URLS=urls)
     assert result.code == 1
     notify = by_check(report)["notify"]
     # The doctor reads the setting as the notifier does: a named channel (name=url) parses.
-    assert notify["passed"] == [
-        "2 of 3 channel(s) parse: json json://user:****@hooks.example.com/nexus, "
-        "owner json://hooks.example.com/owner"
-    ]
+    assert notify["passed"][0] == (
+        f"2 of 3 channel(s) parse: json json://user:****@127.0.0.1:{port}/nexus, "
+        f"owner json://127.0.0.1:{port}/owner"
+    )
     assert [(p["source"], p["message"]) for p in notify["problems"]] == [
         (
             "NEXUS_NOTIFY_URLS",
@@ -276,6 +278,34 @@ def test_notification_urls_parse_or_are_named_without_their_secrets(
     ]
     assert "token-12345" not in result.out + result.err
     assert "hunter2" not in result.out + result.err
+
+
+def test_each_channel_is_reached_without_sending_and_a_dead_one_is_named(
+    db: Database, tmp_path: Path, server: SimServer
+) -> None:
+    with smtp_server() as (inbox, smtp_port), json_receiver() as (hook, http_port):
+        dead = _free_port()  # nothing listens here
+        urls = (
+            f"hook=json://127.0.0.1:{http_port}/notify,"
+            f"mailto://127.0.0.1:{smtp_port}?from=nexus@example.com&to=owner@example.com"
+            f"&mode=insecure, pager=json://pager:s3cret-777@127.0.0.1:{dead}/page"
+        )
+        result, report = doctor(db.url, tmp_path, server, "notify", NEXUS_NOTIFY_URLS=urls)
+    assert result.code == 1
+    notify = by_check(report)["notify"]
+    assert notify["passed"][1:] == [
+        f"hook (json) accepts connections at 127.0.0.1:{http_port}",
+        f"mailto (mailto) accepts connections at 127.0.0.1:{smtp_port}",
+    ]
+    [problem] = notify["problems"]
+    assert problem["message"] == (
+        f"pager (json) cannot be reached at 127.0.0.1:{dead}: Connection refused — check the "
+        "host and port in its NEXUS_NOTIFY_URLS entry and that the service is up, then run "
+        "`nexus notify test` to send it a test message"
+    )
+    # Nothing was sent to anyone, and the refused channel's secret is nowhere.
+    assert hook.posts == [] and inbox.messages == []
+    assert "s3cret-777" not in result.out + result.err
 
 
 def test_a_bad_setting_is_named_by_its_variable(

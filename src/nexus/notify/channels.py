@@ -95,6 +95,11 @@ def _instantiate(url: str) -> Any:
         quiet.setLevel(level)
 
 
+def plugin_of(channel: Channel) -> Any:
+    """apprise's parsed plugin for the channel (its host, port, service endpoint)."""
+    return _instantiate(channel._url)
+
+
 def parse_channel(position: int, entry: str, seen: dict[str, int]) -> Channel:
     """One entry as a channel; `seen` counts services, to name unnamed channels apart."""
     named = _NAME.fullmatch(entry)
