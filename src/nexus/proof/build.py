@@ -17,7 +17,7 @@ from typing import Any
 
 from nexus.checks import CHECKS
 from nexus.checks.alert import SEVERITY_RANK, Alert, Cause
-from nexus.checks.freshness import Freshness, database_fresh, product_freshness
+from nexus.checks.freshness import Freshness, database_fresh, newest_rows, product_freshness
 from nexus.checks.inputs import CheckInputs, Reference
 from nexus.checks.revenue import read_reference_table
 from nexus.proof.causes import FeedGap, Lineage, diagnosis_cause
@@ -134,13 +134,13 @@ def _freshness(
 ) -> tuple[Freshness, ...]:
     measured: list[Freshness] = []
     sources = source_checks(conn, tenant, now)
-    for product in config.products:
-        if product.name in state.retired_products:
-            continue
+    products = [p for p in config.products if p.name not in state.retired_products]
+    newest = newest_rows(conn, [p.name for p in products if p.kind == "table"], tenant)
+    for product in products:
         owner = state.owners.get(product.name, product.owner)
         path = config.resolve_path(product.path) if product.path else None
         measured += product_freshness(
-            conn, product, tenant, now, entries.get(owner), owner, path, sources
+            conn, product, tenant, now, entries.get(owner), owner, path, sources, newest
         )
     return tuple(measured)
 
