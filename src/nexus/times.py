@@ -1,9 +1,10 @@
 """Times as people read them: "12 min ago", "Apr 17, 21:42 CDT" in the tenant's zone.
 
 The terminal proof and the dashboard show a moment by how long ago it was and
-by the wall clock of the tenant's zone; the exact instant stays available (the
-dashboard's hover title, and ISO 8601 in every JSON document), so nothing is
-lost by rounding for people.
+by the wall clock of the tenant's zone, and every sentence the proof and its
+notifications write names a moment the same way (`when`); the exact instant
+stays available (the dashboard's hover title, and ISO 8601 in every JSON
+document), so nothing is lost by rounding for people.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ def local(at: datetime, zone: ZoneInfo) -> str:
     """The wall clock in `zone`, with the zone's abbreviation: "Apr 17, 21:42 CDT"."""
     there = at.astimezone(zone)
     return there.strftime("%b %d, %H:%M ") + (there.tzname() or zone.key)
+
+
+def when(at: datetime | None, zone: ZoneInfo) -> str:
+    """A moment inside a sentence: `local`, or "an unknown time" when none was recorded."""
+    return "an unknown time" if at is None else local(at, zone)
 
 
 def exact(at: datetime, zone: ZoneInfo) -> str:
