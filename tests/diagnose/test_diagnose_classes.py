@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -32,6 +33,7 @@ from nexus.sync.diagnose import (
 from nexus.sync.reconcile import run_reconcile
 from stsim import TENANT, client_for
 
+CHICAGO = ZoneInfo("America/Chicago")
 LAG = timedelta(days=5)  # the coverage check's expected invoice lag (default)
 
 
@@ -166,7 +168,7 @@ def test_uninvoiced_work_is_genuinely_zero_never_a_sync_miss(
     assert seen["invoiced", "sync_miss"] >= 5
     assert not any(truth == "uninvoiced" and klass == "sync_miss" for truth, klass in seen)
     # Unbilled work outnumbers the misses here: that is the probable cause.
-    cause = diagnosis_cause(d)
+    cause = diagnosis_cause(d, CHICAGO)
     assert cause is not None
     counts = d.classes
     expected_kind = (
@@ -253,4 +255,4 @@ def test_an_empty_population_is_a_diagnosis_of_nothing(
         d = diagnose_invoices(db, client, TENANT, clock, sample=30, seed=1)
     assert (d.sampled, d.population, d.api_calls) == (0, 0, 0)
     assert all(c.count == 0 and (c.ci_low, c.ci_high) == (0.0, 1.0) for c in d.classes.values())
-    assert diagnosis_cause(d) is None
+    assert diagnosis_cause(d, CHICAGO) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
@@ -14,6 +15,7 @@ from nexus.simulator import Simulator
 from nexus.store.database import Database
 from nexus.sync.diagnose import diagnose_invoices
 from stsim import TENANT, client_for
+from wallclock import wall
 
 
 def test_the_proof_counts_the_diagnosed_sync_misses(
@@ -37,6 +39,8 @@ def test_the_proof_counts_the_diagnosed_sync_misses(
     waiting = ("unexplained", "not_finished")
     assert sum(after[k] for k in waiting) == sum(before[k] for k in waiting) - misses
     assert after["unexplained"] < before["unexplained"]
-    cause = diagnosis_cause(d)
+    cause = diagnosis_cause(d, ZoneInfo("Asia/Kolkata"))
     assert cause is not None and cause.kind == "sync_miss" and cause.producer == "invoice_sync"
     assert "nexus reconcile --feed invoices --repair" in cause.evidence
+    # The evidence names the diagnosis's moment on the tenant's clock.
+    assert f"diagnosis {d.id} on {wall(d.at, 'Asia/Kolkata')} asked" in cause.evidence

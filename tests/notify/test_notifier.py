@@ -29,6 +29,7 @@ from nexus.registry.timeline import events
 from nexus.store.database import Database
 from nexus.sync.producer_kinds import ProducerRun
 from notifykit import Receivers, receivers, text_of
+from wallclock import wall
 
 TENANT = 1001
 T0 = datetime(2026, 4, 14, 12, 0, tzinfo=UTC)  # 07:00 in Chicago
@@ -113,7 +114,9 @@ def test_a_cause_fires_once_after_it_holds_with_its_symptoms_inside_then_resolve
     body = loopback.hook.posts[0]["message"]
     for symptom in group.alerts[1:]:
         assert symptom in body  # symptoms listed inside, never sent apart
-    assert "Since: Apr 14" in body
+    assert group.since is not None
+    since = wall(group.since, "America/Chicago")  # the default tenant's zone
+    assert f"Since: {since}" in body
     assert "$ nexus producers show invoice_sync" in body
     assert "Dashboard: https://nexus.example.com/proof?tenant=1001" in body
     # The email has a plain-text part and a readable HTML part, each with cause, command, link.
@@ -123,6 +126,7 @@ def test_a_cause_fires_once_after_it_holds_with_its_symptoms_inside_then_resolve
         assert "nexus producers show invoice_sync" in part
         assert "https://nexus.example.com/proof?tenant=1001" in part
     assert "<a href=" in html and "<li>" in html
+    assert f"<b>Since:</b> {since}" in html
     # Two hours on the tables are twice their limit: critical, so it is sent again at once.
     for _ in range(8):
         world.tick()
@@ -148,6 +152,10 @@ def test_a_cause_fires_once_after_it_holds_with_its_symptoms_inside_then_resolve
         ("resolved", "hook", "sent"),
         ("resolved", "mailto", "sent"),
     }
+    # The resolved notice says until when the cause held on the tenant's clock.
+    resolved_at = next(s.at for s in log if s.kind == "resolved")
+    resolved = loopback.hook.posts[2]["message"]
+    assert f" to {wall(resolved_at, 'America/Chicago')} and is no longer in" in resolved
 
 
 def test_one_failed_run_pages_nobody(db: Database, loopback: Receivers) -> None:

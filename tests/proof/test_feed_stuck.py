@@ -16,6 +16,9 @@ from nexus.store.database import Database
 from nexus.sync.diagnose import diagnose_invoices
 from nexus.sync.reconcile import run_reconcile
 from stsim import TENANT, client_for
+from wallclock import wall
+
+ZONE = "America/Chicago"  # the default tenant's
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "src/nexus/proof/proof.schema.json").read_text())
 
@@ -42,6 +45,9 @@ def test_reconcile_evidence_turns_an_unexplained_gap_into_a_stuck_feed(
         jsonschema.validate(diagnosed, SCHEMA)
         cause = coverage_alert(diagnosed)["probable_cause"]  # type: ignore[index]
         assert (cause["kind"], cause["producer"]) == ("sync_miss", "invoice_sync")
+        assert cause["evidence"].startswith(
+            f"diagnosis {diagnosis.id} on {wall(diagnosis.at, ZONE)} "
+        )
         assert diagnosed["zero_invoice_split"]["sync_miss"] == len(diagnosis.sync_miss_ids) > 0
         assert diagnosed["actions"][0]["command"] == "nexus reconcile --feed invoices --repair"
 
@@ -52,6 +58,9 @@ def test_reconcile_evidence_turns_an_unexplained_gap_into_a_stuck_feed(
         cause = coverage_alert(after)["probable_cause"]  # type: ignore[index]
         assert (cause["kind"], cause["producer"]) == ("feed_stuck", "invoice_sync")
         assert cause["run_ids"] == [report.run_id]
+        assert report.finished_at is not None
+        ran = f"reconcile run {report.run_id} ({wall(report.finished_at, ZONE)}) found"
+        assert ran in cause["evidence"], cause["evidence"]
         assert after["actions"][0]["command"] == "nexus reconcile --feed invoices --repair"
 
         run_reconcile(db, client, TENANT, clock, feeds=["invoices"], repair=True)

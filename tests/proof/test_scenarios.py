@@ -104,6 +104,9 @@ def test_incident_month_ends_with_one_critical_cause_the_retired_invoice_sync(
         "invoice_coverage",
     )
     assert cause["since"].startswith("2026-04-12T00:00")
+    # Retired at midnight UTC, which in the tenant's Chicago was the evening before.
+    assert "invoice_sync was retired on Apr 11, 19:00 CDT" in cause["evidence"]
+    assert any("Invoice_sync was retired since Apr 11, 19:00 CDT — " in s for s in proof["story"])
     coverage = next(a for a in proof["alerts"] if a["check"] == "invoice_coverage")
     assert coverage["label"] == "ST mirror invoice coverage gap"
     assert coverage["severity"] == "critical"
@@ -140,7 +143,7 @@ def test_incident_month_ends_with_one_critical_cause_the_retired_invoice_sync(
     body = told.hook.posts[0]["message"]
     assert "Symptoms of this cause (not separate problems):" in body
     assert body.count("\n  - ") >= 2
-    assert "Since: Apr 12 00:00 UTC" in body
+    assert "Since: Apr 11, 19:00 CDT" in body
     assert "$ nexus producers restore invoice_sync" in body
     assert f"Dashboard: {LINK}" in body
     plain, html = text_of(told.inbox.messages[0])

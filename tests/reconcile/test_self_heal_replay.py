@@ -23,6 +23,7 @@ from nexus.scenario import load_scenario
 from nexus.store.database import Database
 from nexus.sync.losses import feed_losses
 from stsim import TENANT
+from wallclock import wall
 
 ROOT = Path(__file__).parents[2]
 CONFIG = """\
@@ -144,6 +145,10 @@ def test_a_month_with_lost_invoice_changes_ends_with_every_settled_week_captured
         "invoice_sync",
     )
     assert datetime.fromisoformat(cause["since"]) == invoices.since
+    # Its evidence and the story name that first reconcile on the tenant's clock.
+    first = wall(invoices.since, scenario.timezone)
+    assert cause["evidence"].endswith(f"first found by reconcile on {first}"), cause["evidence"]
+    assert any(f"loses changes since {first} — " in line for line in proof["story"])
     assert warned["measurement"]["n"] > 0 and warned["measurement"]["ci_low"] is not None
     captured = [w for w in proof["revenue"]["weeks"] if not w["provisional"] and w["reference"]]
     assert len(captured) >= 3

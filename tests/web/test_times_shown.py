@@ -3,13 +3,14 @@
 The replayed tenant lives in America/Chicago: pages and the terminal say how
 long ago a run was and the wall clock there; the page's `<time>` carries the
 instant and the exact time as its hover title; the JSON keeps ISO instants.
+The sentences the proof writes name their moments on that clock too.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -18,6 +19,8 @@ from rich.console import Console
 from nexus import times
 from nexus.proof.model import Proof
 from nexus.proof.render import render
+from nexus.sync.source_check import source_checks
+from wallclock import wall
 from webkit import BEARER, Replayed
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -74,3 +77,26 @@ def test_the_terminal_proof_says_how_long_ago_in_the_tenants_wall_clock(
         assert times.readable(o.since, proof.as_of, CHICAGO, "unknown") in text
     assert not re.search(r"\d\d:\d\d:\d\d\.\d+\+00:00", text)
     assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", text)
+
+
+def test_the_proofs_sentences_name_their_moments_on_the_tenants_wall_clock(
+    web: TestClient, replayed: Replayed
+) -> None:
+    proof = _proof(replayed)
+    # invoice_sync was retired at Apr 01 00:00 UTC (scenario-web.yaml): the evening before
+    # in Chicago, and that is the moment its evidence and the story name.
+    retired = next(g for g in proof.causes if g.kind == "producer_retired")
+    assert retired.since == datetime(2026, 4, 1, tzinfo=UTC)
+    assert "invoice_sync was retired on Mar 31, 19:00 CDT" in retired.evidence
+    assert any("orphaned since Mar 31, 19:00 CDT" in line for line in proof.story), proof.story
+    assert not any(re.search(r"\d\d:\d\d UTC", line) for line in proof.story), proof.story
+    # The last source check of jobs, in the proof and on the product's page alike.
+    (asked,) = [
+        f for f in proof.freshness if f.product == "titan.jobs" and f.measured_by == "source"
+    ]
+    with replayed.db.connect() as conn:
+        check = source_checks(conn, replayed.tenant, replayed.until)["jobs"]
+    when = f"when asked on {wall(check.checked_at, 'America/Chicago')} (run {check.run_id})"
+    assert asked.detail.endswith(when), asked.detail
+    page = web.get("/products/titan.jobs", headers=BEARER).text
+    assert asked.detail in html.unescape(page)

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from psycopg import sql
 
+from nexus import times
 from nexus.catalog import FEEDS
 from nexus.checks.alert import Alert, Cause, DbFresh, Measurement, questions
 from nexus.checks.inputs import CheckInputs, CheckResult
@@ -88,11 +90,14 @@ def product_freshness(
     file_path: Path | None = None,
     sources: Mapping[str, SourceCheck] | None = None,
     newest: Mapping[str, datetime | None] | None = None,
+    *,
+    zone: ZoneInfo,
 ) -> list[Freshness]:
     """How fresh `product` is; a file product is read at `file_path` (resolved by the caller).
 
     `sources` are the recorded source checks by feed name (`nexus.sync.source_check`);
-    `newest` the tables' newest rows when the caller read them at once (`newest_rows`).
+    `newest` the tables' newest rows when the caller read them at once (`newest_rows`);
+    `zone` the tenant's, in which the details read their moments.
     """
     limit = int(product.max_age.total_seconds())
     if product.kind == "file":
@@ -100,7 +105,8 @@ def product_freshness(
     results = []
     feed = FEED_OF_TABLE.get(product.name) if product.kind == "table" else None
     if feed is not None and feed.newest_first is not None:
-        results.append(_source_freshness(product.name, (sources or {}).get(feed.name), limit))
+        source = (sources or {}).get(feed.name)
+        results.append(_source_freshness(product.name, source, limit, zone))
     last = owner_entry.last_success if owner_entry else None
     age = _age(now, last)
     results.append(
@@ -144,26 +150,28 @@ def product_freshness(
 FEED_OF_TABLE = {feed.table: feed for feed in FEEDS.values()}
 
 
-def _source_freshness(product: str, check: SourceCheck | None, limit: int) -> Freshness:
+def _source_freshness(
+    product: str, check: SourceCheck | None, limit: int, zone: ZoneInfo
+) -> Freshness:
     """How far the mirror was behind ServiceTitan's newest change, as of the last check."""
     if check is None:
         return Freshness(
             product, "source", None, limit, False, "ServiceTitan has not been asked yet"
         )
-    when = f"{check.checked_at:%b %d %H:%M} UTC (run {check.run_id})"
+    when = f"{times.local(check.checked_at, zone)} (run {check.run_id})"
     if check.lag_s is None:
         detail = f"the mirror held none of ServiceTitan's records when asked on {when}"
     elif check.source_newest is None:
         detail = f"ServiceTitan held no record when asked on {when}"
     elif check.lag_s == 0:
         detail = (
-            f"the mirror held ServiceTitan's newest change ({check.source_newest:%b %d %H:%M} "
-            f"UTC) when asked on {when}"
+            "the mirror held ServiceTitan's newest change "
+            f"({times.local(check.source_newest, zone)}) when asked on {when}"
         )
     else:
         detail = (
             f"the mirror's newest change was {duration_text(check.lag_s)} behind "
-            f"ServiceTitan's ({check.source_newest:%b %d %H:%M} UTC) when asked on {when}"
+            f"ServiceTitan's ({times.local(check.source_newest, zone)}) when asked on {when}"
         )
     fresh = check.lag_s is not None and check.lag_s <= limit
     return Freshness(product, "source", check.lag_s, limit, fresh, detail)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from nexus.checks.alert import Alert, Cause, DbFresh, Model
 from nexus.registry.config import ChecksConfig, Config
@@ -40,6 +41,11 @@ class CheckInputs:
     @property
     def settings(self) -> ChecksConfig:
         return self.config.checks
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The tenant's zone, in which the checks' sentences read their moments."""
+        return ZoneInfo(self.timezone)
 
 
 class CheckResult(Model):

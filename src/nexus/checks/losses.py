@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from nexus import times
 from nexus.catalog import FEEDS
 from nexus.checks.alert import Alert, Cause, Measurement, Model, interval, questions
 from nexus.checks.inputs import CheckInputs, CheckResult
@@ -82,7 +83,7 @@ def _alert(loss: FeedLoss, span: timedelta, inputs: CheckInputs) -> Alert:
         feed=loss.feed,
         evidence=f"the {loss.feed} export lost {loss.lost} changes in the last "
         f"{span.days} days ({healed}); ServiceTitan's list has them, its export did not "
-        f"deliver them, first found by reconcile on {loss.since:%b %d %H:%M} UTC",
+        f"deliver them, first found by reconcile on {times.local(loss.since, inputs.zone)}",
         run_ids=loss.found_by,
         links={f"run {r}": f"/producers/reconcile#run-{r}" for r in loss.found_by[:3]},
     )

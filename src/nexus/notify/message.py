@@ -9,9 +9,9 @@ it); every other channel gets the plain text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from html import escape
 
+from nexus import times
 from nexus.notify.policy import Due, Notice
 from nexus.proof.model import Action, Proof
 from nexus.proof.story import cause_actions, cause_words, group_line, measured
@@ -24,10 +24,6 @@ class Message:
     title: str
     text: str
     html: str
-
-
-def _when(at: datetime | None) -> str:
-    return "an unknown time" if at is None else f"{at:%b %d %H:%M} UTC"
 
 
 def dashboard_link(public_url: str, tenant: int) -> str:
@@ -50,7 +46,7 @@ def cause_message(proof: Proof, due: Due, public_url: str) -> Message:
     assert due.notice is not None
     notice = due.notice
     primary = notice.primary
-    since = notice.group.since
+    since = times.when(notice.group.since, proof.zone)
     story = group_line(proof, notice.group)
     action = first_action(proof, notice)
     link = dashboard_link(public_url, proof.tenant)
@@ -61,7 +57,7 @@ def cause_message(proof: Proof, due: Due, public_url: str) -> Message:
         story,
         "",
         f"Measured: {measured(primary)}",
-        f"Since: {_when(since)}",
+        f"Since: {since}",
     ]
     if symptoms:
         lines += ["Symptoms of this cause (not separate problems):"]
@@ -72,8 +68,7 @@ def cause_message(proof: Proof, due: Due, public_url: str) -> Message:
     html = [
         f"<h2>{escape(title)}</h2>",
         f"<p>{escape(story)}</p>",
-        f"<p><b>Measured:</b> {escape(measured(primary))}<br><b>Since:</b> {escape(_when(since))}"
-        "</p>",
+        f"<p><b>Measured:</b> {escape(measured(primary))}<br><b>Since:</b> {escape(since)}</p>",
     ]
     if symptoms:
         html.append("<p><b>Symptoms of this cause</b> (not separate problems):</p><ul>")
@@ -99,10 +94,11 @@ def resolved_message(proof: Proof, due: Due, public_url: str) -> Message:
         kind, _, producer = episode.cause_key.partition(":")
         whose = f" ({producer})" if producer not in ("", "*") else ""
         title = f"[RESOLVED] tenant {proof.tenant}: {kind}{whose} has cleared"
+    zone = proof.zone
     text = (
         f"This has cleared: the cause {episode.cause_key} ({episode.severity}) held from "
-        f"{_when(episode.first_seen)} to {_when(proof.as_of)} and is no longer in the proof. "
-        f"The verdict is now {proof.verdict}.\nDashboard: {link}"
+        f"{times.local(episode.first_seen, zone)} to {times.local(proof.as_of, zone)} and is no "
+        f"longer in the proof. The verdict is now {proof.verdict}.\nDashboard: {link}"
     )
     html = (
         f"<h2>{escape(title)}</h2><p>{escape(text.splitlines()[0])}</p>"

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from nexus.checks import CHECKS
 from nexus.checks.alert import SEVERITY_RANK, Alert, Cause
@@ -51,7 +52,7 @@ class ProofInputs:
 
 
 def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> Proof:
-    config, tenant = inputs.config, inputs.tenant
+    config, tenant, zone = inputs.config, inputs.tenant, ZoneInfo(inputs.timezone)
     state = ownership(conn, config)
     entries = ledger(conn, tenant, now)
     vital_list = vitals(conn, config, tenant, now, state, entries)
@@ -63,6 +64,7 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> Proof:
         events=timeline,
         run_error_kinds=_error_kinds(conn, [i for e in entries.values() for i in e.failed_run_ids]),
         gaps=_feed_gaps(conn, config, tenant, now),
+        zone=zone,
     )
     roots = lineage.tenant_causes()
     # The latest diagnosis says which sampled $0 jobs ServiceTitan has invoiced, and
@@ -70,7 +72,7 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> Proof:
     diagnosis = latest_diagnosis(conn, tenant)
     if diagnosis is not None and diagnosis.at > now:
         diagnosis = None
-    diagnosed = diagnosis_cause(diagnosis) if diagnosis is not None else None
+    diagnosed = diagnosis_cause(diagnosis, zone) if diagnosis is not None else None
     coverage_product = config.checks.invoice_coverage.product
 
     def cause(product: str) -> Cause:
@@ -79,7 +81,7 @@ def build_proof(conn: Connection, inputs: ProofInputs, now: datetime) -> Proof:
             return diagnosed
         return found
 
-    freshness = _freshness(conn, config, tenant, now, state, entries)
+    freshness = _freshness(conn, config, tenant, now, state, entries, zone)
     diagnosed_misses = diagnosis.sync_miss_ids if diagnosis else frozenset()
     check_inputs = CheckInputs(
         conn=conn,
@@ -131,6 +133,7 @@ def _freshness(
     now: datetime,
     state: Ownership,
     entries: Mapping[str, LedgerEntry],
+    zone: ZoneInfo,
 ) -> tuple[Freshness, ...]:
     measured: list[Freshness] = []
     sources = source_checks(conn, tenant, now)
@@ -140,7 +143,7 @@ def _freshness(
         owner = state.owners.get(product.name, product.owner)
         path = config.resolve_path(product.path) if product.path else None
         measured += product_freshness(
-            conn, product, tenant, now, entries.get(owner), owner, path, sources, newest
+            conn, product, tenant, now, entries.get(owner), owner, path, sources, newest, zone=zone
         )
     return tuple(measured)
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from nexus import times
 from nexus.checks.alert import NONE_FOUND, TENANT_WIDE, Cause, CauseKind
 from nexus.registry.ownership import Ownership
 from nexus.registry.timeline import Event
@@ -36,10 +38,6 @@ TENANT_WORDS = {
     "st_unreachable": "ServiceTitan does not answer",
     "st_rate_limited": "ServiceTitan keeps throttling Nexus",
 }
-
-
-def _when(at: datetime | None) -> str:
-    return "an unknown time" if at is None else f"{at:%b %d %H:%M} UTC"
 
 
 def _tenant_links(entries: list[LedgerEntry]) -> dict[str, str]:
@@ -84,6 +82,8 @@ class Lineage:
     events: Sequence[Event]
     run_error_kinds: Mapping[int, str | None]
     gaps: Mapping[str, FeedGap]
+    #: the tenant's zone, in which the evidence reads its moments
+    zone: ZoneInfo
 
     def failure_kind(self, producer: str) -> CauseKind:
         """What a failing producer's latest failed run met."""
@@ -121,7 +121,7 @@ class Lineage:
             scope="tenant",
             producers=names,
             evidence=f"{TENANT_WORDS[kind]}: {len(names)} producer(s) ({', '.join(names)}) have "
-            f"failed every run since {_when(since)} ({runs} runs){error}",
+            f"failed every run since {times.when(since, self.zone)} ({runs} runs){error}",
             run_ids=run_ids[:10],
             links=_tenant_links(known),
         )
@@ -156,28 +156,28 @@ class Lineage:
                 producer=owner,
                 since=vital.since,
                 scope="producer",
-                evidence=f"{owner} has failed {count} run(s) in a row since {_when(vital.since)} "
-                f"(latest run {vital.last_run_id}): "
+                evidence=f"{owner} has failed {count} run(s) in a row since "
+                f"{times.when(vital.since, self.zone)} (latest run {vital.last_run_id}): "
                 f"{(vital.error or '').splitlines()[0] if vital.error else 'no error text'}",
                 run_ids=runs,
                 links=_links(owner, runs),
             )
         if vital is not None and vital.status == "late":
             last = vital.last_success
+            since = times.local(last, self.zone) if last else "it was declared"
             return Cause(
                 kind="producer_stopped",
                 producer=owner,
                 since=vital.since,
                 scope="producer",
                 evidence=f"{owner} runs every {vital.every_s // 60} min but has not succeeded "
-                f"since {_when(last) if last else 'it was declared'}; no failure is recorded, "
-                "so it is not running at all.",
+                f"since {since}; no failure is recorded, so it is not running at all.",
                 run_ids=(vital.last_run_id,) if vital.last_run_id else (),
                 links=_links(owner),
             )
         gap = self.gaps.get(owner)
         if gap is not None and gap.missing > 0:
-            return _feed_stuck(gap)
+            return _feed_stuck(gap, self.zone)
         return NONE_FOUND
 
     def _retired(self, owner: str, product: str) -> Cause:
@@ -197,16 +197,16 @@ class Lineage:
             producer=owner,
             since=since,
             scope="producer",
-            evidence=f"{owner} was retired on {_when(since)}{who}{why} and still owns "
-            f"{product}; no run of {owner} has written it since.",
+            evidence=f"{owner} was retired on {times.local(since, self.zone)}{who}{why} and still "
+            f"owns {product}; no run of {owner} has written it since.",
             event_id=event.id if event else None,
             links={**_links(owner), **({"event": f"/timeline#event-{event.id}"} if event else {})},
         )
 
 
-def _feed_stuck(gap: FeedGap) -> Cause:
+def _feed_stuck(gap: FeedGap, zone: ZoneInfo) -> Cause:
     moved = (
-        f"its token last moved {_when(gap.token_moved_at)}"
+        f"its token last moved {times.local(gap.token_moved_at, zone)}"
         if gap.token_moved_at
         else "its token never moved"
     )
@@ -217,15 +217,15 @@ def _feed_stuck(gap: FeedGap) -> Cause:
         scope="feed",
         feed=gap.feed,
         evidence=f"{gap.producer} runs, but the {gap.feed} export is not delivering what "
-        f"ServiceTitan has: reconcile run {gap.reconcile_run} ({_when(gap.reconciled_at)}) "
-        f"found {gap.missing} {gap.feed} records older than the last sync that the mirror lacks "
-        f"or holds differently; {moved}.",
+        f"ServiceTitan has: reconcile run {gap.reconcile_run} "
+        f"({times.local(gap.reconciled_at, zone)}) found {gap.missing} {gap.feed} records older "
+        f"than the last sync that the mirror lacks or holds differently; {moved}.",
         run_ids=(gap.reconcile_run,),
         links=_links(gap.producer, (gap.reconcile_run,)),
     )
 
 
-def diagnosis_cause(d: Diagnosis) -> Cause | None:
+def diagnosis_cause(d: Diagnosis, zone: ZoneInfo) -> Cause | None:
     """The probable cause a diagnosis points to, or None when it found neither signal.
 
     Sync misses point at the invoice feed (the mirror lost changes ServiceTitan
@@ -237,7 +237,7 @@ def diagnosis_cause(d: Diagnosis) -> Cause | None:
     if misses.count == 0 and unbilled.count == 0:
         return None
     head = (
-        f"diagnosis {d.id} on {_when(d.at)} asked ServiceTitan about {d.sampled} of "
+        f"diagnosis {d.id} on {times.local(d.at, zone)} asked ServiceTitan about {d.sampled} of "
         f"{d.population} completed $0 jobs"
     )
     if misses.count >= unbilled.count:

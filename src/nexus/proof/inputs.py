@@ -16,9 +16,7 @@ def proof_inputs(
     timezone: str | None = None,
     sync_miss_ids: frozenset[int] = frozenset(),
 ) -> ProofInputs:
-    zone = timezone or next(
-        (t.timezone for t in config.tenants if t.id == tenant), "America/Chicago"
-    )
+    zone = timezone or config.tenant(tenant).timezone
     reference = config.reference_revenue
 
     def read_reference(conn: Connection) -> tuple[Mapping[str, float] | None, str | None]:

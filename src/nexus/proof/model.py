@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
@@ -121,6 +122,11 @@ class Proof(Model):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The tenant's zone, in which every sentence of the proof reads its moments."""
+        return ZoneInfo(self.timezone)
 
     def alert(self, check: str) -> Alert | None:
         """The first alert of `check`, if any."""

@@ -9,8 +9,7 @@ its cause, then what is only a symptom or noise and since when — at most
 
 from __future__ import annotations
 
-from datetime import datetime
-
+from nexus import times
 from nexus.checks.alert import Alert, Cause
 from nexus.checks.freshness import duration_text
 from nexus.proof.model import Action, CauseGroup, Level, Proof
@@ -38,10 +37,6 @@ CAUSE_WORDS = {
 
 def _pct(value: float | None) -> str:
     return "?" if value is None else f"{value * 100:.0f} %"
-
-
-def _when(at: datetime | None) -> str:
-    return "an unknown time" if at is None else f"{at:%b %d %H:%M} UTC"
 
 
 def cause_words(cause: Cause) -> str:
@@ -144,9 +139,10 @@ def group_line(proof: Proof, group: CauseGroup) -> str:
     primary = members[0]
     # A gap in the mirror's numbers reads like a field problem; say plainly it is not.
     field = "This is not a field problem: " if primary.check == "invoice_coverage" else ""
+    since = times.when(group.since, proof.zone)
     line = (
         f"{primary.label} is {group.severity}: {measured(primary)}. {field}"
-        f"{cause_words(group)[0].upper()}{cause_words(group)[1:]} since {_when(group.since)} — "
+        f"{cause_words(group)[0].upper()}{cause_words(group)[1:]} since {since} — "
         f"{group.evidence}"
     )
     symptoms = [a.label for a in members[1:]]
@@ -156,7 +152,7 @@ def group_line(proof: Proof, group: CauseGroup) -> str:
         )
         line += (
             f" {len(symptoms)} other alert(s) ({shown}) are symptoms of this cause since "
-            f"{_when(group.since)}, not separate problems."
+            f"{since}, not separate problems."
         )
     return line
 
@@ -211,7 +207,8 @@ def _behind(proof: Proof, groups: list[CauseGroup]) -> list[str]:
         lines.append(
             f"{', '.join(products)} {'is' if len(products) == 1 else 'are'} behind because "
             f"{producer} {_WHY_BEHIND.get(first.because, 'is failing')} since "
-            f"{_when(first.since)}; {'it is' if len(products) == 1 else 'they are'} not orphaned."
+            f"{times.when(first.since, proof.zone)}; "
+            f"{'it is' if len(products) == 1 else 'they are'} not orphaned."
         )
     return lines
 
@@ -230,7 +227,7 @@ def _orphans(proof: Proof) -> list[str]:
         }[why]
         lines.append(
             f"{', '.join(products)} {'has' if len(products) == 1 else 'have'} been orphaned "
-            f"since {_when(since)}, with no live owner: {producer} {state}."
+            f"since {times.when(since, proof.zone)}, with no live owner: {producer} {state}."
         )
     return lines
 

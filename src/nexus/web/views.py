@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic_core import to_jsonable_python
 
@@ -151,7 +152,10 @@ def _measure(
     if retired or owner is None:
         return []
     path = config.resolve_path(product.path) if product.path else None
-    return product_freshness(conn, product, tenant, now, entries.get(owner), owner, path, sources)
+    zone = ZoneInfo(config.tenant(tenant).timezone)
+    return product_freshness(
+        conn, product, tenant, now, entries.get(owner), owner, path, sources, zone=zone
+    )
 
 
 def products(asked: Asked) -> dict[str, Any]:
