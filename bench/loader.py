@@ -6,10 +6,12 @@
     limit of getting the bytes into Postgres;
 (b) raw COPY into `titan.jobs`: the same rows into the mirror's table, with its
     indexes and the write guard's trigger;
-(c) Nexus backfill: JSON export pages → parse → flatten → load, one
-    transaction per page with the feed token, into an empty tenant, parse
-    included;
-(d) Nexus re-load: the same pages again over the rows (c) left, none changed.
+(c) Nexus backfill: a run of the `job_sync` producer (`Syncer`, as `nexus
+    sync` runs it) over the JSON export pages, each parsed as the API client
+    parses it, into an empty tenant: parse, flatten, the phantom checks, the
+    load and the page's token in one transaction per page;
+(d) Nexus re-load: the same run over the same pages again, from the first
+    (its tokens forgotten), over the rows (c) left: none changed.
 
 Each part starts from a checkpoint, so one part's writes are not flushed in
 the next one's time. Usage: python bench/loader.py [--records 200000] [--runs 3]
@@ -24,19 +26,22 @@ import argparse
 import gc
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import orjson
 from _common import bench_database, job_pages
 from psycopg.types.json import Jsonb, set_json_dumps
 
+from nexus.catalog import FEEDS, Feed
+from nexus.clock import SystemClock
+from nexus.servicetitan.pages import ExportPage, parse_export_page
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.guard import mark_sync_run
-from nexus.store.loader import Loader, flatten
+from nexus.store.loader import flatten
 from nexus.store.rows import TABLES, Row
-from nexus.sync.feed_sync import save_token
+from nexus.sync.feed_sync import Syncer
 
 JOBS = TABLES["jobs"]
 TENANT = 1
@@ -100,29 +105,52 @@ def _copy(db: Database, rows: Sequence[Row], table: str) -> float:
         return time.perf_counter() - start
 
 
-def nexus_load(db: Database, pages: Sequence[bytes], *, backfill: bool) -> float:
-    """Seconds for the loader to take every page, each in a transaction with its token.
+class Export:
+    """The bench's pages as ServiceTitan's export of jobs, each parsed as the client parses it."""
 
-    The session is set up as the sync's (`Syncer`) is: no wait for each commit's flush.
+    def __init__(self) -> None:
+        self.pages: Sequence[bytes] = ()
+
+    def export_pages(self, feed: Feed, continue_from: str | None = None) -> Iterator[ExportPage]:
+        for raw in self.pages:
+            body = orjson.loads(raw)
+            yield parse_export_page(
+                body, tenant=TENANT, endpoint="bench export", requested_from=continue_from
+            )
+
+    def list_pages(self, feed: Feed, **_: object) -> Iterator[ExportPage]:
+        return iter(())
+
+    def newest_change(self, feed: Feed) -> None:
+        return None
+
+
+def nexus_sync(db: Database, pages: Sequence[bytes], records: int, *, backfill: bool) -> float:
+    """Seconds for one run of the jobs feed's sync over every page, from the first.
+
+    The run's connections and loader are made by a run over no pages first,
+    outside the time measured.
     """
     with db.connect() as conn:
-        conn.execute("SET synchronous_commit = off")
+        conn.execute("TRUNCATE nexus.feeds")  # every run reads the export from its start
         if backfill:
-            conn.execute("TRUNCATE nexus.feeds")
             fresh(conn, "titan.jobs")
         else:
             conn.execute("CHECKPOINT")
-        loader = Loader(conn, JOBS, TENANT)
         conn.commit()
+    export = Export()
+    with Syncer(db, export, TENANT, SystemClock()) as syncer:
+        syncer.run(FEEDS["jobs"])
+        with db.connect() as conn:
+            conn.execute("TRUNCATE nexus.feeds")
+            conn.commit()
+        export.pages = pages
         start = time.perf_counter()
-        for page in pages:
-            body = orjson.loads(page)
-            with conn.transaction():
-                mark_sync_run(conn, "bench")
-                now = datetime.now(UTC)
-                loader.load(body["data"], now)
-                save_token(conn, TENANT, JOBS.feed, body["continueFrom"], now)
-        return time.perf_counter() - start
+        result = syncer.run(FEEDS["jobs"])
+        elapsed = time.perf_counter() - start
+    if result.rows_read != records:
+        raise SystemExit(f"the sync read {result.rows_read} rows, not the pages' {records}")
+    return elapsed
 
 
 def measure(db: Database, pages: Sequence[bytes], records: int) -> dict[str, float]:
@@ -130,8 +158,8 @@ def measure(db: Database, pages: Sequence[bytes], records: int) -> dict[str, flo
     seconds = {
         "copy": raw_copy(db, pages, PLAIN),
         "titan_copy": raw_copy(db, pages, "titan.jobs"),
-        "backfill": nexus_load(db, pages, backfill=True),
-        "reload": nexus_load(db, pages, backfill=False),
+        "backfill": nexus_sync(db, pages, records, backfill=True),
+        "reload": nexus_sync(db, pages, records, backfill=False),
     }
     with db.connect() as conn:
         (loaded,) = conn.execute("SELECT count(*) FROM titan.jobs").fetchone() or (0,)
