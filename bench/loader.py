@@ -14,7 +14,9 @@
     (its tokens forgotten), over the rows (c) left: none changed.
 
 Each part starts from a checkpoint, so one part's writes are not flushed in
-the next one's time. Usage: python bench/loader.py [--records 200000] [--runs 3]
+the next one's time. Each run is framed by the calibration workload of
+`_common` and the load average, before and after: on a shared machine the
+ratios move with the load. Usage: python bench/loader.py [--records 200000] [--runs 3]
 With several runs every run is printed, then the medians. The last line is
 `RESULT loader_vs_copy=… loader_vs_titan_copy=… reload_vs_copy=…`: (c)'s rows/s
 over (a)'s and over (b)'s, and (d)'s over (a)'s (medians over the runs).
@@ -24,13 +26,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import orjson
-from _common import bench_database, job_pages
+from _common import bench_database, calibration, job_pages
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.catalog import FEEDS, Feed
@@ -181,6 +184,14 @@ def show(label: str, rate: dict[str, float], ratio: dict[str, float]) -> None:
     print(f"{label}: {rates} " + " ".join(f"{k}={v:.3f}" for k, v in ratio.items()), flush=True)
 
 
+def load_average() -> str:
+    """The machine's load average over 1 minute, for judging how quiet a run was."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=200_000)
@@ -195,7 +206,11 @@ def main() -> None:
     print(f"records={args.records} runs={args.runs}")
     rates = []
     for n in range(1, args.runs + 1):
+        # A yardstick for the machine's speed, and its load, before and after each run.
+        before = f"calibration_s={calibration():.3f} load={load_average()}"
         rates.append(measure(db, pages, args.records))
+        after = f"calibration_s={calibration():.3f} load={load_average()}"
+        print(f"run {n} before: {before}; after: {after}")
         show(f"run {n}", rates[-1], ratios(rates[-1]))
     median_rate = {part: statistics.median(r[part] for r in rates) for part in PARTS}
     median_ratio = {k: statistics.median(ratios(r)[k] for r in rates) for k in ratios(rates[0])}
