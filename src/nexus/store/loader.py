@@ -50,10 +50,6 @@ class LoadResult:
     changed: int
 
 
-def _orjson_dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj)
-
-
 def flatten(spec: TableSpec, records: Sequence[Record]) -> list[Row]:
     """Flatten every record of a page, or raise `BadRecordError` for the first bad one."""
     flat = spec.flatten
@@ -68,7 +64,7 @@ class Loader:
         self.spec = spec
         self.tenant = tenant
         self._stage = sql.Identifier(f"stage_{spec.feed}")
-        set_json_dumps(_orjson_dumps, context=conn)
+        set_json_dumps(orjson.dumps, context=conn)  # the raw records, once a row each
         self._create_stage()
         self._copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             self._stage,
