@@ -7,6 +7,7 @@ import hashlib
 import os
 import random
 import resource
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,14 +36,22 @@ def bench_database(
         url = embedded_url(where)
         if not durable:
             not_durable(url)
-        if home is None:  # a throwaway server goes away with the benchmark
-            atexit.register(stop_embedded, where)
+        if home is None:  # a throwaway server goes away with the benchmark, data and all
+            atexit.register(_throw_away, where)
     db = Database(url)
     if fresh:
         db.reset()
     else:
         db.ensure_schema()
     return db
+
+
+def _throw_away(where: Path) -> None:
+    """Stop a throwaway server and remove its folder: a loader run leaves a gigabyte there."""
+    try:
+        stop_embedded(where)
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
 
 
 def job_record(i: int, rng: random.Random) -> dict[str, object]:

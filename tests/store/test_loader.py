@@ -7,8 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from nexus.errors import BadRecordError
+from nexus.errors import BadRecordError, WriteRefused
+from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.guard import mark_sync_run
 from nexus.store.loader import Loader
@@ -186,3 +189,184 @@ def test_concurrent_job_and_invoice_pages_never_lose_a_derived_total(db: Databas
         1000 * (r + 1) + i: Decimal(f"{i + 1}.00") for r in range(rounds) for i in range(20)
     }
     assert totals == expected
+
+
+# -- the two paths: new keys copied straight in, others merged ------------------------
+
+APPOINTMENTS = TABLES["appointments"]
+
+
+def appointment(app_id: int, job_id: int, start: datetime, *, active: bool = True) -> dict:
+    return {"id": app_id, "jobId": job_id, "start": iso(start), "active": active}
+
+
+def load_on(conn: Connection, spec: Any, tenant: int, records: list[dict]) -> int:
+    """Load one page on `conn` as Nexus's loader does, in a transaction of its own."""
+    loader = Loader(conn, spec, tenant)
+    with conn.transaction():
+        mark_sync_run(conn, 1)
+        return loader.load(records, T0).changed
+
+
+def staged(conn: Connection, spec: Any) -> int:
+    """Rows in the session's stage table: the merge leaves its page there, the copy none."""
+    return conn.execute(f"SELECT count(*) FROM pg_temp.stage_{spec.feed}").fetchone()[0]  # type: ignore[index]
+
+
+def whole_rows(db: Database, spec: Any, tenant: int) -> dict[Any, tuple[Any, ...]]:
+    """Every column of the tenant's rows but `tenant_id`, by key."""
+    schema, table = spec.table.split(".")
+    with db.connect() as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+                " AND table_name = %s AND column_name <> 'tenant_id' ORDER BY ordinal_position",
+                (schema, table),
+            )
+        ]
+        columns = ", ".join(f'"{n}"' for n in names)
+        rows = conn.execute(
+            f"SELECT {columns} FROM {spec.table} WHERE tenant_id = %s", (tenant,)
+        ).fetchall()
+    index = [names.index(k) for k in spec.key]
+    return {tuple(r[i] for i in index): tuple(r) for r in rows}
+
+
+def test_new_keys_are_copied_straight_in_with_the_rows_a_merge_writes(db: Database) -> None:
+    """Typed columns, raw record, load times and derived values are the same either way."""
+    sources = {
+        INVOICES: [
+            invoice(11, 1, "120.00"),
+            invoice(12, 1, "30.50"),
+            invoice(13, 2, "9.99"),
+            invoice(14, 2, "500.00", active=False),
+        ],
+        APPOINTMENTS: [
+            appointment(21, 1, T0 + timedelta(days=2)),
+            appointment(22, 1, T0 + timedelta(days=1)),
+            appointment(23, 3, T0 - timedelta(days=1), active=False),
+        ],
+    }
+    page = [job(1), job(2, status="Scheduled"), job(3), job(4, noCharge=True), job(99)]
+    straight, merged = TENANT + 1, TENANT + 2
+    with db.connect(autocommit=True) as conn:
+        for spec, records in sources.items():
+            load_on(conn, spec, straight, records)
+            load_on(conn, spec, merged, records)
+    with db.connect(autocommit=True) as conn:
+        assert load_on(conn, JOBS, straight, page) == 5
+        assert staged(conn, JOBS) == 0, "a page of new keys is copied straight in"
+    with db.connect(autocommit=True) as conn:
+        load_on(conn, JOBS, merged, [job(99)])  # one key of the page is already there
+        assert load_on(conn, JOBS, merged, page) == 4
+        assert staged(conn, JOBS) == 5, "a page with a key the tenant has is merged"
+    assert whole_rows(db, JOBS, straight) == whole_rows(db, JOBS, merged)
+    with db.connect() as conn:
+        found = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT id, invoice_total, scheduled_at, job_status, no_charge, raw,"
+                " created_at, updated_at FROM titan.jobs WHERE tenant_id = %s",
+                (straight,),
+            )
+        }
+    assert found[1][:2] == (Decimal("150.50"), T0 + timedelta(days=1))
+    assert found[2][:3] == (Decimal("9.99"), None, "Scheduled")
+    assert found[3][:2] == (Decimal("0"), None)  # its one appointment is inactive
+    assert found[4][3] is True and found[4][4] == job(4, noCharge=True)
+    assert found[4][5:] == (T0, T0)
+
+
+#: Versions of invoices 1–3 as a page may repeat them: (id, hours after T0 it was
+#: modified or None when the record has no modification time, its total).
+versions = st.lists(
+    st.tuples(st.integers(1, 3), st.none() | st.integers(0, 3), st.integers(1, 99).map(str)),
+    min_size=1,
+    max_size=8,
+)
+_tenants = iter(range(1_000, 1_000_000, 2))
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(page=versions)
+def test_a_repeated_record_keeps_the_version_a_merge_keeps(
+    db: Database, page: list[tuple[int, int | None, str]]
+) -> None:
+    """Newest modification first, then one without a time, then the later in the page."""
+    records = []
+    for inv_id, hours, amount in page:
+        record = invoice(inv_id, inv_id, f"{amount}.00")
+        record["modifiedOn"] = None if hours is None else iso(T0 + timedelta(hours=hours))
+        records.append(record)
+    straight = next(_tenants)
+    merged = straight + 1
+    with db.connect(autocommit=True) as conn:
+        load_on(conn, INVOICES, straight, records)
+        assert staged(conn, INVOICES) == 0
+    with db.connect(autocommit=True) as conn:
+        load_on(conn, INVOICES, merged, [invoice(50, 50, "1.00")])
+        load_on(conn, INVOICES, merged, [*records, invoice(50, 50, "1.00")])
+        assert staged(conn, INVOICES) == len(records) + 1
+    merged_rows = whole_rows(db, INVOICES, merged)
+    del merged_rows[(50,)]
+    assert whole_rows(db, INVOICES, straight) == merged_rows
+
+
+def test_a_key_committed_after_the_look_turns_the_page_into_a_merge(db: Database) -> None:
+    """A writer's uncommitted row is invisible to the look; the copy then meets its key."""
+    import threading
+
+    other = db.connect()
+    other.execute(
+        "INSERT INTO titan.jobs (tenant_id, id, job_status, created_on, modified_on, raw,"
+        " created_at, updated_at) VALUES (%s, 5, 'Hold', %s, %s, '{}', %s, %s)",
+        (TENANT, T0, T0, T0, T0),
+    )
+    page = [job(5, modified=T0 + timedelta(hours=1)), job(6)]
+    result: list[int] = []
+    errors: list[BaseException] = []
+
+    def load_page() -> None:
+        try:
+            with db.connect(autocommit=True) as conn:
+                result.append(load_on(conn, JOBS, TENANT, page))
+        except BaseException as exc:  # reported by the test below
+            errors.append(exc)
+
+    loading = threading.Thread(target=load_page)
+    loading.start()
+    try:
+        with db.connect(autocommit=True) as watch:
+            for _ in range(3000):
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE 'COPY titan.jobs%%'"
+                ).fetchone()
+                if waiting and waiting[0]:
+                    break
+                threading.Event().wait(0.01)
+            else:
+                pytest.fail("the page's copy never waited for the other writer's key")
+        other.commit()
+    finally:
+        other.close()
+        loading.join()
+    assert errors == []
+    assert result == [2]
+    states = jobs_state(db)
+    assert set(states) == {5, 6} and states[5][1] == "Completed"
+
+
+def test_a_big_page_of_new_keys_passes_the_guard_only_as_the_writer_role(db: Database) -> None:
+    page = [job(i) for i in range(1, 1002)]
+    with db.connect(autocommit=True) as conn:
+        loader = Loader(conn, JOBS, TENANT)
+        with pytest.raises(WriteRefused) as info, conn.transaction():
+            loader.load(page, T0)
+        assert "refused to insert 1001 rows into titan.jobs" in str(info.value)
+        assert jobs_state(db) == {}
+        with conn.transaction():
+            mark_sync_run(conn, 1)
+            assert loader.load(page, T0).changed == 1001
+    assert len(jobs_state(db)) == 1001

@@ -165,24 +165,31 @@ def flattener(feed: str, columns: Sequence[Column]) -> Callable[[Record], Row]:
     cannot: the results are the same, only the common case is faster.
     """
     checked = checked_flattener(feed, columns)
-    lines = ["def flatten(rec):", "    try:", "        g = rec.get"]
+    # Every top-level field is read in one go (`map` of the record's `get`, unpacked into
+    # locals), which costs half as much as a call of `get` per field.
+    names: list[str] = []
+    fields: list[str] = []
     refs: dict[str, str] = {}
-    values = []
     for n, column in enumerate(columns):
         if len(column.path) == 1:
-            read = f"g({column.path[0]!r})"
-        else:
-            outer, inner = column.path
-            if outer not in refs:
-                refs[outer] = ref = f"r{len(refs)}"
-                lines += [
-                    f"        {ref} = g({outer!r})",
-                    f"        if {ref} is None: {ref} = EMPTY",
-                    f"        elif type({ref}) is not dict: raise Unusual",
-                ]
-            read = f"{refs[outer]}.get({inner!r})"
+            names.append(f"v{n}")
+            fields.append(column.path[0])
+        elif column.path[0] not in refs:
+            refs[column.path[0]] = f"r{len(refs)}"
+            names.append(refs[column.path[0]])
+            fields.append(column.path[0])
+    lines = ["def flatten(rec):", "    try:", f"        {', '.join(names)}, = map(rec.get, FIELDS)"]
+    for ref in refs.values():
+        lines += [
+            f"        if {ref} is None: {ref} = EMPTY",
+            f"        elif type({ref}) is not dict: raise Unusual",
+        ]
+    values = []
+    for n, column in enumerate(columns):
         v = f"v{n}"
-        lines.append(f"        {v} = {read}")
+        if len(column.path) > 1:
+            outer, inner = column.path
+            lines.append(f"        {v} = {refs[outer]}.get({inner!r})")
         lines += [f"        {line}" for line in _inline(v, column)]
         values.append(v)
     lines += [
@@ -191,6 +198,7 @@ def flattener(feed: str, columns: Sequence[Column]) -> Callable[[Record], Row]:
         "        return checked(rec)",
     ]
     scope: dict[str, Any] = {
+        "FIELDS": tuple(fields),
         "EMPTY": {},
         "Unusual": _Unusual,
         "checked": checked,

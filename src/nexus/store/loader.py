@@ -1,15 +1,18 @@
-"""The loader: records → COPY into a stage table → one upsert into the mirror.
+"""The loader: records → binary COPY → the mirror, new rows straight in, others upserted.
 
 Every page of records is flattened first (a bad record fails the page before
-anything is written), copied in binary into a temporary stage table, then
-merged into its `titan` table with one `INSERT … ON CONFLICT` on the feed's
-key that only touches rows whose raw record really changed. Re-delivered rows
-and repeated runs therefore change nothing. Derived columns (see
+anything is written). A page none of whose keys the tenant has yet — the
+pages of a backfill — is copied in binary straight into its `titan` table,
+each key's newest version only (see `nexus.store.new_rows`). Any other page
+is copied into a temporary stage table, then merged with one `INSERT … ON
+CONFLICT` on the feed's key that only touches rows whose raw record really
+changed; re-delivered rows and repeated runs therefore change nothing, and
+an older version never overwrites a newer one. Derived columns (see
 `nexus.catalog.derived`) are kept right in the same transaction: loading
 invoices recomputes `titan.jobs.invoice_total` of their jobs, loading
-appointments their jobs' `scheduled_at`, and loading a job computes both from
-the rows already mirrored — whichever feed arrives first, the derived values
-are right when the transaction commits.
+appointments their jobs' `scheduled_at`, and loading a job computes both
+from the rows already mirrored — whichever feed arrives first, the derived
+values are right when the transaction commits.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -24,8 +28,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.catalog.derived import DERIVING_FEEDS, Derived
+from nexus.errors import FatalDatabaseError
 from nexus.store.connection import Connection
 from nexus.store.guard import share_with_writer
+from nexus.store.new_rows import NewRows
 from nexus.store.rows import TABLES, Record, Row, TableSpec
 
 
@@ -34,14 +40,14 @@ def derivation_lock(tenant: int) -> int:
     return (0x6E78 << 48) | (tenant & 0xFFFFFFFFFFFF)
 
 
+#: The SQLSTATE of a duplicate key: another writer committed a key after the loader looked.
+UNIQUE_VIOLATION = "23505"
+
+
 @dataclass(frozen=True)
 class LoadResult:
     read: int
     changed: int
-
-
-def _orjson_dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj)
 
 
 def flatten(spec: TableSpec, records: Sequence[Record]) -> list[Row]:
@@ -58,13 +64,15 @@ class Loader:
         self.spec = spec
         self.tenant = tenant
         self._stage = sql.Identifier(f"stage_{spec.feed}")
-        set_json_dumps(_orjson_dumps, context=conn)
+        set_json_dumps(orjson.dumps, context=conn)  # the raw records, once a row each
         self._create_stage()
         self._copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             self._stage,
             sql.SQL(", ").join(map(sql.Identifier, ("seq", *spec.names, "raw"))),
         )
         self._upsert_sql = _upsert_statement(spec, self._stage)
+        self._key_of = itemgetter(*spec.key_index)
+        self._new_rows = NewRows(conn, spec, tenant) if NewRows.applies(spec) else None
 
     def _create_stage(self) -> None:
         columns = sql.SQL(", ").join(
@@ -77,22 +85,48 @@ class Loader:
         share_with_writer(self.conn, self._stage)
 
     def load(self, records: Sequence[Record], now: datetime) -> LoadResult:
-        """Upsert one page inside the caller's transaction; return rows read and changed."""
+        """Load one page inside the caller's transaction; return rows read and changed."""
         rows = flatten(self.spec, records)
         return self.load_rows(rows, records, now)
 
     def load_rows(
         self, rows: Sequence[Row], records: Sequence[Record], now: datetime
     ) -> LoadResult:
-        """Upsert already-flattened rows with their raw records."""
+        """Load already-flattened rows with their raw records."""
         if not rows:
             return LoadResult(0, 0)
-        cur = self.conn.cursor()
         if self.spec.feed in DERIVING_FEEDS:
             # Jobs, invoices and appointments of a tenant load one page at a time: each reads
             # the others' committed rows to derive a value, so two concurrent pages would each
             # miss the other's. The lock ends with the caller's transaction.
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (derivation_lock(self.tenant),))
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (derivation_lock(self.tenant),))
+        if self._new_rows is not None:
+            keys = list(map(self._key_of, rows))
+            look = self._new_rows.look(keys)
+            if not look.loaded:
+                try:
+                    with self.conn.transaction():
+                        copied = self._new_rows.copy(rows, records, keys, look, now)
+                        changed = len(copied) + self._refresh_targets(copied, now)
+                    return LoadResult(read=len(rows), changed=changed)
+                except FatalDatabaseError as exc:
+                    if exc.sqlstate != UNIQUE_VIOLATION:
+                        raise
+                    # Another writer committed one of the keys after the look: merge instead.
+        return self._upsert(rows, records, now)
+
+    def _refresh_targets(self, rows: Sequence[Row], now: datetime) -> int:
+        """Recompute the derived values these source rows feed; return target rows changed."""
+        changed = 0
+        for derived in self.spec.feeds_into:
+            via = self.spec.names.index(derived.via)
+            targets = [row[via] for row in rows if row[via] is not None]
+            changed += refresh_derived(self.conn, derived, self.tenant, now, ids=targets)
+        return changed
+
+    def _upsert(self, rows: Sequence[Row], records: Sequence[Record], now: datetime) -> LoadResult:
+        """COPY rows into the stage table, then merge them into the mirror with one upsert."""
+        cur = self.conn.cursor()
         cur.execute(sql.SQL("TRUNCATE {}").format(self._stage))
         with cur.copy(self._copy_sql) as copy:
             copy.set_types(["int4", *self.spec.types, "jsonb"])

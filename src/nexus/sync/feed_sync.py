@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol
 
+from nexus import collector
 from nexus.catalog import Feed
 from nexus.clock import Clock
 from nexus.errors import BadRecordError
 from nexus.registry.config import SOURCE_CHECK_EVERY
 from nexus.registry.run_ledger import Run
 from nexus.servicetitan.errors import AuthError, FatalAPIError
+from nexus.servicetitan.pages import ExportPage
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.guard import mark_sync_run
@@ -271,10 +273,8 @@ class Syncer:
         token: str | None,
         on_progress: Callable[[Progress], None] | None,
     ) -> int:
-        tenant, clock, conn = self.tenant, self.clock, self._conn
         expected = _expected_rows(self.client, feed) if token is None else None
-        loader = self._loader(feed.name)
-        spec = TABLES[feed.name]
+        self._loader(feed.name)  # its stage table is made before the first page's transaction
         saved = token
         read = 0
         pages = 0
@@ -282,38 +282,66 @@ class Syncer:
         # everything at once; the surge and spike checks judge later runs only.
         backfill: bool | None = None
         pages_iter = iter(self.client.export_pages(feed, token))
-        for page in pages_iter:
-            if page.data:
-                rows = flatten(spec, page.data)
-                if backfill is None:
+        done = False
+        while not done:
+            # The collector rests while a page is fetched, parsed and loaded, and resumes
+            # once the page is released (see `nexus.collector`).
+            with collector.paused():
+                page = next(pages_iter, None)
+                if page is None:
+                    break
+                if page.data and backfill is None:
                     backfill = token is None or not self._ever_succeeded(producer)
-                suspicion = suspect(
-                    conn,
-                    spec,
-                    tenant,
-                    rows,
-                    backfill=backfill,
-                    run_new_jobs=run.feeds[feed.name]["changed"],
+                result = self._take_page(
+                    run, feed, page, pages_iter, saved, backfill=bool(backfill)
                 )
-                if suspicion is not None:
-                    self._hold(feed, run, page, pages_iter, suspicion, saved)
-                with conn.transaction():
-                    mark_sync_run(conn, run.id)
-                    result = loader.load_rows(rows, page.data, clock.now())
-                    save_token(conn, tenant, feed.name, page.continue_from, clock.now())
-            else:
-                result = LoadResult(0, 0)
-                if page.continue_from != saved:  # nothing new: one write, or none
-                    save_token(conn, tenant, feed.name, page.continue_from, clock.now())
-            saved = page.continue_from
+                saved, done = page.continue_from, not page.has_more
+                del page
             pages += 1
             read += result.read
             run.rows_read += result.read
             run.rows_changed += result.changed
             run.feeds[feed.name]["changed"] += result.changed
             if on_progress:
-                on_progress(Progress(feed.name, read, pages, expected, not page.has_more))
+                on_progress(Progress(feed.name, read, pages, expected, done))
         return pages
+
+    def _take_page(
+        self,
+        run: Run,
+        feed: Feed,
+        page: ExportPage,
+        pages: Iterator[ExportPage],
+        saved: str | None,
+        *,
+        backfill: bool,
+    ) -> LoadResult:
+        """Load one export page and its token in one transaction, or hold it as suspect.
+
+        A page without data only moves the token, when it moved at all.
+        """
+        conn, tenant, now = self._conn, self.tenant, self.clock.now
+        if not page.data:
+            if page.continue_from != saved:  # nothing new: one write, or none
+                save_token(conn, tenant, feed.name, page.continue_from, now())
+            return LoadResult(0, 0)
+        spec = TABLES[feed.name]
+        rows = flatten(spec, page.data)
+        suspicion = suspect(
+            conn,
+            spec,
+            tenant,
+            rows,
+            backfill=backfill,
+            run_new_jobs=run.feeds[feed.name]["changed"],
+        )
+        if suspicion is not None:
+            self._hold(feed, run, page, pages, suspicion, saved)
+        with conn.transaction():
+            mark_sync_run(conn, run.id)
+            result = self._loader(feed.name).load_rows(rows, page.data, now())
+            save_token(conn, tenant, feed.name, page.continue_from, now())
+        return result
 
     def _hold(
         self,
