@@ -25,7 +25,6 @@ class LedgerEntry:
     """What the run ledger says about one producer of one tenant."""
 
     producer: str
-    runs: int
     last_success: datetime | None
     last_run_id: int | None
     last_status: str | None
@@ -64,46 +63,63 @@ class Orphan:
     why: OrphanReason
 
 
+#: One summary per producer, each read from the newest runs only (see `ledger`).
+_LEDGER = """
+WITH RECURSIVE p(producer) AS (
+    SELECT min(producer) FROM nexus.runs
+    WHERE tenant_id = %(tenant)s AND started_at <= %(now)s
+  UNION ALL
+    SELECT (SELECT min(producer) FROM nexus.runs
+            WHERE tenant_id = %(tenant)s AND producer > p.producer AND started_at <= %(now)s)
+    FROM p WHERE p.producer IS NOT NULL
+)
+SELECT p.producer, ok.last_success, done.id, done.status, done.finished_at, done.error,
+       failed.n, failed.ids, failed.since
+FROM p
+CROSS JOIN LATERAL (
+    SELECT max(finished_at) AS last_success FROM nexus.runs
+    WHERE tenant_id = %(tenant)s AND producer = p.producer AND status = 'succeeded'
+      AND started_at <= %(now)s
+) ok
+LEFT JOIN LATERAL (
+    SELECT id, status, finished_at, error FROM nexus.runs
+    WHERE tenant_id = %(tenant)s AND producer = p.producer AND started_at <= %(now)s
+      AND status IN ('succeeded', 'failed')
+    ORDER BY started_at DESC, id DESC LIMIT 1
+) done ON true
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, (array_agg(id ORDER BY started_at DESC, id DESC))[1:5] AS ids,
+           min(started_at) AS since
+    FROM nexus.runs
+    WHERE tenant_id = %(tenant)s AND producer = p.producer AND status = 'failed'
+      AND started_at <= %(now)s
+      AND started_at > coalesce(ok.last_success, '-infinity')
+) failed
+WHERE p.producer IS NOT NULL
+"""
+
+
 def ledger(conn: Connection, tenant: int, now: datetime) -> dict[str, LedgerEntry]:
-    """One summary per producer of `tenant`, counting only runs started by `now`."""
-    rows = conn.execute(
-        """
-        WITH r AS (
-            SELECT * FROM nexus.runs WHERE tenant_id = %(tenant)s AND started_at <= %(now)s
-        ), done AS (
-            SELECT DISTINCT ON (producer) producer, id, status, finished_at, error
-            FROM r WHERE status IN ('succeeded', 'failed')
-            ORDER BY producer, started_at DESC, id DESC
-        ), ok AS (
-            SELECT producer, max(finished_at) AS last_success
-            FROM r WHERE status = 'succeeded' GROUP BY producer
-        )
-        SELECT r.producer, count(*), ok.last_success, done.id, done.status, done.finished_at,
-               done.error,
-               count(*) FILTER (WHERE r.status = 'failed'
-                                AND (ok.last_success IS NULL OR r.started_at > ok.last_success)),
-               (array_agg(r.id ORDER BY r.started_at DESC) FILTER (
-                    WHERE r.status = 'failed'
-                    AND (ok.last_success IS NULL OR r.started_at > ok.last_success)))[1:5],
-               min(r.started_at) FILTER (WHERE r.status = 'failed'
-                    AND (ok.last_success IS NULL OR r.started_at > ok.last_success))
-        FROM r LEFT JOIN ok USING (producer) LEFT JOIN done USING (producer)
-        GROUP BY r.producer, ok.last_success, done.id, done.status, done.finished_at, done.error
-        """,
-        {"tenant": tenant, "now": now},
-    ).fetchall()
+    """One summary per producer of `tenant`, counting only runs started by `now`.
+
+    Its cost follows the producers and their failures since each one's last
+    success, not the ledger's length: every part is read through the runs'
+    indexes from the newest end (the producers by a skip over the index, the
+    failures through the index of failed runs), so a proof built every 15
+    minutes for a year reads as little as on its first day.
+    """
+    rows = conn.execute(_LEDGER, {"tenant": tenant, "now": now}).fetchall()
     return {
         r[0]: LedgerEntry(
             producer=r[0],
-            runs=r[1],
-            last_success=r[2],
-            last_run_id=r[3],
-            last_status=r[4],
-            last_finished=r[5],
-            last_error=r[6],
-            failures_since_success=r[7],
-            failed_run_ids=tuple(r[8] or ()),
-            failing_since=r[9],
+            last_success=r[1],
+            last_run_id=r[2],
+            last_status=r[3],
+            last_finished=r[4],
+            last_error=r[5],
+            failures_since_success=r[6],
+            failed_run_ids=tuple(r[7] or ()),
+            failing_since=r[8],
         )
         for r in rows
     }
