@@ -29,6 +29,7 @@ from nexus.settings import Settings
 from nexus.store.database import Database
 from nexus.web import create_app
 from nexus.web.site import Page
+from once import replayed_once
 from stsim import client, clock, make_sim, server, sim
 
 __all__ = ["client", "clock", "make_sim", "server", "sim"]
@@ -71,16 +72,26 @@ def _sibling(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def replayed(pg_url: str) -> Replayed:
-    """The web scenario replayed once into its own database; read-only for the tests."""
+def replayed(
+    pg_url: str, _migrated: Database, tmp_path_factory: pytest.TempPathFactory
+) -> Replayed:
+    """The web scenario replayed into its own database, once a run; read-only for the tests.
+
+    (`_migrated` has made the server's roles, which a restored dump grants to.)
+    """
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS nexus_web WITH (FORCE)")
         conn.execute("CREATE DATABASE nexus_web")
     db = Database(_sibling(pg_url, "nexus_web"))
-    db.upgrade()
     scenario = load_scenario(HERE / "scenario-web.yaml")
-    result = run_replay(scenario, db, step=timedelta(minutes=30))
-    return Replayed(db, scenario.until, scenario.tenant, result.proof.to_json())
+
+    def build() -> dict[str, Any]:
+        db.upgrade()
+        result = run_replay(scenario, db, step=timedelta(minutes=30))
+        return result.proof.to_json()
+
+    proof = replayed_once(tmp_path_factory, "web-replay", db.url, build)
+    return Replayed(db, scenario.until, scenario.tenant, proof)
 
 
 def replay_app(replayed: Replayed, **settings: Any) -> FastAPI:
