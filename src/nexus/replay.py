@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
@@ -189,7 +190,12 @@ def run_replay(
         sim.serve() as server,
         _client(scenario, server, clock) as client,
         Syncer(
-            db, client, tenant, clock, source_check_every=config.mirror.source_check_every
+            db,
+            client,
+            tenant,
+            clock,
+            source_check_every=config.mirror.source_check_every,
+            zone=ZoneInfo(scenario.timezone),
         ) as syncer,
         db.connect(autocommit=True) as conn,
     ):
