@@ -50,6 +50,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from nexus import times
 from nexus.catalog import FEEDS
 from nexus.duration import parse_duration
 from nexus.errors import ConfigError
@@ -132,6 +133,11 @@ class Scenario:
     path: Path | None = None
     history_days: int = 0
     step: timedelta = DEFAULT_STEP
+
+    def span(self) -> str:
+        """From `start` to `until` on the wall clock of the scenario's zone."""
+        zone = ZoneInfo(self.timezone)
+        return f"{times.local(self.start, zone)} → {times.local(self.until, zone)}"
 
 
 class _Problems:

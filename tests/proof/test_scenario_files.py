@@ -9,6 +9,7 @@ import pytest
 
 from nexus.errors import ConfigError
 from nexus.scenario import load_scenario
+from wallclock import wall
 
 GOOD = """\
 name: full
@@ -54,6 +55,10 @@ def test_every_key_of_the_format_is_read(tmp_path: Path) -> None:
     assert (b.invoice_lag_median_hours, b.invoice_lag_p90_hours) == (18, 120)
     assert b.uninvoiced_share == 0.1
     assert (scenario.history_days, scenario.step) == (14, timedelta(minutes=30))
+    # A replay announces its span on the wall clock of the scenario's zone.
+    assert scenario.span() == (
+        f"{wall(scenario.start, 'America/Chicago')} → {wall(scenario.until, 'America/Chicago')}"
+    )
     kinds = [(e.kind, e.value) for e in scenario.events]
     assert kinds == [
         ("bulk_insert", {"rows": 10461, "same_created_at": True}),

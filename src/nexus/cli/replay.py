@@ -81,10 +81,7 @@ def replay(
     settings = _settings()
     with replay_database(settings.home) as db:
         if not as_json:
-            err_console.print(
-                f"replaying {parsed.name}: "
-                f"{parsed.start:%Y-%m-%d} → {parsed.until:%Y-%m-%d %H:%M} UTC"
-            )
+            err_console.print(f"replaying {parsed.name}: {parsed.span()}", highlight=False)
         result = run_replay(parsed, db, web_app=create_app, channels=_channels())
         if as_json:
             _print_json(result.proof.to_json())
