@@ -104,7 +104,8 @@ def replay_database(home: Path) -> Iterator[Database]:
         yield db
 
 
-def _business(scenario: Scenario) -> BusinessConfig:
+def business_config(scenario: Scenario) -> BusinessConfig:
+    """The simulated business a scenario's `business:` describes, on its seed and in its zone."""
     b = scenario.business
     return BusinessConfig(
         seed=scenario.seed,
@@ -173,7 +174,7 @@ def run_replay(
     tenant = scenario.tenant
     clock = VirtualClock(scenario.start)
     sim = Simulator(clock=clock, credentials=CREDENTIALS)
-    sim.add_tenant(tenant, _business(scenario), history_days=scenario.history_days)
+    sim.add_tenant(tenant, business_config(scenario), history_days=scenario.history_days)
     kinds = with_notifier(
         PRODUCER_KINDS,
         config,
