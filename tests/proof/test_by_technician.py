@@ -88,6 +88,52 @@ def test_every_technician_on_a_few_jobs_is_noise_not_a_warning(db: Database) -> 
     assert "tenant-wide invoice coverage is the measurement to read" in noise
 
 
+def test_the_highest_rate_on_an_apprentices_few_jobs_is_noise_beside_a_crew_with_enough(
+    db: Database,
+) -> None:
+    # Three full-timers within the threshold on enough jobs; the apprentice's 3 of 5 (60 %)
+    # is the rate a per-technician table would shout about — on five jobs.
+    load(db, {"Ana Reyes": (30, 4), "Bo Chen": (28, 3), "Cy Park": (25, 3), "Sam Lee": (5, 3)})
+    proof = proof_json(db)
+    alert = slice_alert(proof)
+    assert (alert["status"], alert["severity"]) == ("insufficient_data", "info")
+    assert alert["grouped_under"] is None and alert["probable_cause"]["kind"] == "none_found"
+    assert (alert["measurement"]["n"], alert["measurement"]["k"]) == (5, 3)
+    assert alert["measurement"]["counts"] == (
+        "completed jobs without an invoice total by Sam Lee, the highest rate of 4 "
+        f"technicians — noise: n=5 < {MIN_N}"
+    )
+    assert alert["questions"]["sample_sufficient"] is False
+    assert alert["questions"]["evidence"]["sample_sufficient"] == (
+        f"Sam Lee has n=5 completed chargeable jobs; the minimum is {MIN_N}"
+    )
+    statuses = {s["name"]: s["status"] for s in proof["coverage_by_technician"]}
+    assert statuses == {
+        "Ana Reyes": "ok",
+        "Bo Chen": "ok",
+        "Cy Park": "ok",
+        "Sam Lee": "insufficient_data",
+    }
+    sam = next(s for s in proof["coverage_by_technician"] if s["name"] == "Sam Lee")
+    low, high = (f"{sam[k] * 100:.0f} %" for k in ("ci_low", "ci_high"))
+    assert (
+        f"{alert['label']} is noise: its highest rate, Sam Lee's 3 of 5 completed chargeable "
+        f"jobs without a total (60 %, 95 % CI {low}–{high}), rests on fewer than {MIN_N} "
+        f"jobs; no technician with {MIN_N} or more is past the threshold beyond doubt. The "
+        "tenant-wide invoice coverage is the measurement to read."
+    ) in proof["story"]
+    assert proof["verdict"] != "warning"
+
+
+def test_a_few_jobs_within_the_threshold_beside_a_crew_with_enough_say_nothing(
+    db: Database,
+) -> None:
+    # Nobody is past the threshold, not even on a point estimate: no alert at all.
+    load(db, {"Ana Reyes": (30, 2), "Bo Chen": (28, 1), "Sam Lee": (5, 0)})
+    proof = proof_json(db)
+    assert not [a for a in proof["alerts"] if a["check"] == "invoice_coverage_by_technician"]
+
+
 def test_one_technician_with_enough_jobs_and_a_high_gap_is_a_warning_naming_them(
     db: Database,
 ) -> None:

@@ -11,12 +11,15 @@ The slice gives one alert, never one per technician. A technician whose
 gap is past the threshold beyond doubt (its whole 95 % interval) on enough
 jobs is a warning that names them — and, when lineage finds a cause upstream
 (a retired invoice sync), it carries that cause, so it is grouped as one more
-symptom of it. When every technician has fewer jobs than the minimum, the
-slice is `insufficient_data`: noise, since nobody can be blamed on so few jobs.
+symptom of it. When every technician has fewer jobs than the minimum, or when
+no one is named and the highest rate past the threshold is a technician's
+with fewer jobs than the minimum (an apprentice's 3 of 5), the slice is
+`insufficient_data`: noise, since nobody can be blamed on so few jobs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from nexus.checks.alert import NONE_FOUND, Alert, Measurement, Model, interval, questions
@@ -135,7 +138,21 @@ def _alert(
         )
         sample = f"the busiest technician, {largest.name}, has n={largest.n}; the minimum is "
         return _slice_alert(largest, Severity.INSUFFICIENT_DATA, counts, sample, params, inputs)
+    highest = highest_rate(slices)
+    if highest.status is Severity.INSUFFICIENT_DATA and highest.rate > params.threshold:
+        # The rate a per-technician table would shout about rests on a handful of jobs.
+        counts = (
+            f"{COUNTS} by {highest.name}, the highest rate of {len(slices)} technicians — "
+            f"noise: n={highest.n} < {params.min_n}"
+        )
+        sample = f"{highest.name} has n={highest.n} completed chargeable jobs; the minimum is "
+        return _slice_alert(highest, Severity.INSUFFICIENT_DATA, counts, sample, params, inputs)
     return None
+
+
+def highest_rate(slices: Sequence[TechnicianCoverage]) -> TechnicianCoverage:
+    """The technician a per-technician table would point at: the highest rate, then most jobs."""
+    return max(slices, key=lambda s: (s.rate, s.n, -s.technician_id))
 
 
 def _slice_alert(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from nexus import times
 from nexus.checks.alert import Alert, Cause
+from nexus.checks.by_technician import highest_rate
 from nexus.checks.freshness import duration_text
 from nexus.proof.model import Action, CauseGroup, Level, Proof
 
@@ -177,6 +178,17 @@ def _noise(proof: Proof) -> list[str]:
 def _technician_noise(proof: Proof, alert: Alert) -> str:
     """Why a per-technician rate on a handful of jobs blames nobody."""
     slices = proof.coverage_by_technician
+    min_n = proof.coverage.min_n
+    if any(s.status != "insufficient_data" for s in slices):
+        # Others have enough jobs, and none of them is past the threshold beyond doubt.
+        named = highest_rate(slices)
+        return (
+            f"{alert.label} is noise: its highest rate, {named.name}'s {named.k} of {named.n} "
+            f"completed chargeable jobs without a total ({_pct(named.rate)}, 95 % CI "
+            f"{_pct(named.ci_low)}–{_pct(named.ci_high)}), rests on fewer than {min_n} jobs; "
+            f"no technician with {min_n} or more is past the threshold beyond doubt. The "
+            "tenant-wide invoice coverage is the measurement to read."
+        )
     busiest = max(slices, key=lambda s: s.n)
     return (
         f"{alert.label} is noise: no technician can be blamed on so few jobs — each of the "
