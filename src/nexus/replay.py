@@ -30,7 +30,7 @@ from nexus.notify.producer import with_notifier
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
 from nexus.proof.model import Proof
-from nexus.registry.config import Config, load_config
+from nexus.registry.config import Config, TenantConfig, load_config
 from nexus.registry.ownership import RegistryError, restore, retire
 from nexus.registry.timeline import record_event
 from nexus.scenario import DROP_HOURS, Scenario, ScenarioEvent
@@ -104,6 +104,20 @@ def replay_database(home: Path) -> Iterator[Database]:
         yield db
 
 
+def replay_config(scenario: Scenario) -> Config:
+    """The configuration a replay runs and is served with: the scenario's `config:` or the
+    defaults, its tenant declared in the scenario's zone unless that file declares it.
+
+    So the dashboard, the notifier's quiet hours and every message read the replayed
+    tenant's moments on the scenario's wall clock, as the proof does.
+    """
+    config = load_config(scenario.config)
+    if any(t.id == scenario.tenant for t in config.tenants):
+        return config
+    tenant = TenantConfig(id=scenario.tenant, timezone=scenario.timezone)
+    return config.model_copy(update={"tenants": [*config.tenants, tenant]})
+
+
 def business_config(scenario: Scenario) -> BusinessConfig:
     """The simulated business a scenario's `business:` describes, on its seed and in its zone."""
     b = scenario.business
@@ -170,7 +184,7 @@ def run_replay(
             "to receive them: pass web_app=nexus.web.create_app (`nexus replay` does)"
         )
     db.ensure_schema()
-    config = load_config(scenario.config)
+    config = replay_config(scenario)
     tenant = scenario.tenant
     clock = VirtualClock(scenario.start)
     sim = Simulator(clock=clock, credentials=CREDENTIALS)

@@ -6,12 +6,13 @@ import math
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from nexus.clock import VirtualClock
 from nexus.errors import ConfigError
-from nexus.replay import business_config
+from nexus.replay import business_config, replay_config
 from nexus.scenario import load_scenario
 from nexus.simulator import Simulator
 from wallclock import wall
@@ -262,3 +263,16 @@ def test_the_simulated_crew_shares_the_work_as_the_scenario_says(
         # Each technician's share of the assignments, within four standard errors of the draw.
         error = 4 * math.sqrt(share * (1 - share) / total)
         assert abs(assigned[technician] / total - share) < error, (technician, assigned)
+
+
+def test_a_replay_declares_its_tenant_in_the_scenarios_zone_unless_its_config_does(
+    tmp_path: Path,
+) -> None:
+    text = CREW.format(crew="7").replace("seed: 3\n", "seed: 3\ntimezone: Asia/Kolkata\n")
+    scenario = load_scenario(write(tmp_path, text))
+    # The dashboard served on it, the notifier and every message read the scenario's clock.
+    assert replay_config(scenario).zone(scenario.tenant) == ZoneInfo("Asia/Kolkata")
+    config = tmp_path / "nexus.toml"
+    config.write_text('[[tenants]]\nid = 1001\ntimezone = "Europe/Lisbon"\n')
+    declared = load_scenario(write(tmp_path, f"config: {config}\n{text}"))
+    assert replay_config(declared).zone(declared.tenant) == ZoneInfo("Europe/Lisbon")

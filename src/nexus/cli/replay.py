@@ -119,14 +119,14 @@ def demo(
 def _serve_replayed(settings: Settings, scenario: Scenario, db: Database, port: int) -> None:
     """Serve the dashboard on a replayed database, read as of the scenario's `until`."""
     from nexus.clock import VirtualClock
-    from nexus.registry.config import load_config
+    from nexus.replay import replay_config
     from nexus.web.serve import serve as serve_dashboard
 
     serve_dashboard(
         settings,
         "127.0.0.1",
         port,
-        config=load_config(scenario.config),
+        config=replay_config(scenario),
         db=db,
         clock=VirtualClock(scenario.until),
         tenants=[scenario.tenant],
