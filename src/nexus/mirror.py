@@ -31,7 +31,8 @@ def sync_all(
     wanted = None if feeds is None else set(feeds)
     results: list[SyncResult] = []
     every = config.mirror.source_check_every
-    with Syncer(db, client, tenant, clock, source_check_every=every) as syncer:
+    zone = config.zone(tenant)
+    with Syncer(db, client, tenant, clock, source_check_every=every, zone=zone) as syncer:
         for name, producer in config.producers.items():
             if producer.kind != "sync" or (wanted is None and not producer.enabled):
                 continue

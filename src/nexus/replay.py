@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
@@ -29,7 +30,7 @@ from nexus.notify.producer import with_notifier
 from nexus.proof.build import build_proof
 from nexus.proof.inputs import proof_inputs
 from nexus.proof.model import Proof
-from nexus.registry.config import Config, load_config
+from nexus.registry.config import Config, TenantConfig, load_config
 from nexus.registry.ownership import RegistryError, restore, retire
 from nexus.registry.timeline import record_event
 from nexus.scenario import DROP_HOURS, Scenario, ScenarioEvent
@@ -103,7 +104,22 @@ def replay_database(home: Path) -> Iterator[Database]:
         yield db
 
 
-def _business(scenario: Scenario) -> BusinessConfig:
+def replay_config(scenario: Scenario) -> Config:
+    """The configuration a replay runs and is served with: the scenario's `config:` or the
+    defaults, its tenant declared in the scenario's zone unless that file declares it.
+
+    So the dashboard, the notifier's quiet hours and every message read the replayed
+    tenant's moments on the scenario's wall clock, as the proof does.
+    """
+    config = load_config(scenario.config)
+    if any(t.id == scenario.tenant for t in config.tenants):
+        return config
+    tenant = TenantConfig(id=scenario.tenant, timezone=scenario.timezone)
+    return config.model_copy(update={"tenants": [*config.tenants, tenant]})
+
+
+def business_config(scenario: Scenario) -> BusinessConfig:
+    """The simulated business a scenario's `business:` describes, on its seed and in its zone."""
     b = scenario.business
     return BusinessConfig(
         seed=scenario.seed,
@@ -168,11 +184,11 @@ def run_replay(
             "to receive them: pass web_app=nexus.web.create_app (`nexus replay` does)"
         )
     db.ensure_schema()
-    config = load_config(scenario.config)
+    config = replay_config(scenario)
     tenant = scenario.tenant
     clock = VirtualClock(scenario.start)
     sim = Simulator(clock=clock, credentials=CREDENTIALS)
-    sim.add_tenant(tenant, _business(scenario), history_days=scenario.history_days)
+    sim.add_tenant(tenant, business_config(scenario), history_days=scenario.history_days)
     kinds = with_notifier(
         PRODUCER_KINDS,
         config,
@@ -189,7 +205,12 @@ def run_replay(
         sim.serve() as server,
         _client(scenario, server, clock) as client,
         Syncer(
-            db, client, tenant, clock, source_check_every=config.mirror.source_check_every
+            db,
+            client,
+            tenant,
+            clock,
+            source_check_every=config.mirror.source_check_every,
+            zone=ZoneInfo(scenario.timezone),
         ) as syncer,
         db.connect(autocommit=True) as conn,
     ):

@@ -23,8 +23,12 @@ Besides the contract's keys, a scenario accepts `history_days: N` (the business
 has already run N days before `start`; Nexus's first runs at `start` backfill
 them) and `step: DURATION` (how far the virtual clock moves per tick, 15m by
 default; a producer due more often runs once per tick), `business` accepts
-`uninvoiced_share` (chargeable work never invoiced) and `technicians` (the crew's
-size, 12 by default) and events accept
+`uninvoiced_share` (chargeable work never invoiced) and `technicians` (the crew,
+12 sharing the work evenly by default: a count, or a list with one relative
+workload per technician — `[1, 1, 1, 1, 1, 0.5, 0.2]` is five full-timers, a
+part-timer doing half as much and an apprentice doing a fifth; each job's
+technicians, and each sold estimate's, are drawn in those proportions) and
+events accept
 `phantom_jobs: {rows: N, same_created_at: true}` (a bad bulk write inside
 ServiceTitan that reaches Nexus through the jobs and invoices feeds, unlike
 `bulk_insert`, which writes into the mirror itself), `stop: NAME` (a producer
@@ -50,6 +54,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from nexus import times
 from nexus.catalog import FEEDS
 from nexus.duration import parse_duration
 from nexus.errors import ConfigError
@@ -78,6 +83,8 @@ BUSINESS_KEYS = {
     "uninvoiced_share",
     "technicians",
 }
+#: The largest crew a scenario may have.
+MAX_TECHNICIANS = 1_000
 #: How far the virtual clock moves per tick unless the scenario says otherwise.
 DEFAULT_STEP = timedelta(minutes=15)
 #: The key of `drop_export_share` that says how long the drop lasts (it is no feed's name).
@@ -107,7 +114,8 @@ class Business:
     invoice_lag_p90_hours: float = 120.0
     invoice_edit_share: float = 0.25
     uninvoiced_share: float = 0.0
-    technicians: int = 12
+    #: how many technicians share the work evenly, or each one's relative workload
+    technicians: int | tuple[float, ...] = 12
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,11 @@ class Scenario:
     path: Path | None = None
     history_days: int = 0
     step: timedelta = DEFAULT_STEP
+
+    def span(self) -> str:
+        """From `start` to `until` on the wall clock of the scenario's zone."""
+        zone = ZoneInfo(self.timezone)
+        return f"{times.local(self.start, zone)} → {times.local(self.until, zone)}"
 
 
 class _Problems:
@@ -296,7 +309,7 @@ def _business(problems: _Problems, node: yaml.Node) -> Business:
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, "business", "expected a mapping of business parameters")
         return Business()
-    values: dict[str, Any] = {}  # numbers, the crew's size an int
+    values: dict[str, Any] = {}  # numbers; the crew a count or workloads
     for key, (knode, vnode) in _mapping(node).items():
         where = f"business.{key}"
         if key not in BUSINESS_KEYS:
@@ -321,9 +334,9 @@ def _business(problems: _Problems, node: yaml.Node) -> Business:
                 if isinstance(m, int | float) and isinstance(p, int | float) and p < m:
                     problems.add(p90[1], f"{where}.p90", f"{p} must not be below the median {m}")
         elif key == "technicians":
-            number = _number(problems, vnode, where, 1, 1_000)
-            if number is not None:
-                values[key] = int(number)
+            crew = _technicians(problems, vnode)
+            if crew is not None:
+                values[key] = crew
         elif key == "completed_jobs_per_day":
             number = _number(problems, vnode, where, 0, 10_000)
             if number is not None:
@@ -333,6 +346,51 @@ def _business(problems: _Problems, node: yaml.Node) -> Business:
             if number is not None:
                 values[key] = number
     return Business(**values)
+
+
+def _technicians(problems: _Problems, node: yaml.Node) -> int | tuple[float, ...] | None:
+    """`business.technicians`: a count sharing the work evenly, or one workload per technician."""
+    where = "business.technicians"
+    example = (
+        "e.g. 7, or [1, 1, 1, 1, 1, 0.5, 0.2] for five full-timers, a part-timer and an apprentice"
+    )
+    if isinstance(node, yaml.SequenceNode):
+        if not node.value:
+            problems.add(
+                node,
+                where,
+                f"an empty list has no technician — give a count or workloads, {example}",
+            )
+            return None
+        if len(node.value) > MAX_TECHNICIANS:
+            problems.add(node, where, f"{len(node.value)} technicians; at most {MAX_TECHNICIANS}")
+            return None
+        workloads = []
+        for i, item in enumerate(node.value):
+            raw = _value(item)
+            if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+                problems.add(
+                    item,
+                    f"{where}[{i}]",
+                    "expected a positive number, this technician's share of the work "
+                    f"relative to the others' (e.g. 0.5 for half as much), got {raw!r}",
+                )
+                continue
+            workloads.append(float(raw))
+        return tuple(workloads) if len(workloads) == len(node.value) else None
+    raw = _value(node)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        problems.add(
+            node,
+            where,
+            f"expected a whole number of technicians or a list of workloads ({example}), "
+            f"got {raw!r}",
+        )
+        return None
+    if not 1 <= raw <= MAX_TECHNICIANS:
+        problems.add(node, where, f"{raw!r} must be between 1 and {MAX_TECHNICIANS}")
+        return None
+    return raw
 
 
 def _events(

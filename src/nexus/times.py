@@ -12,6 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+#: The zone of moments no tenant owns, when nothing says otherwise; named in the text.
+UTC = ZoneInfo("UTC")
+
 
 def duration(seconds: float | None) -> str:
     """Seconds for people: 442620 → "5 d 2 h"; 5400 → "1 h 30 min"."""
@@ -53,7 +56,7 @@ def when(at: datetime | None, zone: ZoneInfo) -> str:
 def exact(at: datetime, zone: ZoneInfo) -> str:
     """The exact instant, for a hover title: "2026-04-17 21:42:07 CDT = 2026-04-18 02:42:07 UTC"."""
     there = at.astimezone(zone)
-    utc = at.astimezone(ZoneInfo("UTC"))
+    utc = at.astimezone(UTC)
     return f"{there:%Y-%m-%d %H:%M:%S} {there.tzname() or zone.key} = {utc:%Y-%m-%d %H:%M:%S} UTC"
 
 

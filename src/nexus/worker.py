@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from packaging.version import Version
 from procrastinate import App, JobContext, PsycopgConnector, exceptions
@@ -55,6 +56,7 @@ from psycopg import sql
 from psycopg_pool import PoolTimeout
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never, wait_none
 
+from nexus import times
 from nexus.clock import Clock
 from nexus.errors import (
     DatabaseError,
@@ -117,7 +119,8 @@ class SyncerPool:
     producers): they share the tenant's client (one token, one rate limit;
     the client is thread-safe) and each leases a Syncer (two database
     connections) of its own. At most `keep` idle Syncers are kept; each checks
-    feeds against ServiceTitan every `source_check_every`.
+    feeds against ServiceTitan every `source_check_every`, and names moments in
+    its tenant's zone (`zone_of`).
     """
 
     def __init__(
@@ -127,10 +130,12 @@ class SyncerPool:
         clients: ClientFactory,
         keep: int,
         source_check_every: timedelta = SOURCE_CHECK_EVERY,
+        zone_of: Callable[[int], ZoneInfo] = lambda _tenant: times.UTC,
     ) -> None:
         self._db = db
         self._clock = clock
         self._source_check_every = source_check_every
+        self._zone_of = zone_of
         self._factory = clients
         self._keep = keep
         self._clients: dict[int, ClosableSource] = {}
@@ -156,6 +161,7 @@ class SyncerPool:
                 tenant,
                 self._clock,
                 source_check_every=self._source_check_every,
+                zone=self._zone_of(tenant),
             )
         reusable = False
         try:
@@ -552,7 +558,12 @@ def run_worker(
         name=name or f"nexus@{socket.gethostname()}:{os.getpid()}",
     )
     syncers = SyncerPool(
-        db, clock, clients, keep=concurrency, source_check_every=config.mirror.source_check_every
+        db,
+        clock,
+        clients,
+        keep=concurrency,
+        source_check_every=config.mirror.source_check_every,
+        zone_of=config.zone,
     )
     runtime = _Runtime(db, config, clock, syncers, kinds)
     app = _build_app(db, runtime, RetryPolicy(scale=scale, queued=_queued(db)))

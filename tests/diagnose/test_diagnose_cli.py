@@ -13,8 +13,9 @@ from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
 from nexus.simulator import BusinessConfig, SimServer, Simulator
 from nexus.store.database import Database
-from nexus.sync.diagnose import CLASSES
+from nexus.sync.diagnose import CLASSES, latest_diagnosis
 from stsim import CREDENTIALS, TENANT, client_for, st_env
+from wallclock import wall
 
 
 @pytest.fixture
@@ -84,6 +85,12 @@ def test_json_shape_then_repair(
     text = run(server, db, tmp_path, "diagnose", "invoices", "--sample", "10")
     assert text.code == 0, text.err
     assert "genuinely_zero" in text.out and "asked ServiceTitan about 10" in text.out
+    # The window it looked at, on the tenant's clock (Chicago: nexus.toml declares no zone).
+    with db.connect() as conn:
+        latest = latest_diagnosis(conn, TENANT)
+    assert latest is not None
+    start, end = (wall(t, "America/Chicago") for t in (latest.window_start, latest.window_end))
+    assert f"completed jobs with a $0 invoice total between {start} and {end};" in text.out
 
 
 def test_a_sample_of_zero_is_a_usage_error(

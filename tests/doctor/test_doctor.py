@@ -23,6 +23,7 @@ from nexus.simulator import SimServer
 from nexus.store.database import Database
 from notifykit import _free_port, json_receiver, smtp_server
 from stsim import st_env
+from wallclock import wall
 
 TENANT = 1001
 DEAD_URL = "postgresql://nexus@127.0.0.1:1/nexus"
@@ -208,17 +209,24 @@ def test_a_missing_guard_names_the_table_and_the_command_with_the_fix(
     assert by_check(report)["database"]["problems"][0]["kind"] == "guard"
 
 
+@pytest.mark.parametrize("zone", ["America/Chicago", "Asia/Kolkata"])
 def test_a_producer_whose_slots_passed_without_a_run_is_a_dead_schedule(
-    db: Database, tmp_path: Path, server: SimServer
+    db: Database, tmp_path: Path, server: SimServer, zone: str
 ) -> None:
     every_producer_ran(db, late={"job_sync": timedelta(hours=1)})
-    result, report = doctor(db.url, tmp_path, server, "schedules")
+    # The message tells when it last ran on the wall clock of the tenant's declared zone.
+    config = tmp_path / "nexus.toml"
+    config.write_text(f'[[tenants]]\nid = {TENANT}\ntimezone = "{zone}"\n')
+    result, report = doctor(db.url, tmp_path, server, "schedules", NEXUS_CONFIG=str(config))
     assert result.code == 1
     [message] = problems(report)
+    with db.connect() as conn:
+        row = conn.execute("SELECT max(started_at) FROM nexus.runs WHERE producer = 'job_sync'")
+        started = row.fetchone()[0]  # type: ignore[index]
     assert message.startswith("tenant 1001: producers.job_sync runs every 15m, but ")
     assert message.endswith(
         " whole slots passed without a run (its last run started "
-        f"{db_now(db) - timedelta(hours=1):%Y-%m-%d %H:%M} UTC) — start `nexus worker` "
+        f"{wall(started, zone)}) — start `nexus worker` "
         "(`nexus deploy systemd` writes a service for it), or see the worker's log for why "
         "it stopped"
     )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
-from cli import nexus
+from cli import Result, nexus
 from nexus.store.database import Database
 from notifykit import receivers
+from wallclock import wall
+
+#: A zone other than the default, half an hour off the hour: a slip to UTC or to Chicago shows.
+ZONE = "Asia/Kolkata"
 
 
 def test_notify_without_channels_says_which_variable_to_set(db: Database, tmp_path: Path) -> None:
@@ -80,3 +85,28 @@ def test_silence_add_list_expire(db: Database, tmp_path: Path) -> None:
         home=tmp_path,
     )
     assert wrong.code == 1 and "'techs' is not a kind of cause — use one of:" in wrong.err
+
+
+def test_a_silence_names_its_end_on_the_wall_clock_of_the_tenants_zone(
+    db: Database, tmp_path: Path
+) -> None:
+    config = tmp_path / "nexus.toml"
+    config.write_text('[[tenants]]\nid = 1001\ntimezone = "Asia/Kolkata"\n')
+    env = {"NEXUS_CONFIG": str(config)}
+
+    def silence(*args: str) -> Result:
+        return nexus("silence", *args, db_url=db.url, home=tmp_path, env=env)
+
+    added = silence("add", "--cause", "producer_failing", "--for", "2h", "--reason", "upgrade")
+    assert added.code == 0, added.err
+    [listed] = silence("list", "--json").json()
+    ends = datetime.fromisoformat(listed["ends_at"])
+    assert added.out.strip() == f"silence 1: producer_failing quiet until {wall(ends, ZONE)}"
+    table = silence("list").out
+    assert wall(ends, ZONE) in table and "UTC" not in table
+    assert silence("expire", "1").code == 0
+    [ended] = silence("list", "--all", "--json").json()
+    again = silence("expire", "1")
+    assert again.code == 1
+    expired = wall(datetime.fromisoformat(ended["expired_at"]), ZONE)
+    assert again.err.strip() == f"error: silence 1 already ended at {expired}; nothing to do"

@@ -57,9 +57,29 @@ def proof_json(db: Database) -> dict[str, Any]:
     return current_proof(db, Config(), TENANT, VirtualClock(NOW)).to_json()
 
 
+def slice_alerts(proof: dict[str, Any]) -> list[dict[str, Any]]:
+    """The slice's alerts: its verdict, then the noise beside it, whichever there are."""
+    return [a for a in proof["alerts"] if a["check"] == "invoice_coverage_by_technician"]
+
+
 def slice_alert(proof: dict[str, Any]) -> dict[str, Any]:
-    [alert] = [a for a in proof["alerts"] if a["check"] == "invoice_coverage_by_technician"]
+    [alert] = slice_alerts(proof)
     return alert
+
+
+def noise_line(label: str, technician: dict[str, Any]) -> str:
+    """The story's sentence on a technician's rate that is too few jobs to judge."""
+    low, rate, high = (f"{technician[k] * 100:.0f} %" for k in ("ci_low", "rate", "ci_high"))
+    return (
+        f"{label} is noise for {technician['name']}: {technician['k']} of {technician['n']} "
+        f"completed chargeable jobs without a total ({rate}, 95 % CI {low}–{high}) are too few "
+        f"to judge anyone on (minimum {MIN_N}). The tenant-wide invoice coverage is the "
+        "measurement to read."
+    )
+
+
+def technician(proof: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in proof["coverage_by_technician"] if s["name"] == name)
 
 
 def test_every_technician_on_a_few_jobs_is_noise_not_a_warning(db: Database) -> None:
@@ -88,6 +108,46 @@ def test_every_technician_on_a_few_jobs_is_noise_not_a_warning(db: Database) -> 
     assert "tenant-wide invoice coverage is the measurement to read" in noise
 
 
+def test_the_highest_rate_on_an_apprentices_few_jobs_is_noise_beside_a_crew_with_enough(
+    db: Database,
+) -> None:
+    # Three full-timers within the threshold on enough jobs; the apprentice's 3 of 5 (60 %)
+    # is the rate a per-technician table would shout about — on five jobs.
+    load(db, {"Ana Reyes": (30, 4), "Bo Chen": (28, 3), "Cy Park": (25, 3), "Sam Lee": (5, 3)})
+    proof = proof_json(db)
+    alert = slice_alert(proof)
+    assert (alert["status"], alert["severity"]) == ("insufficient_data", "info")
+    assert alert["grouped_under"] is None and alert["probable_cause"]["kind"] == "none_found"
+    assert (alert["measurement"]["n"], alert["measurement"]["k"]) == (5, 3)
+    assert alert["measurement"]["counts"] == (
+        f"completed jobs without an invoice total by Sam Lee, 3 of 5 — noise: n=5 < {MIN_N}"
+    )
+    assert alert["questions"]["sample_sufficient"] is False
+    assert alert["questions"]["evidence"]["sample_sufficient"] == (
+        f"Sam Lee has n=5 completed chargeable jobs; the minimum is {MIN_N}"
+    )
+    statuses = {s["name"]: s["status"] for s in proof["coverage_by_technician"]}
+    assert statuses == {
+        "Ana Reyes": "ok",
+        "Bo Chen": "ok",
+        "Cy Park": "ok",
+        "Sam Lee": "insufficient_data",
+    }
+    sam = technician(proof, "Sam Lee")
+    assert (sam["n"], sam["k"], sam["rate"]) == (5, 3, 0.6)
+    assert noise_line(alert["label"], sam) in proof["story"]
+    assert proof["verdict"] != "warning"
+
+
+def test_a_few_jobs_within_the_threshold_beside_a_crew_with_enough_say_nothing(
+    db: Database,
+) -> None:
+    # Nobody is past the threshold, not even on a point estimate: no alert at all.
+    load(db, {"Ana Reyes": (30, 2), "Bo Chen": (28, 1), "Sam Lee": (5, 0)})
+    proof = proof_json(db)
+    assert not [a for a in proof["alerts"] if a["check"] == "invoice_coverage_by_technician"]
+
+
 def test_one_technician_with_enough_jobs_and_a_high_gap_is_a_warning_naming_them(
     db: Database,
 ) -> None:
@@ -105,14 +165,23 @@ def test_one_technician_with_enough_jobs_and_a_high_gap_is_a_warning_naming_them
     )
     proof = proof_json(db)
     assert proof["coverage"]["status"] == "ok"
-    alert = slice_alert(proof)
+    alert, noise = slice_alerts(proof)
     assert alert["severity"] == "warning" and alert["status"] == "warning"
     assert "by Ana Reyes, the worst of 5 technicians" in alert["measurement"]["counts"]
     assert (alert["measurement"]["n"], alert["measurement"]["k"]) == (24, 12)
     assert alert["questions"]["sample_sufficient"] is True
     assert alert["grouped_under"] is None
     assert proof["verdict"] == "warning"
-    # Di Moss's 5 of 5 is too few jobs to judge, so it is not the one named.
+    # Di Moss's 5 of 5 is too few jobs to judge: not the one named, but noise beside it.
+    assert (noise["status"], noise["severity"], noise["grouped_under"]) == (
+        "insufficient_data",
+        "info",
+        None,
+    )
+    assert noise["measurement"]["counts"] == (
+        f"completed jobs without an invoice total by Di Moss, 5 of 5 — noise: n=5 < {MIN_N}"
+    )
+    assert noise_line(noise["label"], technician(proof, "Di Moss")) in proof["story"]
     statuses = {s["name"]: s["status"] for s in proof["coverage_by_technician"]}
     assert statuses == {
         "Ana Reyes": "warning",
@@ -139,7 +208,7 @@ def test_under_a_retired_invoice_sync_the_slice_is_a_symptom_of_that_cause(db: D
         )
     proof = proof_json(db)
     coverage = next(a for a in proof["alerts"] if a["check"] == "invoice_coverage")
-    alert = slice_alert(proof)
+    alert, noise = slice_alerts(proof)
     assert (coverage["severity"], alert["severity"]) == ("critical", "warning")
     # One group: the retirement, led by the tenant-wide gap, with the slice under it.
     [group] = [c for c in proof["causes"] if c["kind"] == "producer_retired"]
@@ -150,6 +219,10 @@ def test_under_a_retired_invoice_sync_the_slice_is_a_symptom_of_that_cause(db: D
         "symptoms of this cause" in line and alert["label"] in line for line in proof["story"]
     )
     assert not any("no technician can be blamed" in line for line in proof["story"])
+    # Cy Park's 4 of 4 is noise beside the symptom, explained by nothing but chance.
+    assert (noise["status"], noise["grouped_under"]) == ("insufficient_data", None)
+    assert noise["probable_cause"]["kind"] == "none_found"
+    assert noise_line(noise["label"], technician(proof, "Cy Park")) in proof["story"]
 
 
 def test_a_small_slice_under_a_retired_invoice_sync_stays_noise(db: Database) -> None:

@@ -17,6 +17,7 @@ from nexus.simulator import BusinessConfig, SimServer, Simulator
 from nexus.store.database import Database
 from nexus.sync.reconcile import CLASSES, reconcilable
 from stsim import CREDENTIALS, TENANT, client_for, st_env
+from wallclock import wall
 
 
 @pytest.fixture
@@ -67,9 +68,15 @@ def test_json_report_then_repair(
     assert list(fixed.json()["feeds"]) == ["invoices"]
     assert fixed.json()["repaired"] == lost
 
-    text = run(server, db, tmp_path, "reconcile", "--feed", "invoices", "--since", "2020-01-01")
+    kolkata = tmp_path / "kolkata.toml"
+    kolkata.write_text(f'[[tenants]]\nid = {TENANT}\ntimezone = "Asia/Kolkata"\n')
+    args = ("reconcile", "--feed", "invoices", "--since", "2020-01-01")
+    text = run(server, db, tmp_path, *args, NEXUS_CONFIG=str(kolkata))
     assert text.code == 0, text.err
     assert "invoices:" in text.out and "0 missing in the mirror" in text.out
+    # --since is a UTC date; the summary names it on the wall clock of the tenant's zone.
+    since = wall(datetime(2020, 1, 1, tzinfo=UTC), "Asia/Kolkata")
+    assert f"tenant 1001: reconciled changes since {since} of invoices" in text.out
     assert runs(db) == [("succeeded", None)] * 3
 
 

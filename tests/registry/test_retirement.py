@@ -14,6 +14,7 @@ from nexus.registry.run_ledger import record_outside_run
 from nexus.registry.timeline import events
 from nexus.registry.vitals import orphans, vitals
 from nexus.store.database import Database
+from wallclock import wall
 
 T0 = datetime(2026, 4, 12, tzinfo=UTC)
 # Five feeds keep these cases small: invoice_sync then owns one table and the derived column.
@@ -85,6 +86,50 @@ def test_forced_retirement_lists_the_orphans_since_that_moment(
     assert actor == "robert"
     status = {p["producer"]: p["status"] for p in report["producers"]}
     assert status["invoice_sync"] == "retired"
+
+
+@pytest.mark.parametrize(
+    ("tenants", "zone"),
+    [
+        ('[[tenants]]\nid = 1001\ntimezone = "Asia/Kolkata"\n', "Asia/Kolkata"),
+        # Retirement is the installation's, not one tenant's: with several, it reads in UTC.
+        (
+            '[[tenants]]\nid = 1001\ntimezone = "Asia/Kolkata"\n'
+            '[[tenants]]\nid = 2002\ntimezone = "America/New_York"\n',
+            "UTC",
+        ),
+    ],
+)
+def test_a_retirement_and_its_orphans_read_on_the_wall_clock_of_the_tenants_zone(
+    db: Database, tmp_path: Path, tenants: str, zone: str
+) -> None:
+    config = tmp_path / "nexus.toml"
+    config.write_text(tenants)
+    env = {"NEXUS_CONFIG": str(config)}
+    args = ("producers", "retire", "invoice_sync", "--reason", "quarantined script", "--force")
+    assert nexus(*args, db_url=db.url, home=tmp_path, env=env).code == 0
+    with db.connect() as conn:
+        retired_at = conn.execute("SELECT since FROM nexus.retired_producers").fetchone()[0]  # type: ignore[index]
+    again = nexus(*args, db_url=db.url, home=tmp_path, env=env)
+    assert again.code == 1
+    assert (
+        f"invoice_sync is already retired (since {wall(retired_at, zone)}); "
+        "`nexus producers restore invoice_sync` brings it back." in again.err
+    )
+    # The producers of tenant 1001, with its orphans since then, on its own clock.
+    listed = nexus("producers", "list", db_url=db.url, home=tmp_path, env=env)
+    assert listed.code == 0, listed.err
+    orphaned = [line for line in listed.out.splitlines() if "producer_retired" in line]
+    since = wall(retired_at, "Asia/Kolkata")
+    assert len(orphaned) == len(INVOICE_SYNC_DEFAULT) and all(
+        line.endswith(f"since {ago(retired_at)} ({since}))") for line in orphaned
+    )
+
+
+def ago(at: datetime) -> str:
+    """How long ago `at` was as the command said it a moment later: seconds are "just now"."""
+    seconds = (datetime.now(UTC) - at).total_seconds()
+    return "just now" if seconds < 60 else f"{int(seconds // 60)} min ago"
 
 
 def test_hand_over_and_retire_product_resolve_every_product(db: Database) -> None:

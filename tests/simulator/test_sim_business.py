@@ -327,3 +327,17 @@ def test_a_hundred_thousand_job_tenant_is_generated_and_served_in_full_pages() -
             assert len(page["data"]) == 1000
             assert page["hasMore"] is True
         st.close()
+
+
+def test_the_crew_is_a_count_or_one_positive_workload_per_technician() -> None:
+    # As the control API receives it, in JSON: a list, kept as a tuple of floats.
+    crew = BusinessConfig.from_dict({"seed": 1, "technicians": [1, 1, 0.25]})
+    assert crew.technicians == (1.0, 1.0, 0.25) and crew.workloads == (1.0, 1.0, 0.25)
+    assert BusinessConfig(seed=1, technicians=3).workloads == (1.0, 1.0, 1.0)
+    fix = "give a count, or one positive relative workload per technician, e.g. [1, 1, 0.25]"
+    for wrong in ([], [1, 0], [1, "two"], True):
+        with pytest.raises(ValueError) as info:
+            BusinessConfig(seed=1, technicians=wrong)  # type: ignore[arg-type]
+        assert str(info.value) == f"business.technicians is {wrong!r}: {fix}"
+    with pytest.raises(ValueError, match=r"^business.technicians is 0: give 1 or more$"):
+        BusinessConfig(seed=1, technicians=0)

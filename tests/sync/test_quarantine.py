@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections import Counter
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from cli import nexus
+from cli import Result, nexus
 from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
 from nexus.proof.service import current_proof
@@ -22,6 +23,7 @@ from nexus.sync import quarantine
 from nexus.sync.feed_sync import sync_feed
 from nexus.sync.quarantine import FeedHeld
 from stsim import TENANT, client_for
+from wallclock import wall
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "src/nexus/proof/proof.schema.json").read_text())
 
@@ -182,3 +184,42 @@ def test_feeds_stale_behind_held_writes_are_symptoms_of_them_not_causes_of_their
     assert {b.because for b in proof.behind} == {"writes_quarantined"}
     behind = [line for line in proof.story if "behind because" in line]
     assert behind and all("waits before writes held in quarantine" in line for line in behind)
+
+
+def test_a_held_batch_names_its_moments_on_the_wall_clock_of_the_tenants_zone(
+    db: Database, sim: Simulator, clock: VirtualClock, tmp_path: Path
+) -> None:
+    zone = "Asia/Kolkata"
+    path = tmp_path / "nexus.toml"
+    path.write_text(f'[[tenants]]\nid = {TENANT}\ntimezone = "{zone}"\n')
+    config = load_config(path)
+    with sim.serve() as server, client_for(server) as client:
+        sync_all(db, client, TENANT, clock, config=config)
+        sim.tenant(TENANT).faults.phantom_jobs(500, same_created_at=True)
+        with pytest.raises(FeedHeld) as held:
+            sync_all(db, client, TENANT, clock, feeds=["jobs"], config=config)
+    held_id = held.value.held_id
+    with db.connect() as conn:
+        batch, records = quarantine.get(conn, held_id)
+    [(created, _)] = Counter(r["createdOn"] for r in records).most_common(1)
+    shared = f"share one created timestamp ({wall(datetime.fromisoformat(created), zone)})"
+    assert shared in str(held.value) and batch.reason.endswith(shared)
+
+    def run(*args: str) -> Result:
+        env = {"NEXUS_CONFIG": str(path), "NEXUS_ACTOR": "reviewer"}
+        return nexus("quarantine", *args, db_url=db.url, home=tmp_path, env=env)
+
+    listed = run("list")
+    assert listed.code == 0, listed.err
+    [row] = [line for line in listed.out.splitlines() if line.startswith(f"│ {held_id} ")]
+    assert wall(batch.held_at, zone) in row
+    assert run("drop", str(held_id)).code == 0
+    with db.connect() as conn:
+        decided, _ = quarantine.get(conn, held_id)
+    assert decided.decided_at is not None
+    again = run("release", str(held_id))
+    assert again.code == 1
+    assert again.err.strip() == (
+        f"error: quarantined batch #{held_id} was already dropped by reviewer at "
+        f"{wall(decided.decided_at, zone)}; nothing to do"
+    )

@@ -3,8 +3,9 @@
 It signs in through the form, reads the proof (alert labels, interval whiskers,
 charts), follows an alert's evidence link to the producer page, records every
 request the pages make (all must stay on this server), checks that the pages
-fit a 390 px phone, and saves screenshots at laptop and phone width under
-artifacts/web/.
+fit a 390 px phone (the vitals and the technicians stack, one labelled block
+per row), finds the apprentice's few jobs labelled noise, and saves screenshots
+at laptop and phone width under artifacts/web/.
 """
 
 from __future__ import annotations
@@ -189,6 +190,70 @@ def test_the_proof_fits_a_phone(browser: object, dashboard: str) -> None:
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
     assert _frames_that_cut_off(page) == []
     page.screenshot(path=str(ARTIFACTS / "producer-phone.png"), full_page=True)
+    context.close()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "shot"),
+    [(1280, 900, "technicians.png"), (390, 844, "technicians-phone.png")],
+)
+def test_the_technician_table_labels_the_apprentices_few_jobs_as_noise(
+    browser: object, dashboard: str, replayed: Replayed, width: int, height: int, shot: str
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    technicians = replayed.proof["coverage_by_technician"]
+    small = [t for t in technicians if t["status"] == "insufficient_data"]
+    # Four full-timers judged on enough jobs, and the apprentice on a handful.
+    assert len(small) == 1 and len(technicians) == 5
+    [apprentice] = small
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    phone = width < 640
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, device_scale_factor=2, is_mobile=phone
+    )
+    page = context.new_page()
+    page.goto(f"{dashboard}/login")
+    page.get_by_label("User name").fill(USER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    table = page.locator("#technicians-table")
+    table.scroll_into_view_if_needed()
+    expect(table).to_be_visible()
+    rows = table.locator("tbody tr")
+    assert rows.count() == len(technicians)
+    # The apprentice's row, and only theirs, carries the noise chip beside its status.
+    for t in technicians:
+        row = rows.filter(has_text=t["name"])
+        expect(row).to_have_count(1)
+        chip = row.locator(".chip")
+        if t is apprentice:
+            expect(chip).to_have_text("noise — too few to judge")
+            expect(chip).to_be_visible()
+            expect(row.locator(".badge")).to_have_text("insufficient data")
+        else:
+            expect(chip).to_have_count(0)
+    # So does the noise alert, which names the apprentice's k of n.
+    noise = page.locator("article.alert", has_text=f"by {apprentice['name']}, ")
+    expect(noise.locator(".chip")).to_have_text("noise — too few to judge")
+    # Readable at this width: every cell shown inside the screen, nothing wider than it.
+    cells = table.locator("td")
+    assert cells.count() == 6 * len(technicians)
+    for i in range(cells.count()):
+        expect(cells.nth(i)).to_be_visible()
+        box = cells.nth(i).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, i
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+    assert _frames_that_cut_off(page) == []
+    # On a phone each technician is one labelled block; at laptop width, a plain table.
+    labels = page.evaluate(
+        "[...document.querySelectorAll('#technicians-table tr:first-child td')]"
+        ".map(td => getComputedStyle(td, '::before').content)"
+    )
+    stacked = ['"Technician"', '"Jobs (n)"', '"Without a total"', '"Gap"', '"95 % interval"']
+    assert labels == ([*stacked, '"Status"'] if phone else ["none"] * 6)
+    table.screenshot(path=str(ARTIFACTS / shot))
     context.close()
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from nexus.web import charts
+from wallclock import wall
 
+CHICAGO = ZoneInfo("America/Chicago")
 unit = st.floats(min_value=0, max_value=1, allow_nan=False)
 
 
@@ -53,7 +57,8 @@ def test_empty_charts_say_so() -> None:
     assert "no completed jobs" in str(charts.coverage_bars([], None))
     assert "no revenue yet" in str(charts.revenue_bars([], "sales ledger"))
     now = datetime(2026, 4, 18, tzinfo=UTC)
-    empty = str(charts.freshness_history([], now - timedelta(days=7), now, 3600, label="x"))
+    week = now - timedelta(days=7)
+    empty = str(charts.freshness_history([], week, now, 3600, label="x", zone=CHICAGO))
     assert "no successful run in this window" in empty
 
 
@@ -61,10 +66,19 @@ def test_freshness_history_is_a_saw_tooth_against_the_limit() -> None:
     now = datetime(2026, 4, 18, tzinfo=UTC)
     start = now - timedelta(days=1)
     runs = [start + timedelta(minutes=15 * i) for i in range(40)]
-    svg = str(charts.freshness_history(runs, start, now, 3600, label="titan.jobs"))
+    svg = str(charts.freshness_history(runs, start, now, 3600, label="titan.jobs", zone=CHICAGO))
     assert svg.count("L") >= 2 * 39
     assert "40 successful run(s)" in svg
     assert "oldest age reached 14 h" in svg
+
+
+@pytest.mark.parametrize("zone", ["America/Chicago", "Asia/Kolkata", "UTC"])
+def test_the_freshness_time_axis_reads_on_the_tenants_wall_clock(zone: str) -> None:
+    now = datetime(2026, 4, 18, 1, 42, tzinfo=UTC)
+    start = now - timedelta(days=7)
+    svg = str(charts.freshness_history([now], start, now, 3600, label="x", zone=ZoneInfo(zone)))
+    ticks = re.findall(r'<text[^>]*class="tick-label"[^>]*>([^<]*)</text>', svg)
+    assert wall(start, zone) in ticks and wall(now, zone) in ticks
 
 
 @given(st.integers(min_value=0, max_value=10**8))

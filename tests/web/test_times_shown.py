@@ -20,7 +20,7 @@ from nexus import times
 from nexus.proof.model import Proof
 from nexus.proof.render import render
 from nexus.sync.source_check import source_checks
-from wallclock import wall
+from wallclock import exact, wall
 from webkit import BEARER, Replayed
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -100,3 +100,25 @@ def test_the_proofs_sentences_name_their_moments_on_the_tenants_wall_clock(
     assert asked.detail.endswith(when), asked.detail
     page = web.get("/products/titan.jobs", headers=BEARER).text
     assert asked.detail in html.unescape(page)
+
+
+def test_the_freshness_chart_reads_its_axis_and_events_on_the_tenants_wall_clock(
+    web: TestClient,
+) -> None:
+    path = "/products/titan.jobs.invoice_total"
+    data = web.get(f"{path}.json", headers=BEARER).json()
+    page = web.get(path, headers=BEARER).text
+    chart = page[page.index('class="chart freshness-chart"') :]
+    chart = html.unescape(chart[: chart.index("</svg>")])
+    start, now = (datetime.fromisoformat(data["history"][k]) for k in ("from", "to"))
+    ticks = re.findall(r'class="tick-label"[^>]*>([^<]*)<', chart)
+    assert wall(start, "America/Chicago") in ticks and wall(now, "America/Chicago") in ticks
+    # Each event on the chart names its kind and its exact moment on hover.
+    shown = [e for e in data["events"] if start <= datetime.fromisoformat(e["at"]) <= now]
+    assert shown
+    titles = re.findall(r'class="marker"[^>]*><title>([^<]*)</title>', chart)
+    expected = [
+        f"{e['kind']} ({exact(datetime.fromisoformat(e['at']), 'America/Chicago')})" for e in shown
+    ]
+    assert sorted(titles) == sorted(expected)
+    assert "+00:00" not in chart

@@ -7,16 +7,21 @@ technician's share of jobs without an invoice total is judged with the
 coverage check's own threshold and minimum n, so the slice declares no
 settings of its own.
 
-The slice gives one alert, never one per technician. A technician whose
-gap is past the threshold beyond doubt (its whole 95 % interval) on enough
-jobs is a warning that names them — and, when lineage finds a cause upstream
-(a retired invoice sync), it carries that cause, so it is grouped as one more
-symptom of it. When every technician has fewer jobs than the minimum, the
-slice is `insufficient_data`: noise, since nobody can be blamed on so few jobs.
+The slice gives at most two alerts, never one per technician: its verdict,
+and the noise beside it. A technician whose gap is past the threshold beyond
+doubt (its whole 95 % interval) on enough jobs is a warning that names them —
+and, when lineage finds a cause upstream (a retired invoice sync), it carries
+that cause, so it is grouped as one more symptom of it. When every technician
+has fewer jobs than the minimum, the verdict is `insufficient_data`: noise,
+since nobody can be blamed on so few jobs. Beside technicians with enough
+jobs, the highest rate past the threshold on fewer jobs than the minimum (an
+apprentice's 3 of 5) is the noise alert: the rate a per-technician table
+would blame someone for, labelled too few to judge.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from nexus.checks.alert import NONE_FOUND, Alert, Measurement, Model, interval, questions
@@ -106,18 +111,19 @@ def _judged(gap: Rate, params: InvoiceCoverageCheck) -> Severity:
 
 
 def check(inputs: CheckInputs) -> ByTechnicianResult:
-    """The coverage gap per technician, as one alert for the slice."""
+    """The coverage gap per technician: the slice's verdict, and the noise beside it."""
     params = inputs.settings.invoice_coverage
     slices = coverage_by_technician(inputs.conn, inputs.tenant, inputs.now, params)
-    alert = _alert(slices, params, inputs)
+    alerts = (_verdict(slices, params, inputs), _noise(slices, params, inputs))
     return ByTechnicianResult(
-        alerts=() if alert is None else (alert,), coverage_by_technician=tuple(slices)
+        alerts=tuple(a for a in alerts if a is not None), coverage_by_technician=tuple(slices)
     )
 
 
-def _alert(
+def _verdict(
     slices: list[TechnicianCoverage], params: InvoiceCoverageCheck, inputs: CheckInputs
 ) -> Alert | None:
+    """A technician past the threshold beyond doubt; or noise when every one has too few jobs."""
     if not slices:
         return None
     worst = slices[0]
@@ -136,6 +142,33 @@ def _alert(
         sample = f"the busiest technician, {largest.name}, has n={largest.n}; the minimum is "
         return _slice_alert(largest, Severity.INSUFFICIENT_DATA, counts, sample, params, inputs)
     return None
+
+
+def _noise(
+    slices: list[TechnicianCoverage], params: InvoiceCoverageCheck, inputs: CheckInputs
+) -> Alert | None:
+    """Beside technicians with enough jobs, a rate past the threshold on too few to judge."""
+    if all(s.status is Severity.INSUFFICIENT_DATA for s in slices):
+        return None  # the verdict says it already: the whole slice is noise
+    shown = loudest_small_sample(slices, params.threshold)
+    if shown is None:
+        return None
+    small = sum(1 for s in slices if s.status is Severity.INSUFFICIENT_DATA)
+    others = f"; {small - 1} more technicians have too few jobs" if small > 1 else ""
+    counts = (
+        f"{COUNTS} by {shown.name}, {shown.k} of {shown.n} — noise: n={shown.n} < "
+        f"{params.min_n}{others}"
+    )
+    sample = f"{shown.name} has n={shown.n} completed chargeable jobs; the minimum is "
+    return _slice_alert(shown, Severity.INSUFFICIENT_DATA, counts, sample, params, inputs)
+
+
+def loudest_small_sample(
+    slices: Sequence[TechnicianCoverage], threshold: float
+) -> TechnicianCoverage | None:
+    """The highest rate past `threshold` on too few jobs to judge: what a table would blame."""
+    small = [s for s in slices if s.status is Severity.INSUFFICIENT_DATA and s.rate > threshold]
+    return max(small, key=lambda s: (s.rate, s.n, -s.technician_id), default=None)
 
 
 def _slice_alert(

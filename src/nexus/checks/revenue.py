@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
+from nexus import times
 from nexus.checks.alert import NONE_FOUND, Alert, Measurement, Model, questions
 from nexus.checks.inputs import CheckInputs, CheckResult
 from nexus.errors import ConfigError, DatabaseError
@@ -203,7 +204,8 @@ def revenue(
     severity = Severity.INSUFFICIENT_DATA if not settled else Severity.OK
     if low:
         severity = Severity.CRITICAL if len(low) >= 2 else Severity.WARNING
-    return Revenue(weeks, reference_name, severity, low, spikes(conn, tenant, now, history, params))
+    found = spikes(conn, tenant, now, history, params, tz)
+    return Revenue(weeks, reference_name, severity, low, found)
 
 
 def spikes(
@@ -212,7 +214,12 @@ def spikes(
     now: datetime,
     history: Mapping[str, float],
     params: RevenueCheck,
+    zone: ZoneInfo,
 ) -> list[Spike]:
+    """Weeks far above their trailing median, and jobs sharing one created timestamp.
+
+    The details are sentences for people: a moment in them reads in `zone`, the tenant's.
+    """
     found = []
     ordered = sorted(history)
     for i, week in enumerate(ordered):
@@ -251,7 +258,7 @@ def spikes(
             Spike(
                 kind="shared_created_timestamp",
                 detail=f"{rows:,} of the {around:,} jobs created within 12 h of "
-                f"{stamp.isoformat()} share that one created timestamp",
+                f"{times.local(stamp, zone)} share that one created timestamp",
                 rows=rows,
             )
         )

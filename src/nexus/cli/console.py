@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import (
@@ -26,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from nexus import times
 from nexus.sync.feed_sync import Progress as SyncProgress
 
 console = Console(markup=False)
@@ -92,10 +94,14 @@ def sync_progress(enabled: bool = True) -> Iterator[Callable[[SyncProgress], Non
 
 @contextmanager
 def replay_progress(scenario: Any, enabled: bool = True) -> Iterator[Callable[[datetime], None]]:
-    """Yield a callback that advances one bar through the scenario's virtual days."""
+    """Yield a callback that advances one bar through the scenario's virtual days.
+
+    The bar shows the virtual moment on the wall clock of the scenario's zone.
+    """
     if not enabled:
         yield lambda _t: None
         return
+    zone = ZoneInfo(scenario.timezone)
     total = (scenario.until - scenario.start).total_seconds()
     with Progress(
         SpinnerColumn(),
@@ -111,7 +117,7 @@ def replay_progress(scenario: Any, enabled: bool = True) -> Iterator[Callable[[d
             bars.update(
                 task,
                 completed=(now - scenario.start).total_seconds(),
-                day=f"{now:%b %d %H:%M} UTC",
+                day=times.local(now, zone),
             )
 
         yield tick

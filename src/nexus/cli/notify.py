@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nexus import times
 from nexus.cli.common import (
     JsonOption,
     TenantOption,
@@ -21,6 +22,8 @@ from nexus.cli.common import (
 from nexus.cli.console import console, table
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from rich.table import Table
 
     from nexus.notify.notifier import NotifyReport
@@ -112,10 +115,11 @@ def silence_add(
     from nexus.registry.timeline import current_actor
 
     config = _config()
+    chosen = _tenant(config, tenant)
     with _connection(autocommit=True) as conn:
         silence = add_silence(
             conn,
-            _tenant(config, tenant),
+            chosen,
             cause=cause,
             producer=producer,
             duration=parse_duration(hold),
@@ -123,7 +127,8 @@ def silence_add(
             actor=current_actor(),
             now=fresh_now(_clock()),
         )
-    console.print(f"silence {silence.id}: {cause} quiet until {silence.ends_at:%Y-%m-%d %H:%M} UTC")
+    until = times.local(silence.ends_at, config.zone(chosen))
+    console.print(f"silence {silence.id}: {cause} quiet until {until}", highlight=False)
 
 
 @silence_app.command("list")
@@ -138,22 +143,24 @@ def silence_list(
     from nexus.notify.silences import silences
 
     config = _config()
+    chosen = _tenant(config, tenant)
     with _connection() as conn:
-        found = silences(conn, _tenant(config, tenant), fresh_now(_clock()), every=every)
+        found = silences(conn, chosen, fresh_now(_clock()), every=every)
     if as_json:
         _print_json([s.as_dict() for s in found])
         return
-    console.print(_silences_table(found) if found else "no silence is in force")
+    zone = config.zone(chosen)
+    console.print(_silences_table(found, zone) if found else "no silence is in force")
 
 
-def _silences_table(found: list[Silence]) -> Table:
-    """One row per silence: what it holds back, until when, why and who set it."""
+def _silences_table(found: list[Silence], zone: ZoneInfo) -> Table:
+    """One row per silence: what it holds back, until when (in `zone`), why and who set it."""
     rows = [
         (
             str(s.id),
             s.cause_kind,
             s.producer or "any",
-            f"{s.ends_at:%Y-%m-%d %H:%M}",
+            times.local(s.ended_at, zone),
             s.reason,
             s.actor,
         )
@@ -174,12 +181,14 @@ def silence_expire(
     from nexus.registry.timeline import current_actor
 
     config = _config()
+    chosen = _tenant(config, tenant)
     with _connection(autocommit=True) as conn:
         expire_silence(
             conn,
-            _tenant(config, tenant),
+            chosen,
             silence_id,
             actor=current_actor(),
             now=fresh_now(_clock()),
+            zone=config.zone(chosen),
         )
     console.print(f"silence {silence_id} ended")

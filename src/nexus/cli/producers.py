@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
+from nexus import times
 from nexus.cli.common import (
     JsonOption,
     TenantOption,
@@ -32,22 +35,30 @@ def producers_list(tenant: TenantOption = None, as_json: JsonOption = False) -> 
     from nexus.registry.producers import producers_report
 
     config = _config()
-    report = producers_report(_database(), config, _tenant(config, tenant), _clock().now())
+    chosen = _tenant(config, tenant)
+    report = producers_report(_database(), config, chosen, _clock().now())
     if as_json:
         _print_json(report)
         return
-    _print_producers(report)
+    _print_producers(report, config.zone(chosen))
 
 
-def _print_producers(report: dict[str, Any]) -> None:
-    """One row per producer, then each orphaned product with its last producer."""
+def _print_producers(report: dict[str, Any], zone: ZoneInfo) -> None:
+    """One row per producer, then each orphaned product; moments on the wall clock of `zone`."""
+    now = datetime.fromisoformat(report["as_of"])
+
+    def at(value: str | None, missing: str) -> str:
+        return times.readable(
+            None if value is None else datetime.fromisoformat(value), now, zone, missing
+        )
+
     rows = [
         (
             p["producer"],
             p["kind"],
             f"{p['every_s'] // 60} min",
             p["status"],
-            p["last_success"] or "never",
+            at(p["last_success"], "never"),
             ", ".join(p["products"]) or "—",
         )
         for p in report["producers"]
@@ -58,7 +69,7 @@ def _print_producers(report: dict[str, Any]) -> None:
         console.print(
             styled("orphaned:", "bold red"),
             f"{o['product']} (last producer {o['last_producer']}, "
-            f"{o['why']}, since {o['since'] or 'unknown'})",
+            f"{o['why']}, since {at(o['since'], 'an unknown time')})",
         )
 
 

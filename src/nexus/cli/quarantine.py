@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nexus.cli.common import JsonOption, _clock, _connection, _print_json, friendly
+from nexus import times
+from nexus.cli.common import JsonOption, _clock, _config, _connection, _print_json, friendly
 from nexus.cli.console import console, table
 
 if TYPE_CHECKING:
+    from nexus.registry.config import Config
     from nexus.sync.quarantine import Held
 
 app = typer.Typer(
@@ -34,13 +36,21 @@ def quarantine_list(
     if not held:
         console.print("nothing is held in quarantine")
         return
-    _print_held(held)
+    _print_held(held, _config())
 
 
-def _print_held(held: list[Held]) -> None:
-    """One row per quarantined batch."""
+def _print_held(held: list[Held], config: Config) -> None:
+    """One row per quarantined batch, held at its tenant's wall clock."""
     rows = [
-        (str(h.id), str(h.tenant), h.feed, h.held_at.isoformat(), str(h.rows), h.status, h.reason)
+        (
+            str(h.id),
+            str(h.tenant),
+            h.feed,
+            times.local(h.held_at, config.zone(h.tenant)),
+            str(h.rows),
+            h.status,
+            h.reason,
+        )
         for h in held
     ]
     columns = ("id", "tenant", "feed", "held at", "rows", "status", "reason")
@@ -77,8 +87,11 @@ def quarantine_release(
     from nexus.registry.timeline import current_actor
     from nexus.sync import quarantine
 
+    zone_of = _config().zone
     with _connection(autocommit=True) as conn:
-        changed = quarantine.release(conn, held_id, actor=current_actor(), now=_clock().now())
+        changed = quarantine.release(
+            conn, held_id, actor=current_actor(), now=_clock().now(), zone_of=zone_of
+        )
     console.print(f"released #{held_id}: {changed} rows changed; the next sync continues after it")
 
 
@@ -91,6 +104,7 @@ def quarantine_drop(
     from nexus.registry.timeline import current_actor
     from nexus.sync import quarantine
 
+    zone_of = _config().zone
     with _connection(autocommit=True) as conn:
-        quarantine.drop(conn, held_id, actor=current_actor(), now=_clock().now())
+        quarantine.drop(conn, held_id, actor=current_actor(), now=_clock().now(), zone_of=zone_of)
     console.print(f"dropped #{held_id}; `nexus reconcile` will report any real record it held")

@@ -81,10 +81,7 @@ def replay(
     settings = _settings()
     with replay_database(settings.home) as db:
         if not as_json:
-            err_console.print(
-                f"replaying {parsed.name}: "
-                f"{parsed.start:%Y-%m-%d} → {parsed.until:%Y-%m-%d %H:%M} UTC"
-            )
+            err_console.print(f"replaying {parsed.name}: {parsed.span()}", highlight=False)
         result = run_replay(parsed, db, web_app=create_app, channels=_channels())
         if as_json:
             _print_json(result.proof.to_json())
@@ -122,14 +119,14 @@ def demo(
 def _serve_replayed(settings: Settings, scenario: Scenario, db: Database, port: int) -> None:
     """Serve the dashboard on a replayed database, read as of the scenario's `until`."""
     from nexus.clock import VirtualClock
-    from nexus.registry.config import load_config
+    from nexus.replay import replay_config
     from nexus.web.serve import serve as serve_dashboard
 
     serve_dashboard(
         settings,
         "127.0.0.1",
         port,
-        config=load_config(scenario.config),
+        config=replay_config(scenario),
         db=db,
         clock=VirtualClock(scenario.until),
         tenants=[scenario.tenant],

@@ -74,9 +74,9 @@ def diagnose_invoices(
     from nexus.servicetitan import ServiceTitanClient
     from nexus.sync.diagnose import diagnose_invoices as diagnose
 
-    settings = _settings()
+    settings, config = _settings(), _config()
     tenant = settings.require_st_credentials()[0]
-    coverage = _config().checks.invoice_coverage  # the window and lag of nexus.toml
+    coverage = config.checks.invoice_coverage  # the window and lag of nexus.toml
     with ServiceTitanClient.from_settings(settings) as client:
         result = diagnose(
             _database(),
@@ -91,7 +91,7 @@ def diagnose_invoices(
     if as_json:
         _print_json(result.as_dict())
     else:
-        for line in result.summary_lines():
+        for line in result.summary_lines(config.zone(tenant)):
             console.print(line, highlight=False)
 
 
@@ -136,7 +136,7 @@ def reconcile(
     if as_json:
         _print_json(report.as_dict())
     else:
-        for line in report.summary_lines():
+        for line in report.summary_lines(config.zone(tenant)):
             console.print(line, highlight=False)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from nexus import times
 from nexus.doctor.report import CheckReport, Installation
 from nexus.duration import format_duration
 from nexus.registry.config import Config, ProducerConfig
@@ -72,6 +73,7 @@ def _ledger(
         )
         return
     first: datetime = rows[0][2]
+    zone = config.zone(tenant)
     watched = 0
     for name, producer in config.producers.items():
         if not producer.enabled or name in retired:
@@ -84,7 +86,7 @@ def _ledger(
         if missed >= DEAD_AFTER_SLOTS:
             report.problem(
                 "dead_schedule",
-                _dead(tenant, name, producer, missed, name in last, since),
+                _dead(tenant, name, producer, missed, name in last, times.local(since, zone)),
                 source=config.location("producers", name) if config.source_path else None,
             )
     if watched and not any(p.kind == "dead_schedule" for p in report.problems):
@@ -100,9 +102,8 @@ def _whole_slots_between(since: datetime, now: datetime, every: timedelta) -> in
 
 
 def _dead(
-    tenant: int, name: str, producer: ProducerConfig, missed: int, ran: bool, since: datetime
+    tenant: int, name: str, producer: ProducerConfig, missed: int, ran: bool, when: str
 ) -> str:
-    when = f"{since:%Y-%m-%d %H:%M} UTC"
     history = f"its last run started {when}" if ran else f"it never ran; the first run was {when}"
     fix = (
         "start `nexus worker` (`nexus deploy systemd` writes a service for it), or see the "

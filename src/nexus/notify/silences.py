@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, get_args
+from zoneinfo import ZoneInfo
 
+from nexus import times
 from nexus.checks.alert import CauseKind
 from nexus.errors import NexusError
 from nexus.registry.timeline import record_event
@@ -36,9 +38,13 @@ class Silence:
     actor: str
     expired_at: datetime | None
 
+    @property
+    def ended_at(self) -> datetime:
+        """When it ends, or ended: at `ends_at`, or earlier when it was expired."""
+        return self.ends_at if self.expired_at is None else min(self.ends_at, self.expired_at)
+
     def active(self, now: datetime) -> bool:
-        ended = self.ends_at if self.expired_at is None else min(self.ends_at, self.expired_at)
-        return self.starts_at <= now < ended
+        return self.starts_at <= now < self.ended_at
 
     def mutes(self, kind: str, producer: str | None, now: datetime) -> bool:
         """Whether it holds back a cause of `kind` (and `producer`) at `now`."""
@@ -105,9 +111,18 @@ def add_silence(
 
 
 def expire_silence(
-    conn: Connection, tenant: int, silence_id: int, *, actor: str, now: datetime
+    conn: Connection,
+    tenant: int,
+    silence_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    zone: ZoneInfo = times.UTC,
 ) -> Silence:
-    """End a silence now; an unknown or already ended one is an error saying so."""
+    """End a silence now; an unknown or already ended one is an error saying so.
+
+    The error names the moment it ended in `zone` (the tenant's, from the CLI).
+    """
     with conn.transaction():
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM nexus.silences WHERE id = %s AND tenant_id = %s FOR UPDATE",
@@ -121,7 +136,7 @@ def expire_silence(
         if not silence.active(now):
             raise SilenceError(
                 f"silence {silence_id} already ended at "
-                f"{(silence.expired_at or silence.ends_at):%Y-%m-%d %H:%M} UTC; nothing to do"
+                f"{times.local(silence.ended_at, zone)}; nothing to do"
             )
         conn.execute("UPDATE nexus.silences SET expired_at = %s WHERE id = %s", (now, silence_id))
         record_event(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from nexus import times
 from nexus.checks.alert import Alert, Cause
+from nexus.checks.by_technician import loudest_small_sample
 from nexus.checks.freshness import duration_text
 from nexus.proof.model import Action, CauseGroup, Level, Proof
 
@@ -177,10 +178,19 @@ def _noise(proof: Proof) -> list[str]:
 def _technician_noise(proof: Proof, alert: Alert) -> str:
     """Why a per-technician rate on a handful of jobs blames nobody."""
     slices = proof.coverage_by_technician
+    min_n = proof.coverage.min_n
+    named = loudest_small_sample(slices, alert.threshold or 0.0)
+    if named is not None and any(s.status != "insufficient_data" for s in slices):
+        return (
+            f"{alert.label} is noise for {named.name}: {named.k} of {named.n} completed "
+            f"chargeable jobs without a total ({_pct(named.rate)}, 95 % CI "
+            f"{_pct(named.ci_low)}–{_pct(named.ci_high)}) are too few to judge anyone on "
+            f"(minimum {min_n}). The tenant-wide invoice coverage is the measurement to read."
+        )
     busiest = max(slices, key=lambda s: s.n)
     return (
         f"{alert.label} is noise: no technician can be blamed on so few jobs — each of the "
-        f"{len(slices)} technicians has fewer than {proof.coverage.min_n} completed chargeable "
+        f"{len(slices)} technicians has fewer than {min_n} completed chargeable "
         f"jobs in the window (the busiest, {busiest.name}, has n={busiest.n}, "
         f"{_pct(busiest.rate)} without a total, 95 % CI {_pct(busiest.ci_low)}–"
         f"{_pct(busiest.ci_high)}). The tenant-wide invoice coverage is the measurement to read."
@@ -245,7 +255,8 @@ def actions_for(proof: Proof) -> list[Action]:
     actions: list[Action] = []
     for group in proof.causes:
         actions += cause_actions(group, proof)
-    lonely = {a.check: a for a in proof.alerts if a.grouped_under is None}
+    # Real alerts only: a check's noise beside its verdict (the slice by technician) adds no action.
+    lonely = {a.check: a for a in proof.alerts if a.grouped_under is None and a.severity in REAL}
     coverage = lonely.get("invoice_coverage")
     if coverage and coverage.severity in REAL:
         actions.append(

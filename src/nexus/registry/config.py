@@ -37,6 +37,7 @@ from pydantic import (
     field_validator,
 )
 
+from nexus import times
 from nexus.catalog import DEFAULT_FEEDS, FEEDS, PRODUCER_OF_DOC
 from nexus.catalog.derived import DERIVED
 from nexus.duration import EXAMPLES, format_duration, parse_duration
@@ -557,6 +558,19 @@ class Config(BaseModel):
         """The declared settings of a tenant, or the defaults for an undeclared one."""
         declared = next((t for t in self.tenants if t.id == tenant_id), None)
         return declared or TenantConfig(id=tenant_id)
+
+    def zone(self, tenant_id: int | None = None) -> zoneinfo.ZoneInfo:
+        """The zone people read a tenant's moments in: its declared `timezone`.
+
+        Without a tenant (what a whole installation shares, such as a retirement),
+        the only declared tenant's zone, or UTC when several or none are declared;
+        every time shown names its zone, so either reads unambiguously.
+        """
+        if tenant_id is None:
+            if len(self.tenants) != 1:
+                return times.UTC
+            tenant_id = self.tenants[0].id
+        return zoneinfo.ZoneInfo(self.tenant(tenant_id).timezone)
 
     def resolve_path(self, path: Path) -> Path:
         """Make a path from the file absolute, relative to the file's folder."""

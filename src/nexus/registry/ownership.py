@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from nexus import times
 from nexus.errors import NexusError
 from nexus.registry.model import RegistryConfig
 from nexus.registry.timeline import record_event
@@ -125,7 +126,7 @@ def retire(
         if producer in state.retired_producers:
             raise RegistryError(
                 f"{producer} is already retired (since "
-                f"{state.retired_producers[producer].isoformat()}); "
+                f"{times.local(state.retired_producers[producer], config.zone())}); "
                 f"`nexus producers restore {producer}` brings it back."
             )
         owned = state.owned_by(producer)

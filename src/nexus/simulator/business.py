@@ -29,7 +29,6 @@ from nexus.simulator.catalog import (
     PAYMENT_TYPES,
     PHANTOM_BASE,
     PHANTOM_INVOICE_BASE,
-    crew,
 )
 from nexus.simulator.entities import (
     CHARGEABLE,
@@ -78,11 +77,26 @@ class BusinessConfig:
     uninvoiced_share: float = 0.0
     adjustment_share: float = 0.02
     inactive_share: float = 0.02
-    technicians: int = 12
+    #: the crew: how many technicians share the work evenly, or each one's relative workload
+    technicians: int | tuple[float, ...] = 12
 
     def __post_init__(self) -> None:
-        if self.technicians < 1:
-            raise ValueError(f"business.technicians is {self.technicians}: give 1 or more")
+        crew = self.technicians
+        if isinstance(crew, int) and not isinstance(crew, bool):
+            if crew < 1:
+                raise ValueError(f"business.technicians is {crew}: give 1 or more")
+        elif (
+            not isinstance(crew, tuple | list)
+            or not crew
+            or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in crew)
+            or min(crew) <= 0
+        ):
+            raise ValueError(
+                f"business.technicians is {crew!r}: give a count, or one positive relative "
+                "workload per technician, e.g. [1, 1, 0.25]"
+            )
+        else:  # from JSON a list: kept as a tuple of floats, so the config stays hashable
+            object.__setattr__(self, "technicians", tuple(float(w) for w in crew))
         for name in (
             "canceled_share",
             "no_charge_share",
@@ -119,6 +133,12 @@ class BusinessConfig:
         if unknown:
             raise ValueError(f"unknown business setting(s): {', '.join(unknown)}")
         return cls(**values)
+
+    @property
+    def workloads(self) -> tuple[float, ...]:
+        """Each working technician's relative share of the work, in crew order."""
+        crew = self.technicians
+        return (1.0,) * crew if isinstance(crew, int) else crew
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,7 +207,7 @@ class Business:
         self.sources = sources.build(self.logs, config.seed, tenant_id)
         opening = self.planner.day_start(start_day)
         setup = self.planner.setup() + generated.setup_events(
-            config.seed, tenant_id, opening, crew(config.technicians)
+            config.seed, tenant_id, opening, self.planner.crew.ids
         )
         self._apply(self._due(setup, self.now))
         self.advance_to(int(opened.timestamp()))

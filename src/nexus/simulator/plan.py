@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from enum import IntEnum
+from itertools import accumulate
 from random import Random
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -133,6 +135,28 @@ def pick(u: Uniform, options: Sequence[S]) -> S:
     return options[int(u() * len(options))]
 
 
+class Crew:
+    """The working technicians, and how the work is shared among them.
+
+    `workloads` holds one relative share of the work per technician, in crew
+    order: (1, 1, 0.25) is two full-timers and an apprentice given a quarter
+    of what each of them gets. A crew sharing evenly draws exactly as a plain
+    uniform pick does.
+    """
+
+    def __init__(self, workloads: Sequence[float]) -> None:
+        self.ids = crew(len(workloads))
+        total = sum(workloads)
+        self._even = len(set(workloads)) == 1
+        self._bounds = tuple(accumulate(w / total for w in workloads))
+
+    def pick(self, u: Uniform) -> int:
+        """One technician, each as likely as their share of the work."""
+        if self._even:
+            return pick(u, self.ids)
+        return self.ids[min(bisect_right(self._bounds, u()), len(self.ids) - 1)]
+
+
 def derive_seed(*parts: object) -> int:
     """Return a stable 64-bit seed from the parts (independent of PYTHONHASHSEED)."""
     text = ":".join(str(p) for p in parts).encode()
@@ -171,7 +195,7 @@ class Planner:
 
     def __init__(self, config: BusinessConfig, tenant_id: int, start_day: date) -> None:
         self.config = config
-        self.crew = crew(config.technicians)
+        self.crew = Crew(config.workloads)
         self.tenant_id = tenant_id
         self.start_day = start_day
         self.zone = ZoneInfo(config.timezone)
@@ -533,9 +557,9 @@ class Planner:
     ) -> tuple[Assignment, ...]:
         """The technician (sometimes two) assigned when the appointment is booked."""
         base = ASSIGNMENT_BASE + 2 * (appointment.id - APPOINTMENT_BASE)
-        first = pick(u, self.crew)
+        first = self.crew.pick(u)
         if u() < TWO_TECHNICIANS_SHARE:
-            second = pick(u, self.crew)
+            second = self.crew.pick(u)
             if second != first:
                 return (
                     Assignment(base, made, appointment, first),
@@ -595,7 +619,7 @@ class Planner:
         roll = u()
         decided = estimate.created + int(min(MAX_DELAY, rng.lognormvariate(LN_3_DAYS, 1.0)))
         if roll < 0.4:
-            estimate.sold_by = pick(u, self.crew)
+            estimate.sold_by = self.crew.pick(u)
             events.append((decided, Op.ESTIMATE_STATUS, estimate, "Sold"))
         elif roll < 0.7:
             events.append((decided, Op.ESTIMATE_STATUS, estimate, "Dismissed"))

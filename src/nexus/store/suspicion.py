@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from nexus import times
 from nexus.store.connection import Connection
 from nexus.store.rows import Row, TableSpec
 
@@ -57,8 +59,12 @@ def suspect(
     backfill: bool,
     run_new_jobs: int = 0,
     params: SuspicionParams = SuspicionParams(),
+    zone: ZoneInfo = times.UTC,
 ) -> Suspicion | None:
-    """The first sign of a phantom write in this batch, or None when it looks normal."""
+    """The first sign of a phantom write in this batch, or None when it looks normal.
+
+    The reason is for people: it names moments in `zone`, the tenant's.
+    """
     if not rows or spec.feed not in ("jobs", "invoices"):
         return None
     created = _index(spec, "created_on")
@@ -77,7 +83,7 @@ def suspect(
             return Suspicion(
                 "shared_created",
                 f"{count} of {len(rows)} {spec.feed} share one created timestamp "
-                f"({stamp.isoformat()})",
+                f"({times.local(stamp, zone)})",
             )
     if spec.feed == "invoices" and not backfill:
         found = _revenue_spike(conn, spec, tenant, rows, params)

@@ -32,9 +32,11 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import orjson
 
+from nexus import times
 from nexus.clock import Clock
 from nexus.registry.config import InvoiceCoverageCheck
 from nexus.registry.timeline import current_actor, record_event
@@ -165,11 +167,12 @@ class Diagnosis:
             "api_calls": self.api_calls,
         }
 
-    def summary_lines(self) -> list[str]:
-        """The diagnosis for a terminal: population, one line per class, the sync misses."""
+    def summary_lines(self, zone: ZoneInfo) -> list[str]:
+        """The diagnosis for a terminal, its window in `zone`: population, classes, misses."""
         lines = [
             f"tenant {self.tenant}: {self.population} completed jobs with a $0 invoice total "
-            f"between {self.window_start:%b %d} and {self.window_end:%b %d %H:%M} UTC; "
+            f"between {times.local(self.window_start, zone)} and "
+            f"{times.local(self.window_end, zone)}; "
             f"asked ServiceTitan about {self.sampled} of them (seed {self.seed}, "
             f"{self.api_calls} API calls)"
         ]

@@ -26,8 +26,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol
+from zoneinfo import ZoneInfo
 
-from nexus import collector
+from nexus import collector, times
 from nexus.catalog import Feed
 from nexus.clock import Clock
 from nexus.errors import BadRecordError
@@ -107,7 +108,8 @@ class Syncer:
     replay keeps a `Syncer` open for thousands of runs. The connections open
     with the first run, and open again when the database dropped them.
     `source_check_every` is `[mirror] source_check_every`: how often each feed
-    is checked against ServiceTitan's newest change.
+    is checked against ServiceTitan's newest change; `zone` is the tenant's, in
+    which the reason a batch is held names its moments.
     """
 
     def __init__(
@@ -118,12 +120,14 @@ class Syncer:
         clock: Clock,
         *,
         source_check_every: timedelta = SOURCE_CHECK_EVERY,
+        zone: ZoneInfo = times.UTC,
     ) -> None:
         self.db = db
         self.client = client
         self.tenant = tenant
         self.clock = clock
         self.source_check_every = source_check_every
+        self.zone = zone
         self._pair: tuple[Connection, Connection] | None = None
         self._loaders: dict[str, Loader] = {}
 
@@ -334,6 +338,7 @@ class Syncer:
             rows,
             backfill=backfill,
             run_new_jobs=run.feeds[feed.name]["changed"],
+            zone=self.zone,
         )
         if suspicion is not None:
             self._hold(feed, run, page, pages, suspicion, saved)
@@ -365,7 +370,12 @@ class Syncer:
             if following is None or not following.data:
                 break
             more = suspect(
-                self._conn, spec, self.tenant, flatten(spec, following.data), backfill=False
+                self._conn,
+                spec,
+                self.tenant,
+                flatten(spec, following.data),
+                backfill=False,
+                zone=self.zone,
             )
             if more is None or more.kind != suspicion.kind:
                 break

@@ -8,12 +8,15 @@ moves the token past it; `drop` moves the token past it without loading.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
+from nexus import times
 from nexus.errors import NexusError
 from nexus.registry.timeline import record_event
 from nexus.store.connection import Connection
@@ -21,6 +24,13 @@ from nexus.store.guard import mark_sync_run
 from nexus.store.loader import Loader
 from nexus.store.rows import TABLES, Record
 from nexus.store.suspicion import Suspicion
+
+#: The zone a tenant's moments are read in (`Config.zone`).
+ZoneOf = Callable[[int], ZoneInfo]
+
+
+def _utc(_tenant: int) -> ZoneInfo:
+    return times.UTC
 
 
 class QuarantineError(NexusError):
@@ -170,12 +180,13 @@ def get(conn: Connection, held_id: int) -> tuple[Held, list[Record]]:
     return Held(*row[:-1]), list(row[-1])
 
 
-def _decide(conn: Connection, held_id: int) -> tuple[Held, list[Record]]:
+def _decide(conn: Connection, held_id: int, zone_of: ZoneOf) -> tuple[Held, list[Record]]:
     held, records = get(conn, held_id)
     if held.status != "held":
+        decided = times.when(held.decided_at, zone_of(held.tenant))
         raise QuarantineError(
             f"quarantined batch #{held_id} was already {held.status} "
-            f"by {held.decided_by} at {held.decided_at}"
+            f"by {held.decided_by} at {decided}; nothing to do"
         )
     return held, records
 
@@ -197,10 +208,15 @@ def _advance_token(conn: Connection, held: Held, now: datetime) -> bool:
     return cur.rowcount == 1
 
 
-def release(conn: Connection, held_id: int, *, actor: str, now: datetime) -> int:
-    """Load a held batch through the normal loader; return the rows changed."""
+def release(
+    conn: Connection, held_id: int, *, actor: str, now: datetime, zone_of: ZoneOf = _utc
+) -> int:
+    """Load a held batch through the normal loader; return the rows changed.
+
+    A batch decided already is an error naming when, in its tenant's zone (`zone_of`).
+    """
     with conn.transaction():
-        held, records = _decide(conn, held_id)
+        held, records = _decide(conn, held_id, zone_of)
         loader = Loader(conn, TABLES[held.feed], held.tenant)
         mark_sync_run(conn, f"quarantine-release-{held_id}")
         result = loader.load(records, now)
@@ -209,10 +225,12 @@ def release(conn: Connection, held_id: int, *, actor: str, now: datetime) -> int
     return result.changed
 
 
-def drop(conn: Connection, held_id: int, *, actor: str, now: datetime) -> None:
-    """Discard a held batch and let its feed move past it."""
+def drop(
+    conn: Connection, held_id: int, *, actor: str, now: datetime, zone_of: ZoneOf = _utc
+) -> None:
+    """Discard a held batch and let its feed move past it (errors as `release`)."""
     with conn.transaction():
-        held, _ = _decide(conn, held_id)
+        held, _ = _decide(conn, held_id, zone_of)
         _advance_token(conn, held, now)
         _close(conn, held, "dropped", actor, now, 0)
 

@@ -42,11 +42,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import orjson
 from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
 
+from nexus import times
 from nexus.catalog import DEFAULT_FEEDS, FEEDS, Feed, spec
 from nexus.clock import Clock
 from nexus.registry.config import Config
@@ -200,9 +202,9 @@ class ReconcileReport:
             "repair": self.repair,
         }
 
-    def summary_lines(self) -> list[str]:
-        """The report for a terminal, one line per feed and one for the total."""
-        window = f"changes since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else "everything"
+    def summary_lines(self, zone: ZoneInfo) -> list[str]:
+        """The report for a terminal, one line per feed and one for the total; times in `zone`."""
+        window = f"changes since {times.local(self.since, zone)}" if self.since else "everything"
         lines = [
             f"tenant {self.tenant}: reconciled {window} of {', '.join(self.feeds)} "
             f"with ServiceTitan (run {self.run_id})"

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from nexus.times import duration
+from nexus.times import duration, local
 
 
 def pct(value: float | None, digits: int = 0) -> str:
@@ -303,9 +304,13 @@ def freshness_history(
     max_age_s: float,
     *,
     label: str,
+    zone: ZoneInfo,
     markers: Sequence[tuple[datetime, str]] = (),
 ) -> Markup:
-    """Age of a product over time, from its owner's successful runs: a saw-tooth vs the limit."""
+    """Age of a product over time, from its owner's successful runs: a saw-tooth vs the limit.
+
+    The time axis reads on the wall clock of `zone`, the tenant's, and names it.
+    """
     width, height = 720, 200
     left, right, top, bottom = 56, 12, 16, 30
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -344,8 +349,8 @@ def freshness_history(
             "tick-label",
             "end",
         ),
-        _text(left, height - 8, start.strftime("%b %d"), "tick-label", "start"),
-        _text(left + plot_w, height - 8, now.strftime("%b %d %H:%M"), "tick-label", "end"),
+        _text(left, height - 8, local(start, zone), "tick-label", "start"),
+        _text(left + plot_w, height - 8, local(now, zone), "tick-label", "end"),
     ]
     for when, text in markers:
         if start <= when <= now:

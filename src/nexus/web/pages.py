@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from nexus import times
 from nexus.checks.alert import Alert
 from nexus.notify.status import notify_status
 from nexus.proof.model import Proof
@@ -86,15 +87,16 @@ def _proof_extras(asked: Asked, proof: Proof) -> dict[str, Any]:
 
 def _product_extras(asked: Asked, p: dict[str, Any]) -> dict[str, Any]:
     """The product's freshness over the week, and the interval of the check watching it."""
+    zone = asked.config.zone(asked.tenant)
+    events = [(datetime.fromisoformat(e["at"]), e["kind"]) for e in p["events"]]
     history = charts.freshness_history(
         [datetime.fromisoformat(s) for s in p["history"]["successes"]],
         datetime.fromisoformat(p["history"]["from"]),
         asked.now,
         p["max_age_s"],
         label=f"{p['product']} freshness",
-        markers=[
-            (datetime.fromisoformat(e["at"]), f"{e['kind']} ({e['at']})") for e in p["events"]
-        ],
+        zone=zone,
+        markers=[(at, f"{kind} ({times.exact(at, zone)})") for at, kind in events],
     )
     coverage = next((c for c in p["checks"] if c["check"] == "invoice_coverage"), None)
     coverage_chart = (
