@@ -75,7 +75,8 @@ def test_the_cause_of_a_stale_table_follows_its_producers_failures(
     # `since` is the onset — the first failed run — not the moment the proof was read.
     assert datetime.fromisoformat(cause["since"]) == onset
     # The story tells the onset on the tenant's clock, and so does every source check's detail.
-    assert any(f"since {wall(onset, ZONE)} — " in line for line in proof["story"]), proof["story"]
+    story = proof["story"]
+    assert any(f"The cause, since {wall(onset, ZONE)}: " in line for line in story), story
     with db.connect() as conn:
         checks = source_checks(conn, TENANT, clock.now())
     asked = [f for f in proof["freshness"] if f["measured_by"] == "source"]

@@ -148,7 +148,10 @@ def test_a_month_with_lost_invoice_changes_ends_with_every_settled_week_captured
     # Its evidence and the story name that first reconcile on the tenant's clock.
     first = wall(invoices.since, scenario.timezone)
     assert cause["evidence"].endswith(f"first found by reconcile on {first}"), cause["evidence"]
-    assert any(f"loses changes since {first} — " in line for line in proof["story"])
+    story = proof["story"]
+    assert any(
+        f"The cause, since {first}: the invoices export loses changes — " in line for line in story
+    )
     assert warned["measurement"]["n"] > 0 and warned["measurement"]["ci_low"] is not None
     captured = [w for w in proof["revenue"]["weeks"] if not w["provisional"] and w["reference"]]
     assert len(captured) >= 3

@@ -143,8 +143,7 @@ def group_line(proof: Proof, group: CauseGroup) -> str:
     since = times.when(group.since, proof.zone)
     line = (
         f"{primary.label} is {group.severity}: {measured(primary)}. {field}"
-        f"{cause_words(group)[0].upper()}{cause_words(group)[1:]} since {since} — "
-        f"{group.evidence}"
+        f"The cause, since {since}: {cause_words(group)} — {group.evidence}"
     )
     symptoms = [a.label for a in members[1:]]
     if symptoms:
