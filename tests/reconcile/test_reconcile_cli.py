@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -74,8 +75,8 @@ def test_json_report_then_repair(
     text = run(server, db, tmp_path, *args, NEXUS_CONFIG=str(kolkata))
     assert text.code == 0, text.err
     assert "invoices:" in text.out and "0 missing in the mirror" in text.out
-    # --since is a UTC date; the summary names it on the wall clock of the tenant's zone.
-    since = wall(datetime(2020, 1, 1, tzinfo=UTC), "Asia/Kolkata")
+    # --since is a date on the tenant's clock, and the summary names it there.
+    since = wall(datetime(2020, 1, 1, tzinfo=ZoneInfo("Asia/Kolkata")), "Asia/Kolkata")
     assert f"tenant 1001: reconciled changes since {since} of invoices" in text.out
     assert runs(db) == [("succeeded", None)] * 3
 

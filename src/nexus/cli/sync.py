@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from typing import Annotated
 
 import typer
@@ -102,7 +102,11 @@ def reconcile(
         typer.Option(help="Only this feed (any mirrored feed with a list endpoint; repeat)."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only records modified on or after this date (UTC).")
+        str | None,
+        typer.Option(
+            help="Only records modified on or after this date, on the tenant's clock "
+            "unless it names a zone."
+        ),
     ] = None,
     repair: Annotated[
         bool | None,
@@ -123,9 +127,9 @@ def reconcile(
 
     config = _config()
     _check_feeds(config, feed)
-    start = _since(since)
     settings = _settings()
     tenant = settings.require_st_credentials()[0]
+    start = _since(since, config.zone(tenant))
     with ServiceTitanClient.from_settings(settings) as client:
         try:
             report = reconcile_mirror(
@@ -140,8 +144,8 @@ def reconcile(
             console.print(line, highlight=False)
 
 
-def _since(since: str | None) -> datetime | None:
-    """The --since date, in UTC unless it names its timezone."""
+def _since(since: str | None, zone: tzinfo) -> datetime | None:
+    """The --since date, on the tenant's clock (`zone`) unless it names its own zone."""
     if since is None:
         return None
     try:
@@ -150,4 +154,4 @@ def _since(since: str | None) -> datetime | None:
         raise typer.BadParameter(
             f"'{since}' is not a date such as 2026-04-01", param_hint="--since"
         ) from None
-    return start.replace(tzinfo=UTC) if start.tzinfo is None else start
+    return start.replace(tzinfo=zone) if start.tzinfo is None else start
