@@ -28,7 +28,10 @@ def scenario(tmp_path: Path, events: str) -> Path:
     (tmp_path / "nexus.toml").write_text(config + FILE_PRODUCT)
     path = tmp_path / "scenario.yaml"
     path.write_text(
-        "name: cache\nseed: 4\nstart: 2026-04-01T00:00:00Z\nuntil: 2026-04-04T12:00:00Z\n"
+        # Half a day of cycles after the first sync backfills three days: the file is
+        # written every 15 minutes, and a writer stopped at 04:00 is hours behind by noon.
+        "name: cache\nseed: 4\nstart: 2026-04-01T00:00:00Z\nhistory_days: 3\n"
+        "until: 2026-04-01T12:00:00Z\n"
         f"config: nexus.toml\nevents:\n{events}"
     )
     return path
@@ -58,7 +61,7 @@ def test_the_cache_file_is_written_each_cycle_and_stamped_with_the_run_time(
 def test_a_stopped_cache_writer_is_a_stale_file_not_a_stale_database(
     db: Database, tmp_path: Path
 ) -> None:
-    path = scenario(tmp_path, "  - {at: 2026-04-02T00:00:00Z, stop: jobs_cache_export}\n")
+    path = scenario(tmp_path, "  - {at: 2026-04-01T04:00:00Z, stop: jobs_cache_export}\n")
     proof = run_replay(load_scenario(path), db).proof.to_json()
     alert = next(a for a in proof["alerts"] if a["product"] == "st_jobs_cache.json")
     assert alert["label"] == "st_jobs_cache.json freshness (file mtime)"
