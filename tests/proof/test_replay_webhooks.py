@@ -14,12 +14,13 @@ SCENARIO = """\
 name: webhooks-carry-invoices
 seed: 9
 start: 2026-04-01T00:00:00Z
-until: 2026-04-06T00:00:00Z
+history_days: 3
+until: 2026-04-02T12:00:00Z
 business: {completed_jobs_per_day: 12}
 events:
   - {at: 2026-04-01T00:00:00Z, webhooks: on}
-  - {at: 2026-04-02T00:00:00Z, stop: invoice_sync}
-  - {at: 2026-04-04T00:00:00Z, webhooks: off}
+  - {at: 2026-04-01T06:00:00Z, stop: invoice_sync}
+  - {at: 2026-04-01T18:00:00Z, webhooks: off}
 """
 
 
@@ -42,8 +43,8 @@ def test_webhooks_refresh_invoices_until_switched_off(db: Database, tmp_path: Pa
         kinds = [r[0] for r in conn.execute("SELECT kind FROM nexus.events ORDER BY at")]
     assert refreshes is not None and refreshes[0] > 0
     assert invoice_runs is not None and invoice_runs[0] < scenario.events[1].at
-    # Refreshes happened only while webhooks were on.
-    assert refreshes[2] < scenario.events[2].at
+    # Refreshes happened while invoice_sync was stopped, and only while webhooks were on.
+    assert scenario.events[1].at < refreshes[2] < scenario.events[2].at
     assert kinds[:1] == ["webhooks_on"] and "webhooks_off" in kinds
     # With invoice_sync stopped, webhooks alone kept totals right until they went off;
     # afterwards the mirror falls behind the source.
