@@ -10,6 +10,9 @@ target ≤ 45 s).
 Machines here are noisy, so the run also times a fixed calibration workload
 (pure-Python hashing) and reports each replay as a multiple of it; compare those
 ratios across machines and runs (the targets are about 84 and 250 calibrations).
+Each replay's line also gives the CPU seconds of this process (the replay and the
+simulator's server thread) and of the database server, which move much less than
+wall time when other work shares the machine.
 
 After each replay its floor is measured on the same database server (see
 `replay_floor.py`): the least its sync runs must cost in this design, one lock,
@@ -31,7 +34,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from _common import bench_database, calibration
+from _common import CpuSpent, bench_database, calibration
 from replay_floor import Floor, measure_floor
 
 from nexus.registry.config import load_config
@@ -63,17 +66,19 @@ def with_feeds(scenario: Scenario, feeds: tuple[str, ...], folder: Path) -> Scen
 def timed(scenario: Scenario, label: str, yardstick: float) -> tuple[float, Floor]:
     """Replay `scenario`, then measure its floor on the same database server."""
     db = bench_database(durable=False)  # as `nexus replay` runs: its server need not fsync
-    start = time.perf_counter()
-    result = run_replay(scenario, db)
-    seconds = time.perf_counter() - start
+    with CpuSpent(db) as replay_cpu:
+        start = time.perf_counter()
+        result = run_replay(scenario, db)
+        seconds = time.perf_counter() - start
     print(
         f"{label}: scenario={scenario.name} runs={result.runs} verdict={result.proof.verdict}"
-        f" seconds={seconds:.1f} ms_per_run={seconds / result.runs * 1000:.2f}"
+        f" seconds={seconds:.1f} ms_per_run={seconds / result.runs * 1000:.2f} {replay_cpu}"
     )
     assert result.simulator is not None
     requests = sum(result.simulator.tenant(scenario.tenant).request_counts().values())
     config = load_config(scenario.config)
-    floor = measure_floor(db, config, scenario.tenant, requests, scenario.until)
+    with CpuSpent(db) as floor_cpu:
+        floor = measure_floor(db, config, scenario.tenant, requests, scenario.until)
     print(
         f"{label} floor: sync_runs={floor.total_runs} requests={floor.requests}"
         f" floor_seconds={floor.seconds:.1f}"
@@ -82,6 +87,7 @@ def timed(scenario: Scenario, label: str, yardstick: float) -> tuple[float, Floo
         f" with_every_request_seconds={floor.with_every_request_seconds:.1f}"
         f" ({floor.with_every_request_seconds / yardstick:.1f} calibrations)"
         f" replay_vs_floor={seconds / floor.seconds:.2f}"
+        f" {floor_cpu} (with every request)"
     )
     return seconds, floor
 
