@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from http.cookiejar import CookieJar
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -57,6 +58,37 @@ BACKOFF_MAX = 60.0
 MAX_RETRY_AFTER = 600.0
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing a response sets."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _CookielessClient(httpx.Client):
+    """httpx's client, keeping no cookie between requests.
+
+    ServiceTitan authenticates every request by its bearer token and app key, and
+    none of its answers depends on a cookie; yet httpx copies each response's
+    headers into urllib's cookie machinery, about a tenth of the client's time
+    for a small request.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(
+        self, cookies: httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]] | None
+    ) -> None:
+        self._no_cookies = _NoCookies(cookies)
+
+
 class ServiceTitanClient:
     """Read one ServiceTitan tenant over its v2 API; use as a context manager.
 
@@ -93,7 +125,7 @@ class ServiceTitanClient:
         self._host = urlsplit(api_url).netloc
         self._api_url = api_url.rstrip("/")
         # Connecting should be quick even when answers are slow (up to 100 s).
-        self._http = httpx.Client(
+        self._http = _CookielessClient(
             base_url=api_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             transport=transport,
