@@ -29,6 +29,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from nexus.retrying import retried_after
 from nexus.servicetitan.auth import TokenProvider
 from nexus.servicetitan.errors import (
     FatalAPIError,
@@ -300,14 +301,6 @@ class ServiceTitanClient:
     def get_json(self, path: str, params: Mapping[str, str]) -> Any:
         """GET `path` (relative to the API URL) and return its parsed JSON body."""
         endpoint = endpoint_of("GET", path)
-        retrying = Retrying(
-            sleep=self._sleep,
-            stop=stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(RetriableAPIError),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
         attempts = 0
 
         def attempt() -> bytes:
@@ -316,7 +309,10 @@ class ServiceTitanClient:
             return self._get_once(path, params, endpoint)
 
         try:
-            content = retrying(attempt)
+            try:
+                content = attempt()  # the retry policy is built only once it is needed
+            except RetriableAPIError as failure:
+                content = retried_after(failure, self._retrying(), attempt)
         except RetriableAPIError as exc:
             exc.note_attempts(attempts)
             raise
@@ -331,6 +327,17 @@ class ServiceTitanClient:
                 endpoint=endpoint,
                 status=200,
             ) from None
+
+    def _retrying(self) -> Retrying:
+        """The retry policy of a request: `max_attempts`, backoff or Retry-After, logged."""
+        return Retrying(
+            sleep=self._sleep,
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(RetriableAPIError),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
 
     def _get_once(self, path: str, params: Mapping[str, str], endpoint: str) -> bytes:
         token = self.auth.token()
