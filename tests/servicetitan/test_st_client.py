@@ -282,9 +282,7 @@ def test_non_json_success_is_malformed(fake: FakeST, client: ServiceTitanClient)
         list(client.export_pages(JOBS))
 
 
-def test_a_cookie_an_answer_sets_is_not_sent_back(
-    fake: FakeST, client: ServiceTitanClient
-) -> None:
+def test_a_cookie_an_answer_sets_is_not_sent_back(fake: FakeST, client: ServiceTitanClient) -> None:
     # A gateway's cookie (load balancer stickiness, bot scoring) means nothing to the
     # API: requests carry their bearer token and app key, and no cookie.
     set_cookie = {"Set-Cookie": "AWSALB=sticky-7; Path=/"}
