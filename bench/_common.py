@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import psutil
 
 from nexus.store.database import Database
 from nexus.store.embedded import embedded_url, not_durable, stop_embedded
@@ -122,3 +123,45 @@ def calibration() -> float:
     for _ in range(300_000):
         digest = hashlib.sha256(digest).digest()
     return time.perf_counter() - start
+
+
+def server_cpu_seconds(db: Database) -> float:
+    """CPU seconds the database server has used so far: its postmaster and every backend.
+
+    On a shared machine CPU time moves much less with the load than wall time does;
+    a backend that has ended is counted in its postmaster's children's times.
+    """
+    with db.connect(autocommit=True) as conn:  # open while its backend is asked its parent
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        postmaster = psutil.Process(int(row[0])).parent()
+    assert postmaster is not None
+    times = postmaster.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in postmaster.children():
+        try:
+            child_times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += child_times.user + child_times.system
+    return float(total)
+
+
+class CpuSpent:
+    """CPU seconds this process and `db`'s server spend inside a `with` block."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.process = self.server = 0.0
+
+    def __enter__(self) -> CpuSpent:
+        self.server = -server_cpu_seconds(self._db)
+        self.process = -time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process += time.process_time()
+        self.server += server_cpu_seconds(self._db)
+
+    def __str__(self) -> str:
+        return f"cpu_seconds={self.process:.1f} server_cpu_seconds={self.server:.1f}"

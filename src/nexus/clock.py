@@ -37,7 +37,10 @@ class SourcedClock(Protocol):
 
 def fresh_now(clock: Clock) -> datetime:
     """The time now, asked afresh of a sourced clock; any other clock's `now()`."""
-    return clock.read() if isinstance(clock, SourcedClock) else clock.now()
+    # What `isinstance(clock, SourcedClock)` asks, without a runtime protocol check's
+    # cost (tens of microseconds, once per run of every producer).
+    read = getattr(clock, "read", None)
+    return read() if callable(read) else clock.now()
 
 
 class SystemClock:

@@ -282,6 +282,21 @@ def test_non_json_success_is_malformed(fake: FakeST, client: ServiceTitanClient)
         list(client.export_pages(JOBS))
 
 
+def test_a_cookie_an_answer_sets_is_not_sent_back(fake: FakeST, client: ServiceTitanClient) -> None:
+    # A gateway's cookie (load balancer stickiness, bot scoring) means nothing to the
+    # API: requests carry their bearer token and app key, and no cookie.
+    set_cookie = {"Set-Cookie": "AWSALB=sticky-7; Path=/"}
+    fake.queue(EXPORT_JOBS, Canned(json=export("t1", True, 1).json, headers=set_cookie))
+    fake.queue(EXPORT_JOBS, export("t2", False, 2))
+    fake.queue(LIST_JOBS, Canned(json={"page": 1, "pageSize": 1, "hasMore": False, "data": []}))
+    assert [p.data for p in client.export_pages(JOBS)] == [[{"id": 1}], [{"id": 2}]]
+    assert client.newest_change(JOBS) is None
+    assert [r.params.get("from") for r in fake.api_requests()] == [None, "t1", None]
+    assert all("cookie" not in r.headers for r in fake.requests), [
+        r.headers.get("cookie") for r in fake.requests
+    ]
+
+
 # -- list pages, ids, invoices ---------------------------------------------------
 
 

@@ -6,9 +6,9 @@ rate limit), then authentication (bearer token → 401, app key → 403), then
 any configured slowness.
 
 The read endpoints (138 of them, from the catalog) are found by one dictionary
-lookup in `ApiRoutes`, not by FastAPI's router: matching each request against
-every route and solving its dependencies cost about twice what answering it did,
-and a replay makes tens of thousands of requests.
+lookup in `ApiRoutes`, the outermost app, not by FastAPI's router: matching each
+request against every route and solving its dependencies cost about twice what
+answering it did, and a replay makes tens of thousands of requests.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ async def guard(sim: Simulator, request: Request, tenant: int) -> Tenant:
     found = sim.tenants.get(tenant)
     if found is None:
         raise ApiProblem(404, f"Tenant {tenant} not found")
-    found.count_request(request.url.path)
+    found.count_request(request.scope["path"])  # as routed; building `request.url` costs more
     faults = found.faults
     outage = faults.current_outage()
     if outage is not None:
@@ -481,7 +481,7 @@ class ApiRoutes:
     its last segment written `{id}`. Exact paths therefore win over items, as
     ServiceTitan's own `…/customers/contacts` does over `…/customers/{id}`.
     Calls to anything else go on to `app` (the token endpoint, `/_sim`, and the
-    404s of unserved paths).
+    404s of unserved paths), and so does the server's lifespan.
     """
 
     def __init__(self, app: ASGIApp, sim: Simulator, routes: dict[str, Route]) -> None:

@@ -1,7 +1,10 @@
-"""The one FastAPI app: ServiceTitan's endpoints, the token endpoint and `/_sim` control.
+"""The simulator's one app: ServiceTitan's endpoints, the token endpoint and `/_sim` control.
 
-Errors leave in ServiceTitan's shapes: fault refusals as built, API problems
-and validation errors as RFC 7807 bodies (FastAPI's 422 becomes ST's 400).
+The read endpoints are answered by `ApiRoutes` before anything else sees the
+request; it hands every other request (the token endpoint, `/_sim`, the 404s of
+unserved paths) to one FastAPI app. Errors leave in ServiceTitan's shapes:
+fault refusals as built, API problems and validation errors as RFC 7807 bodies
+(FastAPI's 422 becomes ST's 400).
 """
 
 from __future__ import annotations
@@ -21,8 +24,14 @@ if TYPE_CHECKING:
     from nexus.simulator.sim import Simulator
 
 
-def create_app(sim: Simulator) -> FastAPI:
-    """Build the app that serves `sim`; handlers find it in `app.state.sim`."""
+def create_app(sim: Simulator) -> ApiRoutes:
+    """Build the app that serves `sim`: the read endpoints, in front of FastAPI for the rest.
+
+    A replay makes tens of thousands of reads; FastAPI's middleware (its error
+    page, telemetry, the body limit) cost each of them more than the lookup that
+    answers it, and a read has no body and renders its own errors. FastAPI's
+    handlers find the simulator in `app.state.sim`.
+    """
     app = FastAPI(
         title="Nexus ServiceTitan simulator",
         docs_url="/_sim/docs",
@@ -33,14 +42,11 @@ def create_app(sim: Simulator) -> FastAPI:
     app.state.sim = sim
     app.include_router(token_router)
     app.include_router(control_router)
-    # The read endpoints are found by one lookup in front of FastAPI's router.
-    app.state.api_routes = api_routes()
-    app.add_middleware(ApiRoutes, sim=sim, routes=app.state.api_routes)
     app.add_exception_handler(Refusal, _on_refusal)
     app.add_exception_handler(ApiProblem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_invalid)
     app.add_exception_handler(StarletteHTTPException, _on_http)
-    return app
+    return ApiRoutes(app, sim, api_routes())
 
 
 async def _on_refusal(_: Request, exc: Exception) -> Response:

@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from fastapi import FastAPI
-
 from nexus.clock import VirtualClock
 from nexus.serving import ThreadedServer
+from nexus.simulator.api import ApiRoutes
 from nexus.simulator.app import create_app
 from nexus.simulator.auth import Credentials, TokenBook
 from nexus.simulator.business import BusinessConfig
@@ -46,7 +45,7 @@ class Simulator:
         self.webhooks = WebhookSender(self._lock, self.tenants, self.clock)
         # A weak reference: the app refers to the simulator, and a strong one back
         # would keep a large business alive until a full garbage collection.
-        self._app: weakref.ref[FastAPI] | None = None
+        self._app: weakref.ref[ApiRoutes] | None = None
 
     def add_tenant(
         self, tenant_id: int, config: BusinessConfig | None = None, history_days: int = 0
@@ -88,8 +87,8 @@ class Simulator:
     # -- HTTP ------------------------------------------------------------------
 
     @property
-    def app(self) -> FastAPI:
-        """Return the FastAPI app serving the API, the token endpoint and `/_sim`."""
+    def app(self) -> ApiRoutes:
+        """Return the ASGI app serving the API, the token endpoint and `/_sim`."""
         app = self._app() if self._app is not None else None
         if app is None:
             app = create_app(self)

@@ -28,6 +28,7 @@ from typing import NoReturn, TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from nexus.errors import DatabaseUnavailable
+from nexus.retrying import retried_after
 from nexus.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,18 @@ class Patience:
 
         `what` names the work in the log and in the final error ("tenant 1001: job_sync").
         """
-        retrying = Retrying(
-            retry=retry_if_exception_type(DatabaseUnavailable),
-            stop=self._spent,
-            wait=wait_exponential(multiplier=FIRST_WAIT_S, max=MAX_WAIT_S),
-            sleep=self.sleep,
-            before_sleep=lambda state: _waiting(what, self.wait_s, state),
-            retry_error_callback=lambda state: _give_up(what, self.wait_s, state),
-        )
-        return retrying(work)
+        try:
+            return work()  # the waiting is set up only once the database is unavailable
+        except DatabaseUnavailable as failure:
+            retrying = Retrying(
+                retry=retry_if_exception_type(DatabaseUnavailable),
+                stop=self._spent,
+                wait=wait_exponential(multiplier=FIRST_WAIT_S, max=MAX_WAIT_S),
+                sleep=self.sleep,
+                before_sleep=lambda state: _waiting(what, self.wait_s, state),
+                retry_error_callback=lambda state: _give_up(what, self.wait_s, state),
+            )
+            return retried_after(failure, retrying, work)
 
     def _spent(self, state: RetryCallState) -> bool:
         return state.idle_for >= self.wait_s

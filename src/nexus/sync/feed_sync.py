@@ -100,6 +100,28 @@ def save_token(conn: Connection, tenant: int, feed: str, token: str, now: Any) -
     )
 
 
+#: A feed's saved token and when it last moved, by feed name (absent: never synced).
+SavedTokens = dict[str, tuple[str | None, datetime]]
+
+
+def saved_tokens(
+    conn: Connection, tenant: int, feeds: Sequence[Feed]
+) -> tuple[SavedTokens, dict[str, datetime | None]]:
+    """Each feed's saved token and when it moved, and its last source check: one query.
+
+    A feed absent from both has never synced. A run reads them once it holds its
+    producer's lock, so no other run of the producer moves them meanwhile.
+    """
+    rows = conn.execute(
+        "SELECT feed, token, updated_at, source_checked_at FROM nexus.feeds"
+        " WHERE tenant_id = %s AND feed = ANY(%s)",
+        (tenant, [f.name for f in feeds]),
+    ).fetchall()
+    saved = {name: (token, moved) for name, token, moved, _ in rows}
+    checked = {name: checked for name, _, _, checked in rows}
+    return saved, checked
+
+
 class Syncer:
     """Runs sync producers for one tenant, reusing its two connections across runs.
 
@@ -207,7 +229,7 @@ class Syncer:
         results: list[SyncResult] = []
         with recorded_run(self._control, tenant, producer, clock, log=log) as run:
             failed: BaseException | None = None
-            saved, checked = self._saved_tokens(feeds)
+            saved, checked = saved_tokens(self._conn, tenant, feeds)
             checks = RunChecks(
                 self._conn,
                 self.client,
@@ -402,22 +424,6 @@ class Syncer:
             (self.tenant, producer),
         ).fetchone()
         return row is not None
-
-    def _saved_tokens(
-        self, feeds: Sequence[Feed]
-    ) -> tuple[dict[str, tuple[str | None, datetime]], dict[str, datetime | None]]:
-        """Each feed's saved token and when it moved, and its last source check: one query.
-
-        A feed absent from both has never synced.
-        """
-        rows = self._conn.execute(
-            "SELECT feed, token, updated_at, source_checked_at FROM nexus.feeds"
-            " WHERE tenant_id = %s AND feed = ANY(%s)",
-            (self.tenant, [f.name for f in feeds]),
-        ).fetchall()
-        saved = {name: (token, moved) for name, token, moved, _ in rows}
-        checked = {name: checked for name, _, _, checked in rows}
-        return saved, checked
 
     def _reload(self, run: Run, feed: Feed) -> int:
         """Reload a reference list whole, in one transaction with its reload time."""
