@@ -106,7 +106,10 @@ def test_incident_month_ends_with_one_critical_cause_the_retired_invoice_sync(
     assert cause["since"].startswith("2026-04-12T00:00")
     # Retired at midnight UTC, which in the tenant's Chicago was the evening before.
     assert "invoice_sync was retired on Apr 11, 19:00 CDT" in cause["evidence"]
-    assert any("The cause, since Apr 11, 19:00 CDT: invoice_sync was retired — " in s for s in proof["story"])
+    assert any(
+        "The cause, since Apr 11, 19:00 CDT: invoice_sync was retired — " in s
+        for s in proof["story"]
+    )
     coverage = next(a for a in proof["alerts"] if a["check"] == "invoice_coverage")
     assert coverage["label"] == "ST mirror invoice coverage gap"
     assert coverage["severity"] == "critical"
