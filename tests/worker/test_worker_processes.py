@@ -133,7 +133,9 @@ def test_two_workers_share_three_tenants_for_an_hour_and_survive_a_sigkill(
 
     ledger = runs(db)
     assert {r["status"] for r in ledger} <= {"succeeded", "abandoned"}, [
-        r for r in ledger if r["status"] not in ("succeeded", "abandoned")
+        (r["tenant"], r["producer"], r["status"], r["error"])
+        for r in ledger
+        if r["status"] not in ("succeeded", "abandoned")
     ]
     assert_no_overlap(ledger)
     ok_in_hour = Counter(

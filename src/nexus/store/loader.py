@@ -28,7 +28,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.catalog.derived import DERIVING_FEEDS, Derived
-from nexus.errors import FatalDatabaseError
+from nexus.errors import DatabaseError
 from nexus.store.connection import Connection
 from nexus.store.guard import share_with_writer
 from nexus.store.new_rows import NewRows
@@ -40,8 +40,9 @@ def derivation_lock(tenant: int) -> int:
     return (0x6E78 << 48) | (tenant & 0xFFFFFFFFFFFF)
 
 
-#: The SQLSTATE of a duplicate key: another writer committed a key after the loader looked.
-UNIQUE_VIOLATION = "23505"
+#: The SQLSTATEs of another writer inserting the page's keys after the loader looked: a
+#: duplicate key, or a deadlock with a writer that inserts them in another order.
+TAKEN_MEANWHILE = ("23505", "40P01")
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,8 @@ class Loader:
                         copied = self._new_rows.copy(rows, records, keys, look, now)
                         changed = len(copied) + self._refresh_targets(copied, now)
                     return LoadResult(read=len(rows), changed=changed)
-                except FatalDatabaseError as exc:
-                    if exc.sqlstate != UNIQUE_VIOLATION:
+                except DatabaseError as exc:
+                    if exc.sqlstate not in TAKEN_MEANWHILE:
                         raise
                     # Another writer committed one of the keys after the look: merge instead.
         return self._upsert(rows, records, now)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from psycopg import sql
@@ -90,7 +91,9 @@ class NewRows:
         now: datetime,
     ) -> list[Row]:
         """COPY the rows, none of whose keys the tenant has; return the rows copied."""
-        kept = newest_versions(self.spec, rows, records, keys)
+        # In key order, as the upsert inserts: two writers of the same keys then wait on
+        # each other in one order, never in a cycle (a deadlock).
+        kept = sorted(newest_versions(self.spec, rows, records, keys), key=itemgetter(0))
         ids = [row[self._id] for _, row, _ in kept] if any(look.sourced) else []
         columns = [
             values.of(ids) if sourced else [values.empty] * len(kept)
