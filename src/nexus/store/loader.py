@@ -113,7 +113,7 @@ class Loader:
                 except DatabaseError as exc:
                     if exc.sqlstate not in TAKEN_MEANWHILE:
                         raise
-                    # Another writer committed one of the keys after the look: merge instead.
+                    # Another writer took one of the keys after the look: merge instead.
         return self._upsert(rows, records, now)
 
     def _refresh_targets(self, rows: Sequence[Row], now: datetime) -> int:
