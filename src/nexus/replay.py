@@ -17,12 +17,14 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
+from nexus.catalog import FEEDS
 from nexus.clock import Clock, VirtualClock
 from nexus.errors import ConfigError, NexusError, WriteRefused
 from nexus.notify.channels import Channel
@@ -42,6 +44,7 @@ from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.sync.feed_sync import Syncer
 from nexus.sync.producer_kinds import PRODUCER_KINDS, ProducerRun, ProducerTask
+from nexus.sync.quiet import KnownAnswers, QuietRuns, QuietSource
 from nexus.sync.refresh import IdSource
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,8 @@ class ReplayResult:
     checkpoints: dict[datetime, Proof] = field(default_factory=dict)
     runs: int = 0
     failed_runs: int = 0
+    #: runs recorded as they would have ended without being made (`nexus.sync.quiet`)
+    quiet_runs: int = 0
     simulator: Simulator | None = None
     final: Proof | None = None
 
@@ -168,13 +173,16 @@ def run_replay(
     step: timedelta | None = None,
     web_app: WebApp | None = None,
     channels: Sequence[Channel] = (),
+    every_request: bool = False,
 ) -> ReplayResult:
     """Replay `scenario` into `db` (which should hold nothing of its tenant).
 
     The clock moves by `step` per tick (the scenario's own step unless given). A
     scenario that switches webhooks needs `web_app` to serve Nexus's webhook endpoint.
     The notifier runs on the virtual clock like every producer and sends to `channels`
-    what Nexus would have sent (with none it does nothing).
+    what Nexus would have sent (with none it does nothing). A sync run the simulator
+    says would find nothing new is recorded as it would have ended, without being made
+    (`nexus.sync.quiet`); `every_request` makes every run.
     """
     step = step or scenario.step
     switches_webhooks = any(e.kind == "webhooks" for e in scenario.events)
@@ -202,10 +210,21 @@ def run_replay(
     events = list(scenario.events)
     checkpoints = sorted(observe_at)
     result = ReplayResult(simulator=sim)
+    quiet = QuietRuns(
+        sim.tenant(tenant), tenant, source_check_every=config.mirror.source_check_every
+    )
+    kinds_of = {name: config.producers[name].kind for name in schedule.every}
+    syncs = {
+        name: [FEEDS[feed] for feed in feeds_of[name]]
+        for name in schedule.every
+        if kinds_of[name] == "sync" and not every_request
+    }
+    # With no channel the notifier reads and records nothing: quiet runs may wait past it.
+    idle = set() if channels else {n for n in schedule.every if kinds_of[n] == "notifier"}
     with (
         contextlib.ExitStack() as stack,
         sim.serve() as server,
-        _client(scenario, server, clock) as client,
+        _client(scenario, server, clock, None if every_request else sim.tenant(tenant)) as client,
         Syncer(
             db,
             client,
@@ -221,13 +240,23 @@ def run_replay(
         while True:
             # A run that waited (a retry's backoff, a Retry-After) moved the clock past `now`.
             sim.advance_to(max(now, clock.now()))
+            # Quiet runs are written before anything else reads or writes the database.
+            if events and events[0].at <= now:
+                quiet.flush(conn)
             while events and events[0].at <= now:
                 _apply(events.pop(0), scenario, sim, conn, config, schedule)
             if hooks is not None and sim.webhooks.enabled:
+                quiet.flush(conn)
                 sim.webhooks.deliver()
                 hooks.wait_idle(timeout=60)
             for producer in schedule.due(now):
                 result.runs += 1
+                feeds = syncs.get(producer)
+                if feeds is not None and quiet.take(producer, feeds, now):
+                    continue
+                if producer not in idle:
+                    quiet.flush(conn)
+                versions = quiet.versions(feeds) if feeds is not None else {}
                 try:
                     _run_producer(
                         producer, config, feeds_of[producer], syncer, db, tenant, clock, kinds
@@ -235,6 +264,13 @@ def run_replay(
                 except NexusError as exc:
                     result.failed_runs += 1
                     log.info("replay %s: %s failed: %s", now.isoformat(), producer, exc)
+                    if feeds is not None:
+                        quiet.failed(feeds)
+                else:
+                    if feeds is not None:
+                        quiet.succeeded(conn, feeds, versions, now)
+            if on_tick or (checkpoints and checkpoints[0] <= now):
+                quiet.flush(conn)
             while checkpoints and checkpoints[0] <= now:
                 at = checkpoints.pop(0)
                 result.checkpoints[at] = _proof(conn, config, scenario, sim, at)
@@ -243,7 +279,9 @@ def run_replay(
             if now >= scenario.until:
                 break
             now = min(now + step, scenario.until)
+        quiet.flush(conn)
         result.final = _proof(conn, config, scenario, sim, scenario.until)
+        result.quiet_runs = quiet.taken
     return result
 
 
@@ -307,18 +345,22 @@ def _webhooks(
     return app.state.refresher
 
 
-def _client(scenario: Scenario, server: Any, clock: VirtualClock) -> ServiceTitanClient:
+def _client(
+    scenario: Scenario, server: Any, clock: VirtualClock, known: QuietSource | None = None
+) -> ServiceTitanClient:
     """Nexus's ServiceTitan client for the replay, waiting on the virtual clock.
 
     A retry's backoff or a Retry-After moves the virtual clock on instead of
     sleeping, so a throttled run takes the virtual time it would take in life and
-    ServiceTitan's rate window passes as it would.
+    ServiceTitan's rate window passes as it would. With `known`, the simulated
+    tenant, reads whose answers it knows are not made (`KnownAnswers`).
     """
 
     def wait(seconds: float) -> None:
         clock.advance(timedelta(seconds=seconds))
 
-    return ServiceTitanClient(
+    kind = ServiceTitanClient if known is None else partial(KnownAnswers, source=known)
+    return kind(
         api_url=server.base_url,
         auth_url=server.auth_url,
         tenant=scenario.tenant,

@@ -294,6 +294,20 @@ class Faults:
 
     # -- what the API asks -----------------------------------------------------
 
+    def calm(self) -> bool:
+        """Say whether a client that has read every export to its end is answered as if no
+        fault were on: no outage, rate limit, slowness, broken record or token rejection.
+
+        Hidden export changes (`drop_export_share`) only hide what is new, and tokens
+        revoked by an earlier rejection are renewed by the client: neither counts.
+        """
+        now = self._clock.now()
+        with self._lock:
+            timed = (self._outage, self._rate_limit, self._slow, self._token_rejection)
+            return not self._malformed and not any(
+                fault is not None and _active(fault.until, now) for fault in timed
+            )
+
     def current_outage(self) -> Outage | None:
         outage = self._outage
         return outage if outage and _active(outage.until, self._clock.now()) else None

@@ -206,6 +206,22 @@ class Tenant:
                 "data": data,
             }
 
+    def export_version(self, feed: str) -> int | None:
+        """A number that grows whenever `feed`'s export has something new; None: no export.
+
+        An export read to its end at one version reads nothing more while the
+        version stays (and no fault is on, see `Faults.calm`). A replay asks it in
+        process, to know which runs would find nothing new.
+        """
+        with self._lock:
+            self.catch_up()
+            source = self.source(feed)
+            return None if source.export is None else source.log.end
+
+    def calm(self) -> bool:
+        """Say whether the API answers as it would with no fault switched on."""
+        return self.faults.calm()
+
     def _position(
         self, feed: str, start: str | None, end: int, position_at: Callable[[int], int]
     ) -> int:

@@ -139,20 +139,45 @@ class RunChecks:
 
     def record(self, answer: SourceAnswer, run_id: int) -> None:
         """Record a check once the run synced its feed, with the mirror's newest change now."""
-        feed = answer.feed
-        assert feed.modified_column is not None, f"{feed.name} has no modified time to check"
-        self._conn.execute(
-            sql.SQL(
-                "UPDATE nexus.feeds SET source_newest = %s, source_checked_at = %s,"
-                " source_check_run_id = %s,"
-                " mirror_newest = (SELECT max({column}) FROM {table} WHERE tenant_id = %s)"
-                " WHERE tenant_id = %s AND feed = %s"
-            ).format(
-                column=sql.Identifier(feed.modified_column),
-                table=sql.Identifier(*feed.table.split(".")),
-            ),
-            (answer.newest, answer.asked_at, run_id, self._tenant, self._tenant, feed.name),
+        _record(
+            self._conn, self._tenant, answer.feed, answer.asked_at, run_id, newest=(answer.newest,)
         )
+
+
+def record_unchanged(
+    conn: Connection, tenant: int, feed: Feed, asked_at: datetime, run_id: int
+) -> None:
+    """Record a check whose answer is known to be the one recorded last, the mirror read again.
+
+    A replay knows it without asking when the feed's source has not changed since
+    that check (see `nexus.sync.quiet`).
+    """
+    _record(conn, tenant, feed, asked_at, run_id, newest=())
+
+
+def _record(
+    conn: Connection,
+    tenant: int,
+    feed: Feed,
+    asked_at: datetime,
+    run_id: int,
+    *,
+    newest: tuple[datetime | None, ...],
+) -> None:
+    """Write a check beside the feed's token; `newest` empty keeps ServiceTitan's last answer."""
+    assert feed.modified_column is not None, f"{feed.name} has no modified time to check"
+    conn.execute(
+        sql.SQL(
+            "UPDATE nexus.feeds SET {source}source_checked_at = %s, source_check_run_id = %s,"
+            " mirror_newest = (SELECT max({column}) FROM {table} WHERE tenant_id = %s)"
+            " WHERE tenant_id = %s AND feed = %s"
+        ).format(
+            source=sql.SQL("source_newest = %s, " if newest else ""),
+            column=sql.Identifier(feed.modified_column),
+            table=sql.Identifier(*feed.table.split(".")),
+        ),
+        (*newest, asked_at, run_id, tenant, tenant, feed.name),
+    )
 
 
 def checks_due(

@@ -1,0 +1,234 @@
+"""Quiet runs: how a replay records the sync runs that would find nothing new, without them.
+
+Most sync runs of a replay find nothing: a business of ten jobs a day changes a
+feed in one 15-minute cycle of five, or far fewer. Such a run asks ServiceTitan
+for each feed's export from its saved token, gets an empty page with the same
+token back, leaves the token alone and records a run that read nothing. Only a
+replay can know that answer without asking, because its simulator runs in the
+same process: `QuietSource` tells, for each feed, a version that grows with
+every change its export would yield, and whether any fault is switched on.
+
+`QuietRuns` remembers, for each feed, the version its last successful run read
+to the end. A run of a sync producer whose feeds all still stand at that
+version, with no fault on, is *quiet*: it is queued instead of made, and
+written as the ledger row the run would have left (`record_idle_runs`). Its
+source checks, when due, are recorded too: the answer is the one recorded last,
+so long as the feed has not changed since that check; otherwise the run is made.
+A producer with a reference list (reloaded whole on a timer) is always made.
+
+A run that is made still asks only what it does not know: its client
+(`KnownAnswers`) answers, while no fault is on, a feed's export read from the
+token its last read ended at, with the feed unchanged since, with that empty
+page; and a feed's newest change, asked while the feed is unchanged, with the
+record it gave the last time. Every other read goes over HTTP.
+
+Queued runs are written by `flush`, which the replay calls before anything else
+touches the database (another run, a scenario event, a webhook, a proof), so
+every reader sees the ledger, ids and order included, that making the runs
+would have left. `tests/test_replay_quiet.py` replays scenarios both ways and
+compares the two databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from nexus.catalog import Feed
+from nexus.registry.config import SOURCE_CHECK_EVERY
+from nexus.registry.run_ledger import record_idle_runs
+from nexus.servicetitan import ServiceTitanClient
+from nexus.servicetitan.pages import ExportPage
+from nexus.store.connection import Connection
+from nexus.sync.source_check import checks_due, record_unchanged
+
+
+class QuietSource(Protocol):
+    """What a replay's simulated tenant tells in process."""
+
+    def export_version(self, feed: str) -> int | None:
+        """A number that grows with every change the feed's export yields; None: no export."""
+        ...
+
+    def calm(self) -> bool:
+        """Whether the API answers as it would with no fault switched on."""
+        ...
+
+
+@dataclass
+class _Read:
+    """One feed as its last successful run left it."""
+
+    #: the source's version the run read the export to the end at
+    version: int
+    #: the feed's last recorded source check (`nexus.feeds.source_checked_at`)
+    checked_at: datetime | None
+    #: the source's version when that check was recorded; None: not known
+    checked_version: int | None
+
+
+@dataclass(frozen=True)
+class _Queued:
+    producer: str
+    at: datetime
+    feeds: tuple[str, ...]
+    #: the feeds whose due check this run records
+    rechecked: tuple[Feed, ...]
+
+
+class QuietRuns:
+    """One replayed tenant's quiet runs: which they are, and writing them (see the module)."""
+
+    def __init__(
+        self,
+        source: QuietSource,
+        tenant: int,
+        *,
+        source_check_every: timedelta = SOURCE_CHECK_EVERY,
+    ) -> None:
+        self._source = source
+        self._tenant = tenant
+        self._every = source_check_every
+        self._read: dict[str, _Read] = {}
+        self._queued: list[_Queued] = []
+        #: how many runs were queued instead of made
+        self.taken = 0
+
+    def take(self, producer: str, feeds: Sequence[Feed], now: datetime) -> bool:
+        """Queue `producer`'s run at `now` if it would find nothing new; say whether it did."""
+        if not self._source.calm():
+            return False
+        rechecked: list[Feed] = []
+        for feed in feeds:
+            read = self._read.get(feed.name)
+            if read is None or feed.reference:
+                return False
+            version = self._source.export_version(feed.name)
+            if version != read.version:
+                return False
+            if checks_due([feed], {feed.name: read.checked_at}, now, self._every):
+                if read.checked_version != version:
+                    return False  # the source changed since its last check: ask it
+                rechecked.append(feed)
+        for feed in rechecked:
+            self._read[feed.name].checked_at = now
+        self._queued.append(_Queued(producer, now, tuple(f.name for f in feeds), tuple(rechecked)))
+        self.taken += 1
+        return True
+
+    def versions(self, feeds: Sequence[Feed]) -> dict[str, int | None]:
+        """Each feed's version now, taken just before a run is made."""
+        return {feed.name: self._source.export_version(feed.name) for feed in feeds}
+
+    def succeeded(
+        self,
+        conn: Connection,
+        feeds: Sequence[Feed],
+        versions: dict[str, int | None],
+        started: datetime,
+    ) -> None:
+        """After a made run that started at `started` and succeeded: what it read and checked.
+
+        A check recorded since `started` was made by that run, at its versions; one
+        recorded earlier keeps what is known of it.
+        """
+        rows = conn.execute(
+            "SELECT feed, source_checked_at FROM nexus.feeds WHERE tenant_id = %s"
+            " AND feed = ANY(%s)",
+            (self._tenant, [feed.name for feed in feeds]),
+        ).fetchall()
+        checked: dict[str, datetime | None] = dict(rows)
+        for feed in feeds:
+            version = versions[feed.name]
+            if version is None:
+                continue
+            at = checked.get(feed.name)
+            before = self._read.get(feed.name)
+            if at is not None and at >= started:
+                checked_version: int | None = version
+            elif before is not None and at == before.checked_at:
+                checked_version = before.checked_version
+            else:
+                checked_version = None
+            self._read[feed.name] = _Read(version, at, checked_version)
+
+    def failed(self, feeds: Sequence[Feed]) -> None:
+        """After a made run that failed: its feeds are made again until one succeeds."""
+        for feed in feeds:
+            self._read.pop(feed.name, None)
+
+    def flush(self, conn: Connection) -> None:
+        """Write the queued runs, in order, and the checks they recorded."""
+        queued, self._queued = self._queued, []
+        if not queued:
+            return
+        runs = [
+            (q.producer, q.at, {feed: {"read": 0, "changed": 0} for feed in q.feeds})
+            for q in queued
+        ]
+        if not any(q.rechecked for q in queued):
+            record_idle_runs(conn, self._tenant, runs)  # one statement: no transaction to open
+            return
+        with conn.transaction():
+            ids = record_idle_runs(conn, self._tenant, runs)
+            for run_id, q in zip(ids, queued, strict=True):
+                for feed in q.rechecked:
+                    record_unchanged(conn, self._tenant, feed, q.at, run_id)
+
+
+class KnownAnswers(ServiceTitanClient):
+    """A replay's ServiceTitan client, which does not ask what it knows ServiceTitan would say.
+
+    `source` is the replay's simulated tenant (see the module). An answer is known
+    only while no fault is on and the feed's version is the one it was given at.
+    """
+
+    def __init__(self, *, source: QuietSource, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._source = source
+        #: feed → the token its export's last page ended at, and the feed's version then
+        self._ended: dict[str, tuple[str, int | None]] = {}
+        #: feed → its version when last asked for its newest change, and the answer
+        self._newest: dict[str, tuple[int | None, dict[str, Any] | None]] = {}
+
+    def export_pages(
+        self,
+        feed: Feed,
+        continue_from: str | None = None,
+        *,
+        include_recent_changes: bool = False,
+    ) -> Iterator[ExportPage]:
+        known = self._ended.get(feed.name)
+        if (
+            known is not None
+            and known[0] == continue_from
+            and not include_recent_changes
+            and self._source.calm()
+            and self._source.export_version(feed.name) == known[1]
+        ):
+            yield ExportPage(
+                data=[], continue_from=known[0], has_more=False, requested_from=known[0]
+            )
+            return
+        for page in super().export_pages(
+            feed, continue_from, include_recent_changes=include_recent_changes
+        ):
+            if not page.has_more:
+                # Read after the answer, on the clock it was given at: the version it ended at.
+                self._ended[feed.name] = (
+                    page.continue_from,
+                    self._source.export_version(feed.name),
+                )
+            yield page
+
+    def newest_change(self, feed: Feed) -> dict[str, Any] | None:
+        version = self._source.export_version(feed.name)
+        known = self._newest.get(feed.name)
+        if known is not None and known[0] == version and self._source.calm():
+            return known[1]
+        # Taken before asking: should the feed change meanwhile, the answer is not reused.
+        record = super().newest_change(feed)
+        self._newest[feed.name] = (version, record)
+        return record
