@@ -3,7 +3,7 @@
 The scenario (`scenarios/healthy.yaml` unless given) is replayed tick by tick from the
 day its business opened: the history a shipped scenario backfills in its first sync is
 replayed here too, so the run is always the 48 days the targets were set for. It runs
-twice in the same database server: with the four feeds Nexus first mirrored (jobs,
+twice, each on a fresh database server: with the four feeds Nexus first mirrored (jobs,
 invoices, customers, estimates; target ≤ 15 s) and with the default feed set (16 feeds;
 target ≤ 45 s).
 
@@ -14,15 +14,13 @@ Each replay's line also gives the CPU seconds of this process (the replay and th
 simulator's server thread) and of the database server, which move much less than
 wall time when other work shares the machine.
 
-After each replay its floor is measured on the same database server (see
-`replay_floor.py`): the least its sync runs must cost in this design, one lock,
-ledger row, token read and keep-alive GET each. A target below the floor cannot be
-met without changing what a run is.
+Most sync runs of a small business find nothing new; a replay records them without
+making them (`nexus.sync.quiet`), and the line gives how many it did so.
+`--every-request` makes every run, as replays did before, for a comparison.
 
-Usage: python bench/replay.py [--scenario scenarios/healthy.yaml] [--days 48]
+Usage: python bench/replay.py [--scenario scenarios/healthy.yaml] [--days 48] [--every-request]
 The last line is `RESULT replay_seconds=… replay_vs_calibration=…
-replay_default_seconds=… replay_default_vs_calibration=… floor_seconds=…
-floor_vs_calibration=… floor_default_seconds=… floor_default_vs_calibration=…`.
+replay_default_seconds=… replay_default_vs_calibration=…`.
 """
 
 from __future__ import annotations
@@ -35,9 +33,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from _common import CpuSpent, bench_database, calibration
-from replay_floor import Floor, measure_floor
 
-from nexus.registry.config import load_config
 from nexus.replay import run_replay
 from nexus.scenario import Scenario, load_scenario
 
@@ -63,57 +59,42 @@ def with_feeds(scenario: Scenario, feeds: tuple[str, ...], folder: Path) -> Scen
     return dataclasses.replace(scenario, config=config)
 
 
-def timed(scenario: Scenario, label: str, yardstick: float) -> tuple[float, Floor]:
-    """Replay `scenario`, then measure its floor on the same database server."""
+def timed(scenario: Scenario, label: str, yardstick: float, every_request: bool) -> float:
+    """Replay `scenario` on a fresh database server; its seconds."""
     db = bench_database(durable=False)  # as `nexus replay` runs: its server need not fsync
     with CpuSpent(db) as replay_cpu:
         start = time.perf_counter()
-        result = run_replay(scenario, db)
+        result = run_replay(scenario, db, every_request=every_request)
         seconds = time.perf_counter() - start
-    print(
-        f"{label}: scenario={scenario.name} runs={result.runs} verdict={result.proof.verdict}"
-        f" seconds={seconds:.1f} ms_per_run={seconds / result.runs * 1000:.2f} {replay_cpu}"
-    )
     assert result.simulator is not None
     requests = sum(result.simulator.tenant(scenario.tenant).request_counts().values())
-    config = load_config(scenario.config)
-    with CpuSpent(db) as floor_cpu:
-        floor = measure_floor(db, config, scenario.tenant, requests, scenario.until)
     print(
-        f"{label} floor: sync_runs={floor.total_runs} requests={floor.requests}"
-        f" floor_seconds={floor.seconds:.1f}"
-        f" ms_per_sync_run={floor.seconds / floor.total_runs * 1000:.2f}"
-        f" floor_vs_calibration={floor.seconds / yardstick:.1f}"
-        f" with_every_request_seconds={floor.with_every_request_seconds:.1f}"
-        f" ({floor.with_every_request_seconds / yardstick:.1f} calibrations)"
-        f" replay_vs_floor={seconds / floor.seconds:.2f}"
-        f" {floor_cpu} (with every request)"
+        f"{label}: scenario={scenario.name} runs={result.runs} quiet_runs={result.quiet_runs}"
+        f" requests={requests} verdict={result.proof.verdict} seconds={seconds:.1f}"
+        f" ms_per_run={seconds / result.runs * 1000:.2f}"
+        f" vs_calibration={seconds / yardstick:.1f} {replay_cpu}"
     )
-    return seconds, floor
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "healthy.yaml")
     parser.add_argument("--days", type=float, default=48.0)
+    parser.add_argument("--every-request", action="store_true", help="make every run")
     args = parser.parse_args()
     scenario = from_opening(load_scenario(args.scenario), args.days)
-    print(f"days={args.days:.1f} from {scenario.start.date()}")
+    print(f"days={args.days:.1f} from {scenario.start.date()} every_request={args.every_request}")
     yardstick = calibration()
     with tempfile.TemporaryDirectory() as folder:
-        first, first_floor = timed(
-            with_feeds(scenario, FIRST_FEEDS, Path(folder)), "four feeds", yardstick
-        )
-    default, default_floor = timed(scenario, "default feeds", yardstick)
+        four = with_feeds(scenario, FIRST_FEEDS, Path(folder))
+        first = timed(four, "four feeds", yardstick, args.every_request)
+    default = timed(scenario, "default feeds", yardstick, args.every_request)
     print(f"calibration_seconds={yardstick:.3f}")
     print(
         f"RESULT replay_seconds={first:.1f} replay_vs_calibration={first / yardstick:.1f}"
         f" replay_default_seconds={default:.1f}"
         f" replay_default_vs_calibration={default / yardstick:.1f}"
-        f" floor_seconds={first_floor.seconds:.1f}"
-        f" floor_vs_calibration={first_floor.seconds / yardstick:.1f}"
-        f" floor_default_seconds={default_floor.seconds:.1f}"
-        f" floor_default_vs_calibration={default_floor.seconds / yardstick:.1f}"
     )
 
 

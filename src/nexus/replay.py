@@ -210,9 +210,6 @@ def run_replay(
     events = list(scenario.events)
     checkpoints = sorted(observe_at)
     result = ReplayResult(simulator=sim)
-    quiet = QuietRuns(
-        sim.tenant(tenant), tenant, source_check_every=config.mirror.source_check_every
-    )
     kinds_of = {name: config.producers[name].kind for name in schedule.every}
     syncs = {
         name: [FEEDS[feed] for feed in feeds_of[name]]
@@ -235,6 +232,9 @@ def run_replay(
         ) as syncer,
         db.connect(autocommit=True) as conn,
     ):
+        quiet = QuietRuns(
+            sim.tenant(tenant), client, tenant, source_check_every=config.mirror.source_check_every
+        )
         hooks = _webhooks(scenario, sim, server, db, config, clock, stack, web_app)
         now = scenario.start
         while True:

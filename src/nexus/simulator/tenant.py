@@ -206,17 +206,16 @@ class Tenant:
                 "data": data,
             }
 
-    def export_version(self, feed: str) -> int | None:
-        """A number that grows whenever `feed`'s export has something new; None: no export.
+    def version(self, feed: str) -> int:
+        """A number that grows with every change to `feed`'s records.
 
-        An export read to its end at one version reads nothing more while the
-        version stays (and no fault is on, see `Faults.calm`). A replay asks it in
-        process, to know which runs would find nothing new.
+        While it stands and no fault is on (see `Faults.calm`), an export read to
+        its end reads nothing more and the newest change stays the newest. A replay
+        asks it in process, to know which runs would find nothing new.
         """
         with self._lock:
             self.catch_up()
-            source = self.source(feed)
-            return None if source.export is None else source.log.end
+            return self.source(feed).log.end
 
     def calm(self) -> bool:
         """Say whether the API answers as it would with no fault switched on."""

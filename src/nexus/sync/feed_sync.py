@@ -152,6 +152,8 @@ class Syncer:
         self.zone = zone
         self._pair: tuple[Connection, Connection] | None = None
         self._loaders: dict[str, Loader] = {}
+        #: producers a run of which succeeded (a page of theirs is never a backfill again)
+        self._succeeded: set[str] = set()
 
     def __enter__(self) -> Syncer:
         return self
@@ -418,11 +420,16 @@ class Syncer:
         raise FeedHeld(self.tenant, feed.name, held_id, suspicion)
 
     def _ever_succeeded(self, producer: str) -> bool:
+        """Whether a run of `producer` ever succeeded: once it did, it is not asked again."""
+        if producer in self._succeeded:
+            return True
         row = self._conn.execute(
             "SELECT 1 FROM nexus.runs WHERE tenant_id = %s AND producer = %s"
             " AND status = 'succeeded' LIMIT 1",
             (self.tenant, producer),
         ).fetchone()
+        if row is not None:
+            self._succeeded.add(producer)
         return row is not None
 
     def _reload(self, run: Run, feed: Feed) -> int:

@@ -6,27 +6,26 @@ for each feed's export from its saved token, gets an empty page with the same
 token back, leaves the token alone and records a run that read nothing. Only a
 replay can know that answer without asking, because its simulator runs in the
 same process: `QuietSource` tells, for each feed, a version that grows with
-every change its export would yield, and whether any fault is switched on.
+every change to its records, and whether any fault is switched on.
 
 `QuietRuns` remembers, for each feed, the version its last successful run read
 to the end. A run of a sync producer whose feeds all still stand at that
 version, with no fault on, is *quiet*: it is queued instead of made, and
 written as the ledger row the run would have left (`record_idle_runs`). Its
-source checks, when due, are recorded too: the answer is the one recorded last,
-so long as the feed has not changed since that check; otherwise the run is made.
+due source checks are asked as the run would ask them and recorded with it.
 A producer with a reference list (reloaded whole on a timer) is always made.
-
-A run that is made still asks only what it does not know: its client
-(`KnownAnswers`) answers, while no fault is on, a feed's export read from the
-token its last read ended at, with the feed unchanged since, with that empty
-page; and a feed's newest change, asked while the feed is unchanged, with the
-record it gave the last time. Every other read goes over HTTP.
 
 Queued runs are written by `flush`, which the replay calls before anything else
 touches the database (another run, a scenario event, a webhook, a proof), so
 every reader sees the ledger, ids and order included, that making the runs
-would have left. `tests/test_replay_quiet.py` replays scenarios both ways and
+would have left. `tests/test_replay_quiet.py` replays a scenario both ways and
 compares the two databases.
+
+Runs that are made, and quiet runs' checks, ask only what their client
+(`KnownAnswers`) does not know. While no fault is on it answers from its last
+answer, for a feed unchanged since: an export read from the token its last read
+ended at (an empty page), and a feed's newest change. Every other read goes over
+HTTP, and is counted (reconcile records its calls).
 """
 
 from __future__ import annotations
@@ -37,19 +36,27 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from nexus.catalog import Feed
+from nexus.errors import BadRecordError
 from nexus.registry.config import SOURCE_CHECK_EVERY
 from nexus.registry.run_ledger import record_idle_runs
 from nexus.servicetitan import ServiceTitanClient
+from nexus.servicetitan.errors import ServiceTitanError
 from nexus.servicetitan.pages import ExportPage
 from nexus.store.connection import Connection
-from nexus.sync.source_check import checks_due, record_unchanged
+from nexus.sync.source_check import (
+    NewestSource,
+    SourceAnswer,
+    ask_newest,
+    checks_due,
+    record_check,
+)
 
 
 class QuietSource(Protocol):
     """What a replay's simulated tenant tells in process."""
 
-    def export_version(self, feed: str) -> int | None:
-        """A number that grows with every change the feed's export yields; None: no export."""
+    def version(self, feed: str) -> int:
+        """A number that grows with every change to the feed's records."""
         ...
 
     def calm(self) -> bool:
@@ -65,8 +72,6 @@ class _Read:
     version: int
     #: the feed's last recorded source check (`nexus.feeds.source_checked_at`)
     checked_at: datetime | None
-    #: the source's version when that check was recorded; None: not known
-    checked_version: int | None
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,8 @@ class _Queued:
     producer: str
     at: datetime
     feeds: tuple[str, ...]
-    #: the feeds whose due check this run records
-    rechecked: tuple[Feed, ...]
+    #: the due source checks this run asked, to record beside its feeds' tokens
+    checks: tuple[SourceAnswer, ...]
 
 
 class QuietRuns:
@@ -84,11 +89,13 @@ class QuietRuns:
     def __init__(
         self,
         source: QuietSource,
+        client: NewestSource,
         tenant: int,
         *,
         source_check_every: timedelta = SOURCE_CHECK_EVERY,
     ) -> None:
         self._source = source
+        self._client = client
         self._tenant = tenant
         self._every = source_check_every
         self._read: dict[str, _Read] = {}
@@ -97,62 +104,59 @@ class QuietRuns:
         self.taken = 0
 
     def take(self, producer: str, feeds: Sequence[Feed], now: datetime) -> bool:
-        """Queue `producer`'s run at `now` if it would find nothing new; say whether it did."""
+        """Queue `producer`'s run at `now` if it would find nothing new; say whether it did.
+
+        Its due source checks are asked as the run would ask them (`KnownAnswers`
+        asks ServiceTitan only when the feed changed since its last answer).
+        """
         if not self._source.calm():
             return False
-        rechecked: list[Feed] = []
+        due: list[Feed] = []
         for feed in feeds:
             read = self._read.get(feed.name)
             if read is None or feed.reference:
                 return False
-            version = self._source.export_version(feed.name)
-            if version != read.version:
+            if self._source.version(feed.name) != read.version:
                 return False
             if checks_due([feed], {feed.name: read.checked_at}, now, self._every):
-                if read.checked_version != version:
-                    return False  # the source changed since its last check: ask it
-                rechecked.append(feed)
-        for feed in rechecked:
+                due.append(feed)
+        try:
+            checks = tuple(ask_newest(self._client, feed, now) for feed in due)
+        except (ServiceTitanError, BadRecordError):
+            return False  # made instead, which asks again and says what went wrong
+        for feed in due:
             self._read[feed.name].checked_at = now
-        self._queued.append(_Queued(producer, now, tuple(f.name for f in feeds), tuple(rechecked)))
+        self._queued.append(_Queued(producer, now, tuple(f.name for f in feeds), checks))
         self.taken += 1
         return True
 
-    def versions(self, feeds: Sequence[Feed]) -> dict[str, int | None]:
+    def versions(self, feeds: Sequence[Feed]) -> dict[str, int]:
         """Each feed's version now, taken just before a run is made."""
-        return {feed.name: self._source.export_version(feed.name) for feed in feeds}
+        return {feed.name: self._source.version(feed.name) for feed in feeds}
 
     def succeeded(
         self,
         conn: Connection,
         feeds: Sequence[Feed],
-        versions: dict[str, int | None],
+        versions: dict[str, int],
         started: datetime,
     ) -> None:
         """After a made run that started at `started` and succeeded: what it read and checked.
 
-        A check recorded since `started` was made by that run, at its versions; one
-        recorded earlier keeps what is known of it.
+        When every feed is known and none had a check due, the run recorded none;
+        otherwise when each feed was last checked is read back.
         """
-        rows = conn.execute(
-            "SELECT feed, source_checked_at FROM nexus.feeds WHERE tenant_id = %s"
-            " AND feed = ANY(%s)",
-            (self._tenant, [feed.name for feed in feeds]),
-        ).fetchall()
-        checked: dict[str, datetime | None] = dict(rows)
+        known = [self._read.get(feed.name) for feed in feeds]
+        checked = {f.name: r.checked_at for f, r in zip(feeds, known, strict=True) if r}
+        if None in known or checks_due(feeds, checked, started, self._every):
+            rows = conn.execute(
+                "SELECT feed, source_checked_at FROM nexus.feeds WHERE tenant_id = %s"
+                " AND feed = ANY(%s)",
+                (self._tenant, [feed.name for feed in feeds]),
+            ).fetchall()
+            checked = dict(rows)
         for feed in feeds:
-            version = versions[feed.name]
-            if version is None:
-                continue
-            at = checked.get(feed.name)
-            before = self._read.get(feed.name)
-            if at is not None and at >= started:
-                checked_version: int | None = version
-            elif before is not None and at == before.checked_at:
-                checked_version = before.checked_version
-            else:
-                checked_version = None
-            self._read[feed.name] = _Read(version, at, checked_version)
+            self._read[feed.name] = _Read(versions[feed.name], checked.get(feed.name))
 
     def failed(self, feeds: Sequence[Feed]) -> None:
         """After a made run that failed: its feeds are made again until one succeeds."""
@@ -160,7 +164,7 @@ class QuietRuns:
             self._read.pop(feed.name, None)
 
     def flush(self, conn: Connection) -> None:
-        """Write the queued runs, in order, and the checks they recorded."""
+        """Write the queued runs, in order, and the checks they asked."""
         queued, self._queued = self._queued, []
         if not queued:
             return
@@ -168,14 +172,14 @@ class QuietRuns:
             (q.producer, q.at, {feed: {"read": 0, "changed": 0} for feed in q.feeds})
             for q in queued
         ]
-        if not any(q.rechecked for q in queued):
+        if not any(q.checks for q in queued):
             record_idle_runs(conn, self._tenant, runs)  # one statement: no transaction to open
             return
         with conn.transaction():
             ids = record_idle_runs(conn, self._tenant, runs)
             for run_id, q in zip(ids, queued, strict=True):
-                for feed in q.rechecked:
-                    record_unchanged(conn, self._tenant, feed, q.at, run_id)
+                for answer in q.checks:
+                    record_check(conn, self._tenant, answer, run_id)
 
 
 class KnownAnswers(ServiceTitanClient):
@@ -189,9 +193,9 @@ class KnownAnswers(ServiceTitanClient):
         super().__init__(**kwargs)
         self._source = source
         #: feed → the token its export's last page ended at, and the feed's version then
-        self._ended: dict[str, tuple[str, int | None]] = {}
+        self._ended: dict[str, tuple[str, int]] = {}
         #: feed → its version when last asked for its newest change, and the answer
-        self._newest: dict[str, tuple[int | None, dict[str, Any] | None]] = {}
+        self._newest: dict[str, tuple[int, dict[str, Any] | None]] = {}
 
     def export_pages(
         self,
@@ -206,7 +210,7 @@ class KnownAnswers(ServiceTitanClient):
             and known[0] == continue_from
             and not include_recent_changes
             and self._source.calm()
-            and self._source.export_version(feed.name) == known[1]
+            and self._source.version(feed.name) == known[1]
         ):
             yield ExportPage(
                 data=[], continue_from=known[0], has_more=False, requested_from=known[0]
@@ -219,12 +223,12 @@ class KnownAnswers(ServiceTitanClient):
                 # Read after the answer, on the clock it was given at: the version it ended at.
                 self._ended[feed.name] = (
                     page.continue_from,
-                    self._source.export_version(feed.name),
+                    self._source.version(feed.name),
                 )
             yield page
 
     def newest_change(self, feed: Feed) -> dict[str, Any] | None:
-        version = self._source.export_version(feed.name)
+        version = self._source.version(feed.name)
         known = self._newest.get(feed.name)
         if known is not None and known[0] == version and self._source.calm():
             return known[1]

@@ -117,10 +117,8 @@ class RunChecks:
         """
         if feed.name not in self.due:
             return None
-        asked_at = self._clock.now()
         try:
-            record = self._client.newest_change(feed)
-            newest = None if record is None else _modified(feed, record)
+            return ask_newest(self._client, feed, self._clock.now())
         except AuthError:
             raise  # the whole tenant's trouble: the run stops, as it does for the export
         except (ServiceTitanError, BadRecordError) as exc:
@@ -135,48 +133,33 @@ class RunChecks:
                 problem,
             )
             return None
-        return SourceAnswer(feed, newest, asked_at)
 
     def record(self, answer: SourceAnswer, run_id: int) -> None:
         """Record a check once the run synced its feed, with the mirror's newest change now."""
-        _record(
-            self._conn, self._tenant, answer.feed, answer.asked_at, run_id, newest=(answer.newest,)
-        )
+        record_check(self._conn, self._tenant, answer, run_id)
 
 
-def record_unchanged(
-    conn: Connection, tenant: int, feed: Feed, asked_at: datetime, run_id: int
-) -> None:
-    """Record a check whose answer is known to be the one recorded last, the mirror read again.
-
-    A replay knows it without asking when the feed's source has not changed since
-    that check (see `nexus.sync.quiet`).
-    """
-    _record(conn, tenant, feed, asked_at, run_id, newest=())
+def ask_newest(client: NewestSource, feed: Feed, asked_at: datetime) -> SourceAnswer:
+    """Ask ServiceTitan for the feed's newest change, at `asked_at` (the run's clock)."""
+    record = client.newest_change(feed)
+    return SourceAnswer(feed, None if record is None else _modified(feed, record), asked_at)
 
 
-def _record(
-    conn: Connection,
-    tenant: int,
-    feed: Feed,
-    asked_at: datetime,
-    run_id: int,
-    *,
-    newest: tuple[datetime | None, ...],
-) -> None:
-    """Write a check beside the feed's token; `newest` empty keeps ServiceTitan's last answer."""
+def record_check(conn: Connection, tenant: int, answer: SourceAnswer, run_id: int) -> None:
+    """Write a check beside the feed's token, with the mirror's newest change now."""
+    feed = answer.feed
     assert feed.modified_column is not None, f"{feed.name} has no modified time to check"
     conn.execute(
         sql.SQL(
-            "UPDATE nexus.feeds SET {source}source_checked_at = %s, source_check_run_id = %s,"
+            "UPDATE nexus.feeds SET source_newest = %s, source_checked_at = %s,"
+            " source_check_run_id = %s,"
             " mirror_newest = (SELECT max({column}) FROM {table} WHERE tenant_id = %s)"
             " WHERE tenant_id = %s AND feed = %s"
         ).format(
-            source=sql.SQL("source_newest = %s, " if newest else ""),
             column=sql.Identifier(feed.modified_column),
             table=sql.Identifier(*feed.table.split(".")),
         ),
-        (*newest, asked_at, run_id, tenant, tenant, feed.name),
+        (answer.newest, answer.asked_at, run_id, tenant, tenant, feed.name),
     )
 
 
