@@ -21,7 +21,8 @@ def test_a_soak_with_kills_and_faults_loses_nothing_and_runs_nothing_twice(
     db: Database, tmp_path: Path
 ) -> None:
     seed = int(os.environ.get("NEXUS_SOAK_SEED", "0")) or int.from_bytes(os.urandom(2))
-    report = run_soak(db, tmp_path, SoakPlan(hours=2, seed=seed))
+    plan = SoakPlan(hours=1, seed=seed, kill_every_min=(3.0, 10.0), fault_every_min=(6.0, 20.0))
+    report = run_soak(db, tmp_path, plan)
     print(report.summary())
     assert report.kills, "the soak killed no worker"
     assert not report.problems, f"seed {seed} (NEXUS_SOAK_SEED={seed} repeats it):\n" + (
