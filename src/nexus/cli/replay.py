@@ -70,6 +70,13 @@ def replay(
         bool, typer.Option("--serve", help="Then serve the dashboard on the replay until Ctrl-C.")
     ] = False,
     port: Annotated[int, typer.Option(help="Port for the dashboard (with --serve).")] = 8080,
+    every_request: Annotated[
+        bool,
+        typer.Option(
+            "--every-request",
+            help="Make every sync run over HTTP, also those the simulator says find nothing new.",
+        ),
+    ] = False,
 ) -> None:
     """Replay a scenario on the virtual clock into a fresh database; print the proof at `until`."""
     from nexus.proof.render import render
@@ -82,7 +89,9 @@ def replay(
     with replay_database(settings.home) as db:
         if not as_json:
             err_console.print(f"replaying {parsed.name}: {parsed.span()}", highlight=False)
-        result = run_replay(parsed, db, web_app=create_app, channels=_channels())
+        result = run_replay(
+            parsed, db, web_app=create_app, channels=_channels(), every_request=every_request
+        )
         if as_json:
             _print_json(result.proof.to_json())
         else:
