@@ -217,7 +217,7 @@ def run_replay(
         if kinds_of[name] == "sync" and not every_request
     }
     # With no channel the notifier reads and records nothing: quiet runs may wait past it.
-    idle = set() if channels else {n for n in schedule.every if kinds_of[n] == "notifier"}
+    inert = set() if channels else {n for n in schedule.every if kinds_of[n] == "notifier"}
     with (
         contextlib.ExitStack() as stack,
         sim.serve() as server,
@@ -252,10 +252,12 @@ def run_replay(
             for producer in schedule.due(now):
                 result.runs += 1
                 feeds = syncs.get(producer)
-                if feeds is not None and quiet.take(producer, feeds, now):
+                # A run reads the clock, which a retry's wait in this tick may have moved on.
+                if feeds is not None and quiet.take(producer, feeds, clock.now()):
                     continue
-                if producer not in idle:
+                if producer not in inert:
                     quiet.flush(conn)
+                started = clock.now()
                 versions = quiet.versions(feeds) if feeds is not None else {}
                 try:
                     _run_producer(
@@ -268,7 +270,7 @@ def run_replay(
                         quiet.failed(feeds)
                 else:
                     if feeds is not None:
-                        quiet.succeeded(conn, feeds, versions, now)
+                        quiet.succeeded(conn, feeds, versions, started)
             if on_tick or (checkpoints and checkpoints[0] <= now):
                 quiet.flush(conn)
             while checkpoints and checkpoints[0] <= now:

@@ -66,3 +66,20 @@ def test_a_newest_change_is_asked_again_only_once_the_feed_changed(
         assert client.api_calls == calls + 1
         assert first is not None and newer is not None
         assert newer["modifiedOn"] > first["modifiedOn"]
+
+
+def test_after_a_revocation_answers_are_known_again_only_once_a_new_token_was_accepted(
+    server: SimServer, sim: Simulator
+) -> None:
+    tenant = sim.tenant(TENANT)
+    with known_answers(server, sim) as client:
+        client.newest_change(JOBS)  # the client now holds a token
+        tenant.faults.token_rejection(revoke_issued=True, until=sim.now() + timedelta(minutes=1))
+        sim.advance(timedelta(minutes=2))
+        # The rejection is over, but the client's token is revoked: its next call is a 401 and
+        # a renewal, which it counts, so nothing may be answered from memory until then.
+        assert not tenant.calm()
+        calls = client.api_calls
+        client.newest_change(JOBS)
+        assert client.api_calls == calls + 2
+        assert tenant.calm()

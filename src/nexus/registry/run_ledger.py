@@ -183,6 +183,8 @@ def record_idle_runs(conn: Connection, tenant: int, runs: Sequence[IdleRun]) -> 
         " SELECT %s, producer, at, at, 'succeeded', 0, 0, feeds"
         " FROM unnest(%s::text[], %s::timestamptz[], %s::jsonb[])"
         " WITH ORDINALITY AS idle (producer, at, feeds, n)"
+        # Rows are inserted, and their ids drawn, in the order of `n`; RETURNING gives no
+        # order, so the ids are matched back by producer and moment.
         " ORDER BY n RETURNING id, producer, started_at",
         (
             tenant,

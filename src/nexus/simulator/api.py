@@ -258,6 +258,7 @@ def _authenticate(sim: Simulator, tenant: Tenant, request: Request) -> None:
                 403, "Forbidden", {"ST-App-Key": ["The app key is missing or unknown"]}
             )
         )
+    tenant.faults.token_accepted(issued)
 
 
 # -- parameters -------------------------------------------------------------------

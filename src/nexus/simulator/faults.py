@@ -152,6 +152,8 @@ class Faults:
         self._drop: dict[str, Drop] = {}
         self._recent_calls: deque[float] = deque()
         self.revoked_before: float | None = None  # tokens issued earlier (monotonic) are refused
+        #: tokens were revoked and no token issued since has been accepted yet
+        self._revoked_in_use = False
 
     # -- switching faults on and off -------------------------------------------
 
@@ -212,6 +214,7 @@ class Faults:
             self._token_rejection = rejection if token_endpoint else None
             if revoke_issued:
                 self.revoked_before = time.monotonic()
+                self._revoked_in_use = True
 
     def drop_export_share(self, shares: dict[str, float], until: datetime | None = None) -> None:
         """Hide that share of each feed's changes from its export; lists and by-id show them.
@@ -296,17 +299,30 @@ class Faults:
 
     def calm(self) -> bool:
         """Say whether a client that has read every export to its end is answered as if no
-        fault were on: no outage, rate limit, slowness, broken record or token rejection.
+        fault were on: no outage, rate limit, slowness, broken record or token rejection,
+        and no revoked token that may still be presented (its 401 and renewal are calls
+        a client counts).
 
-        Hidden export changes (`drop_export_share`) only hide what is new, and tokens
-        revoked by an earlier rejection are renewed by the client: neither counts.
+        Hidden export changes (`drop_export_share`) only hide what is new: they do not count.
         """
         now = self._clock.now()
         with self._lock:
             timed = (self._outage, self._rate_limit, self._slow, self._token_rejection)
-            return not self._malformed and not any(
-                fault is not None and _active(fault.until, now) for fault in timed
+            return (
+                not self._malformed
+                and not self._revoked_in_use
+                and not any(fault is not None and _active(fault.until, now) for fault in timed)
             )
+
+    def token_accepted(self, issued: float) -> None:
+        """Note a token the API accepted: once one issued after a revocation is, it is over."""
+        if (
+            self._revoked_in_use
+            and self.revoked_before is not None
+            and issued > self.revoked_before
+        ):
+            with self._lock:
+                self._revoked_in_use = False
 
     def current_outage(self) -> Outage | None:
         outage = self._outage

@@ -10,8 +10,9 @@ every change to its records, and whether any fault is switched on.
 
 `QuietRuns` remembers, for each feed, the version its last successful run read
 to the end. A run of a sync producer whose feeds all still stand at that
-version, with no fault on, is *quiet*: it is queued instead of made, and
-written as the ledger row the run would have left (`record_idle_runs`). Its
+version, with no fault on that changes an answer (`calm`), is *quiet*: it is
+queued instead of made, and written as the ledger row the run would have left
+(`record_idle_runs`). Its
 due source checks are asked as the run would ask them and recorded with it.
 A producer with a reference list (reloaded whole on a timer) is always made.
 
@@ -68,7 +69,7 @@ class QuietSource(Protocol):
 class _Read:
     """One feed as its last successful run left it."""
 
-    #: the source's version the run read the export to the end at
+    #: the source's version just before the run, which read the export to its end
     version: int
     #: the feed's last recorded source check (`nexus.feeds.source_checked_at`)
     checked_at: datetime | None
@@ -109,7 +110,7 @@ class QuietRuns:
         Its due source checks are asked as the run would ask them (`KnownAnswers`
         asks ServiceTitan only when the feed changed since its last answer).
         """
-        if not self._source.calm():
+        if not feeds or not self._source.calm():
             return False
         due: list[Feed] = []
         for feed in feeds:
@@ -216,10 +217,11 @@ class KnownAnswers(ServiceTitanClient):
                 data=[], continue_from=known[0], has_more=False, requested_from=known[0]
             )
             return
+        calm = self._source.calm()
         for page in super().export_pages(
             feed, continue_from, include_recent_changes=include_recent_changes
         ):
-            if not page.has_more:
+            if not page.has_more and calm and self._source.calm():
                 # Read after the answer, on the clock it was given at: the version it ended at.
                 self._ended[feed.name] = (
                     page.continue_from,
@@ -232,7 +234,10 @@ class KnownAnswers(ServiceTitanClient):
         known = self._newest.get(feed.name)
         if known is not None and known[0] == version and self._source.calm():
             return known[1]
-        # Taken before asking: should the feed change meanwhile, the answer is not reused.
+        # Taken before asking: should the feed change meanwhile, the answer is not reused;
+        # nor is one given while a fault was on (a broken record, say).
+        calm = self._source.calm()
         record = super().newest_change(feed)
-        self._newest[feed.name] = (version, record)
+        if calm and self._source.calm():
+            self._newest[feed.name] = (version, record)
         return record
