@@ -12,9 +12,9 @@ every change to its records, and whether any fault is switched on.
 to the end. A run of a sync producer whose feeds all still stand at that
 version, with no fault on that changes an answer (`calm`), is *quiet*: it is
 queued instead of made, and written as the ledger row the run would have left
-(`record_idle_runs`). Its
-due source checks are asked as the run would ask them and recorded with it.
-A producer with a reference list (reloaded whole on a timer) is always made.
+(`record_idle_runs`). Its due source checks are asked as the run would ask them
+and recorded with it. A producer with a reference list (reloaded whole on a
+timer) is always made, and so is one without feeds.
 
 Queued runs are written by `flush`, which the replay calls before anything else
 touches the database (another run, a scenario event, a webhook, a proof), so
