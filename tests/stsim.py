@@ -48,6 +48,11 @@ def server(sim: Simulator) -> Iterator[SimServer]:
 
 
 def client_for(server: SimServer, **overrides: object) -> ServiceTitanClient:
+    return ServiceTitanClient(**client_options(server, **overrides))  # type: ignore[arg-type]
+
+
+def client_options(server: SimServer, **overrides: object) -> dict[str, object]:
+    """The keyword arguments of a client pointed at `server`, with `overrides` on top."""
     options: dict[str, object] = {
         "api_url": server.base_url,
         "auth_url": server.auth_url,
@@ -59,7 +64,7 @@ def client_for(server: SimServer, **overrides: object) -> ServiceTitanClient:
         "sleep": lambda _s: None,
     }
     options.update(overrides)
-    return ServiceTitanClient(**options)  # type: ignore[arg-type]
+    return options
 
 
 @pytest.fixture

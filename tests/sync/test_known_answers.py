@@ -5,31 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from pydantic import SecretStr
 
 from nexus.catalog import FEEDS
 from nexus.servicetitan.errors import RetriableAPIError
 from nexus.servicetitan.pages import ExportPage
 from nexus.simulator import SimServer, Simulator
 from nexus.sync.quiet import KnownAnswers
-from stsim import CREDENTIALS, TENANT
+from stsim import TENANT, client_options
 
 JOBS = FEEDS["jobs"]
 
 
 def known_answers(server: SimServer, sim: Simulator) -> KnownAnswers:
-    return KnownAnswers(
-        source=sim.tenant(TENANT),
-        api_url=server.base_url,
-        auth_url=server.auth_url,
-        tenant=TENANT,
-        client_id=CREDENTIALS.client_id,
-        client_secret=SecretStr(CREDENTIALS.client_secret),
-        app_key=SecretStr(CREDENTIALS.app_key),
-        rate_limit=1000.0,
-        max_attempts=1,
-        sleep=lambda _s: None,
-    )
+    options = client_options(server, max_attempts=1)
+    return KnownAnswers(source=sim.tenant(TENANT), **options)  # type: ignore[arg-type]
 
 
 def test_a_caught_up_export_is_answered_without_a_request_until_the_feed_changes_or_a_fault(
