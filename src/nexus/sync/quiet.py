@@ -44,6 +44,7 @@ from nexus.servicetitan import ServiceTitanClient
 from nexus.servicetitan.errors import ServiceTitanError
 from nexus.servicetitan.pages import ExportPage
 from nexus.store.connection import Connection
+from nexus.sync.feed_sync import saved_tokens
 from nexus.sync.source_check import (
     NewestSource,
     SourceAnswer,
@@ -150,12 +151,7 @@ class QuietRuns:
         known = [self._read.get(feed.name) for feed in feeds]
         checked = {f.name: r.checked_at for f, r in zip(feeds, known, strict=True) if r}
         if None in known or checks_due(feeds, checked, started, self._every):
-            rows = conn.execute(
-                "SELECT feed, source_checked_at FROM nexus.feeds WHERE tenant_id = %s"
-                " AND feed = ANY(%s)",
-                (self._tenant, [feed.name for feed in feeds]),
-            ).fetchall()
-            checked = dict(rows)
+            checked = saved_tokens(conn, self._tenant, feeds)[1]
         for feed in feeds:
             self._read[feed.name] = _Read(versions[feed.name], checked.get(feed.name))
 
