@@ -66,29 +66,37 @@ def phase_of(state: str | None, query: str | None) -> str | None:
 
 
 def sync_phase(conn: Connection) -> str | None:
+    """What the sync is doing; None before its session shows (or when no phase is known)."""
     row = conn.execute(
         "SELECT state, query FROM pg_stat_activity WHERE application_name = %s"
         " AND pid <> pg_backend_pid() ORDER BY backend_start DESC LIMIT 1",
         (APP,),
     ).fetchone()
-    return None if row is None else phase_of(row[0], row[1])
+    return None if row is None else phase_of(row[0], row[1]) or "other"
 
 
 def kill_in_phase(
     proc: subprocess.Popen[bytes], db: Database, target: str, rng: random.Random
 ) -> str | None:
-    """SIGKILL the sync once it is seen in `target`, after a random delay (at most 4 s later
-    whatever it is doing); return the phase it was killed in, None if it finished first."""
-    start = time.monotonic() + rng.uniform(0.2, 1.5)
-    give_up = start + 4.0
+    """SIGKILL the sync once it is seen in `target`, a random while after its session showed
+    (at most 2 s later whatever it is doing); return the phase it was killed in, None if it
+    finished first.
+
+    The while is counted from the session, not from the start of the process: starting
+    Python is most of a second, and a fast machine loads what is left of a backfill in
+    about that, so a kill timed from the start often came after the sync had finished.
+    """
+    start: float | None = None
     with db.connect(autocommit=True) as conn:  # one session for the polling: it must be quick
         while proc.poll() is None:
             now = time.monotonic()
-            phase = sync_phase(conn) if now >= start else None
-            if phase == target or now >= give_up:
+            phase = sync_phase(conn)
+            if start is None and phase is not None:
+                start = now + rng.uniform(0.0, 0.5)
+            if start is not None and now >= start and (phase == target or now >= start + 2.0):
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
-                return phase or "between runs"
+                return phase if phase in PHASES else "between runs"
             time.sleep(0.002)
     return None
 
