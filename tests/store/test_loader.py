@@ -14,7 +14,7 @@ from nexus.errors import BadRecordError, WriteRefused
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.guard import mark_sync_run
-from nexus.store.loader import Loader
+from nexus.store.loader import STAGE_FILE_ROWS, Loader
 from nexus.store.rows import TABLES
 
 JOBS, INVOICES = TABLES["jobs"], TABLES["invoices"]
@@ -106,6 +106,46 @@ def test_a_record_repeated_within_a_page_keeps_its_newest_version(db: Database) 
     page = [job(1, status="Completed", modified=T0 + timedelta(hours=1)), job(1, status="Hold")]
     assert load(db, JOBS, page) == 1
     assert jobs_state(db)[1][1] == "Completed"
+
+
+def test_pages_on_one_loader_merge_only_their_own_rows_and_the_stage_file_stays_small(
+    db: Database,
+) -> None:
+    # Small pages empty the stage with a DELETE, which leaves the rows in its file until a
+    # TRUNCATE; each page must still merge its own rows only, a page rolled back included.
+    pages = STAGE_FILE_ROWS * 3 // 4
+    with db.connect(autocommit=True) as conn:
+        loader = Loader(conn, JOBS, TENANT)
+        with conn.transaction():
+            mark_sync_run(conn, 1)
+            loader.load([job(i) for i in range(1, 4)], T0)
+        for n in range(pages):
+            when = T0 + timedelta(minutes=n + 1)
+            page = [job(1 + n % 3, modified=when, summary=f"page {n}"), job(100 + n)]
+            with conn.transaction():
+                mark_sync_run(conn, 1)
+                assert loader.load(page, when).changed == 2, n
+            if n == pages // 2:
+                with pytest.raises(RuntimeError), conn.transaction():
+                    mark_sync_run(conn, 1)
+                    loader.load([job(1, modified=when, summary="rolled back"), job(999)], when)
+                    raise RuntimeError("the page's transaction fails after the merge")
+        stage_bytes = conn.execute("SELECT pg_relation_size('stage_jobs')").fetchone()
+        staged = conn.execute("SELECT count(*) FROM stage_jobs").fetchone()
+        summaries = dict(
+            conn.execute(
+                "SELECT id, summary FROM titan.jobs WHERE tenant_id = %s AND id <= 3", (TENANT,)
+            ).fetchall()
+        )
+        count = conn.execute(
+            "SELECT count(*) FROM titan.jobs WHERE tenant_id = %s", (TENANT,)
+        ).fetchone()
+    assert count == (3 + pages,), "each page's new job once, the rolled-back one not at all"
+    last = {1 + n % 3: f"page {n}" for n in range(pages)}
+    assert summaries == last
+    assert staged == (2,), "the stage holds the last page's rows, no earlier page's"
+    # Rows of at most STAGE_FILE_ROWS pages stay in the file, not every page's since the start.
+    assert stage_bytes is not None and stage_bytes[0] <= 8192 * STAGE_FILE_ROWS // 16
 
 
 def test_invoice_total_is_derived_whichever_feed_arrives_first(db: Database) -> None:

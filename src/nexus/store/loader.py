@@ -17,6 +17,7 @@ values are right when the transaction commits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +30,7 @@ from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.catalog.derived import DERIVING_FEEDS, Derived
 from nexus.errors import DatabaseError
-from nexus.store.connection import Connection
+from nexus.store.connection import Connection, rendered
 from nexus.store.guard import share_with_writer
 from nexus.store.new_rows import NewRows
 from nexus.store.rows import TABLES, Record, Row, TableSpec
@@ -39,6 +40,13 @@ def derivation_lock(tenant: int) -> int:
     """The advisory-lock key that serialises a tenant's page loads of deriving feeds."""
     return (0x6E78 << 48) | (tenant & 0xFFFFFFFFFFFF)
 
+
+#: How many rows a stage table's file takes before it is truncated. A page is staged after a
+#: DELETE of the last one's rows, which keeps the file and so the server's plans of the
+#: statements that read it; a TRUNCATE gives it a new file, and every one of those is
+#: planned again (about a millisecond a page, the most of a small page's load). The deleted
+#: rows stay in the file, though, until it is truncated: this bounds what a merge scans.
+STAGE_FILE_ROWS = 256
 
 #: The SQLSTATEs of another writer inserting the page's keys after the loader looked: a
 #: duplicate key, or a deadlock with a writer that inserts them in another order.
@@ -65,13 +73,20 @@ class Loader:
         self.spec = spec
         self.tenant = tenant
         self._stage = sql.Identifier(f"stage_{spec.feed}")
+        self._stage_name = self._stage.as_string()
         set_json_dumps(orjson.dumps, context=conn)  # the raw records, once a row each
         self._create_stage()
-        self._copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            self._stage,
-            sql.SQL(", ").join(map(sql.Identifier, ("seq", *spec.names, "raw"))),
+        self._truncate_sql = rendered(sql.SQL("TRUNCATE {}").format(self._stage))
+        self._delete_sql = rendered(sql.SQL("DELETE FROM {}").format(self._stage))
+        #: rows staged since the stage table's file was last truncated (see STAGE_FILE_ROWS)
+        self._in_file = 0
+        self._copy_sql = rendered(
+            sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                self._stage,
+                sql.SQL(", ").join(map(sql.Identifier, ("seq", *spec.names, "raw"))),
+            )
         )
-        self._upsert_sql = _upsert_statement(spec, self._stage)
+        self._upsert_sql = rendered(_upsert_statement(spec, self._stage))
         self._key_of = itemgetter(*spec.key_index)
         self._new_rows = NewRows(conn, spec, tenant) if NewRows.applies(spec) else None
 
@@ -128,7 +143,7 @@ class Loader:
     def _upsert(self, rows: Sequence[Row], records: Sequence[Record], now: datetime) -> LoadResult:
         """COPY rows into the stage table, then merge them into the mirror with one upsert."""
         cur = self.conn.cursor()
-        cur.execute(sql.SQL("TRUNCATE {}").format(self._stage))
+        self._empty_stage(cur, len(rows))
         with cur.copy(self._copy_sql) as copy:
             copy.set_types(["int4", *self.spec.types, "jsonb"])
             write = copy.write_row
@@ -137,8 +152,17 @@ class Loader:
         cur.execute(self._upsert_sql, {"tenant": self.tenant, "now": now})
         changed = cur.rowcount
         for derived in self.spec.feeds_into:
-            changed += refresh_derived(self.conn, derived, self.tenant, now, stage=self._stage)
+            changed += refresh_derived(self.conn, derived, self.tenant, now, stage=self._stage_name)
         return LoadResult(read=len(rows), changed=changed)
+
+    def _empty_stage(self, cur: Any, coming: int) -> None:
+        """Empty the stage table for `coming` rows: DELETE, or TRUNCATE when its file is full."""
+        if self._in_file + coming > STAGE_FILE_ROWS:
+            cur.execute(self._truncate_sql)
+            self._in_file = coming
+        else:
+            cur.execute(self._delete_sql)
+            self._in_file += coming
 
 
 def _upsert_statement(spec: TableSpec, stage: sql.Identifier) -> sql.Composed:
@@ -210,32 +234,41 @@ def refresh_derived(
     tenant: int,
     now: datetime,
     *,
-    stage: sql.Identifier | None = None,
+    stage: str | None = None,
     ids: Sequence[int] | None = None,
 ) -> int:
     """Recompute `derived` for the targets of a stage table of source rows, or of `ids`.
 
-    Returns how many target rows changed.
+    `stage` is the stage table's quoted name. Returns how many target rows changed.
     """
+    params: dict[str, Any] = {"tenant": tenant, "now": now}
+    if stage is None:
+        params["ids"] = list(ids or [])
+    return conn.execute(_refresh_statement(derived, stage), params).rowcount
+
+
+@functools.cache
+def _refresh_statement(derived: Derived, stage: str | None) -> bytes:
+    """`refresh_derived`'s statement over a stage table, or over `%(ids)s` when none."""
     via = sql.Identifier(derived.via)
     source: sql.Composable
-    params: dict[str, Any] = {"tenant": tenant, "now": now}
     if stage is not None:
         source = sql.SQL("SELECT DISTINCT {via} AS id FROM {stage} WHERE {via} IS NOT NULL").format(
-            via=via, stage=stage
+            via=via, stage=sql.SQL(stage)
         )
     else:
         source = sql.SQL("SELECT DISTINCT unnest(%(ids)s::int8[]) AS id")
-        params["ids"] = list(ids or [])
     column = sql.Identifier(derived.column)
-    statement = sql.SQL(
-        "UPDATE {target} t SET {column} = x.value, updated_at = %(now)s"
-        " FROM (SELECT a.id, ({value}) AS value FROM ({source}) a) x"
-        " WHERE t.tenant_id = %(tenant)s AND t.id = x.id AND t.{column} IS DISTINCT FROM x.value"
-    ).format(
-        target=sql.SQL(TABLES[derived.target].table),
-        column=column,
-        value=_derived_value(derived, sql.SQL("a.id")),
-        source=source,
+    return rendered(
+        sql.SQL(
+            "UPDATE {target} t SET {column} = x.value, updated_at = %(now)s"
+            " FROM (SELECT a.id, ({value}) AS value FROM ({source}) a) x"
+            " WHERE t.tenant_id = %(tenant)s AND t.id = x.id"
+            " AND t.{column} IS DISTINCT FROM x.value"
+        ).format(
+            target=sql.SQL(TABLES[derived.target].table),
+            column=column,
+            value=_derived_value(derived, sql.SQL("a.id")),
+            source=source,
+        )
     )
-    return conn.execute(statement, params).rowcount

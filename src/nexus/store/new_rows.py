@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from nexus.catalog.derived import Derived
-from nexus.store.connection import Connection
+from nexus.store.connection import Connection, rendered
 from nexus.store.rows import TABLES, Record, Row, TableSpec
 
 
@@ -54,8 +54,10 @@ class NewRows:
             "created_at",
             "updated_at",
         )
-        self._copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            sql.SQL(spec.table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        self._copy_sql = rendered(
+            sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                sql.SQL(spec.table), sql.SQL(", ").join(map(sql.Identifier, columns))
+            )
         )
         self._types = [
             "int8",
@@ -65,7 +67,7 @@ class NewRows:
             "timestamptz",
             "timestamptz",
         ]
-        self._look_sql = _look_statement(spec)
+        self._look_sql = rendered(_look_statement(spec))
         self._derived = [DerivedValues(conn, d, tenant) for d in spec.derives]
         #: where a row holds its id, which the targets of derived values are known by
         self._id = spec.names.index("id") if spec.derives else -1
@@ -141,11 +143,13 @@ class DerivedValues:
         source = sql.SQL(TABLES[derived.source].table)
         value, via = sql.SQL(derived.value), sql.Identifier(derived.via)
         # Only targets with source rows come back; the others get the value of no rows.
-        self._sql = sql.SQL(
-            "SELECT src.{via}, {value} FROM {source} src"
-            " WHERE src.tenant_id = %(tenant)s AND src.{via} = ANY(%(ids)s::int8[])"
-            " GROUP BY src.{via}"
-        ).format(via=via, value=value, source=source)
+        self._sql = rendered(
+            sql.SQL(
+                "SELECT src.{via}, {value} FROM {source} src"
+                " WHERE src.tenant_id = %(tenant)s AND src.{via} = ANY(%(ids)s::int8[])"
+                " GROUP BY src.{via}"
+            ).format(via=via, value=value, source=source)
+        )
         empty = conn.execute(
             sql.SQL("SELECT {} FROM {} src WHERE false").format(value, source)
         ).fetchone()

@@ -22,6 +22,7 @@ after loading, and itself. `source_checks` reads them back for the proof.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,7 @@ from nexus.catalog.parse import column_reader
 from nexus.clock import Clock
 from nexus.errors import BadRecordError
 from nexus.servicetitan.errors import AuthError, RetriableAPIError, ServiceTitanError
-from nexus.store.connection import Connection
+from nexus.store.connection import Connection, rendered
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,16 @@ def ask_newest(client: NewestSource, feed: Feed, asked_at: datetime) -> SourceAn
 def record_check(conn: Connection, tenant: int, answer: SourceAnswer, run_id: int) -> None:
     """Write a check beside the feed's token, with the mirror's newest change now."""
     feed = answer.feed
-    assert feed.modified_column is not None, f"{feed.name} has no modified time to check"
     conn.execute(
+        _record_statement(feed),
+        (answer.newest, answer.asked_at, run_id, tenant, tenant, feed.name),
+    )
+
+
+@functools.cache
+def _record_statement(feed: Feed) -> bytes:
+    assert feed.modified_column is not None, f"{feed.name} has no modified time to check"
+    return rendered(
         sql.SQL(
             "UPDATE nexus.feeds SET source_newest = %s, source_checked_at = %s,"
             " source_check_run_id = %s,"
@@ -158,8 +167,7 @@ def record_check(conn: Connection, tenant: int, answer: SourceAnswer, run_id: in
         ).format(
             column=sql.Identifier(feed.modified_column),
             table=sql.Identifier(*feed.table.split(".")),
-        ),
-        (answer.newest, answer.asked_at, run_id, tenant, tenant, feed.name),
+        )
     )
 
 
