@@ -144,7 +144,7 @@ def test_pages_on_one_loader_merge_only_their_own_rows_and_the_stage_file_stays_
     last = {1 + n % 3: f"page {n}" for n in range(pages)}
     assert summaries == last
     assert staged == (2,), "the stage holds the last page's rows, no earlier page's"
-    # Rows of at most STAGE_FILE_ROWS pages stay in the file, not every page's since the start.
+    # At most STAGE_FILE_ROWS rows stay in the file, not every page's since the start.
     assert stage_bytes is not None and stage_bytes[0] <= 8192 * STAGE_FILE_ROWS // 16
 
 

@@ -66,7 +66,8 @@ def phase_of(state: str | None, query: str | None) -> str | None:
 
 
 def sync_phase(conn: Connection) -> str | None:
-    """What the sync is doing; None before its session shows (or when no phase is known)."""
+    """What the sync is doing: a phase, "other" for a statement of none, None before its
+    session shows."""
     row = conn.execute(
         "SELECT state, query FROM pg_stat_activity WHERE application_name = %s"
         " AND pid <> pg_backend_pid() ORDER BY backend_start DESC LIMIT 1",

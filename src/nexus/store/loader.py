@@ -86,6 +86,7 @@ class Loader:
                 sql.SQL(", ").join(map(sql.Identifier, ("seq", *spec.names, "raw"))),
             )
         )
+        self._copy_types = ["int4", *spec.types, "jsonb"]
         self._upsert_sql = rendered(_upsert_statement(spec, self._stage))
         self._key_of = itemgetter(*spec.key_index)
         self._new_rows = NewRows(conn, spec, tenant) if NewRows.applies(spec) else None
@@ -145,7 +146,7 @@ class Loader:
         cur = self.conn.cursor()
         self._empty_stage(cur, len(rows))
         with cur.copy(self._copy_sql) as copy:
-            copy.set_types(["int4", *self.spec.types, "jsonb"])
+            copy.set_types(self._copy_types)
             write = copy.write_row
             for seq, (row, rec) in enumerate(zip(rows, records, strict=True)):
                 write((seq, *row, Jsonb(rec)))
