@@ -18,7 +18,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -94,6 +94,27 @@ def suspect(
     return None
 
 
+#: What a page of invoices adds to each week's revenue (`true` rows: the week, the
+#: change), then each week's completed revenue from nine weeks before the first of those
+#: weeks (`false` rows): one round trip. A week is the session's `date_trunc('week')`.
+_SPIKE_SQL = (
+    "WITH added AS ("
+    " SELECT date_trunc('week', coalesce(j.completed_on, b.created_on)) AS week,"
+    " sum(b.total - coalesce(i.total, 0)) AS delta FROM"
+    " unnest(%(ids)s::int8[], %(jobs)s::int8[], %(totals)s::numeric[],"
+    " %(created)s::timestamptz[]) AS b(id, job_id, total, created_on)"
+    " LEFT JOIN titan.invoices i ON i.tenant_id = %(tenant)s AND i.id = b.id"
+    " LEFT JOIN titan.jobs j ON j.tenant_id = %(tenant)s AND j.id = b.job_id"
+    " GROUP BY 1)"
+    " SELECT true, week, delta FROM added"
+    " UNION ALL"
+    " SELECT false, date_trunc('week', completed_on), sum(invoice_total) FROM titan.jobs"
+    " WHERE tenant_id = %(tenant)s AND job_status = 'Completed'"
+    " AND completed_on >= (SELECT min(week) FROM added) - interval '1512 hours'"
+    " GROUP BY 2"
+)
+
+
 def _revenue_spike(
     conn: Connection,
     spec: TableSpec,
@@ -108,22 +129,12 @@ def _revenue_spike(
     jobs = [r[i_job] for r in rows]
     totals = [r[i_total] or Decimal(0) for r in rows]
     created = [r[i_created] for r in rows]
-    added = conn.execute(
-        "SELECT date_trunc('week', coalesce(j.completed_on, b.created_on)) AS week,"
-        " sum(b.total - coalesce(i.total, 0)) FROM"
-        " unnest(%s::int8[], %s::int8[], %s::numeric[], %s::timestamptz[])"
-        "   AS b(id, job_id, total, created_on)"
-        " LEFT JOIN titan.invoices i ON i.tenant_id = %s AND i.id = b.id"
-        " LEFT JOIN titan.jobs j ON j.tenant_id = %s AND j.id = b.job_id"
-        " GROUP BY 1",
-        (ids, jobs, totals, created, tenant, tenant),
+    found = conn.execute(
+        _SPIKE_SQL,
+        {"ids": ids, "jobs": jobs, "totals": totals, "created": created, "tenant": tenant},
     ).fetchall()
-    if not added:
-        return None
-    starts = [w for w, _ in added if w is not None]
-    if not starts:
-        return None
-    weeks = _weekly_revenue(conn, tenant, min(starts) - timedelta(weeks=9))
+    added = [(week, value) for is_added, week, value in found if is_added]
+    weeks = {week: value for is_added, week, value in found if not is_added}
     for week, delta in added:
         if week is None or delta is None or delta <= 0:
             continue
@@ -141,17 +152,6 @@ def _revenue_spike(
     return None
 
 
-def _weekly_revenue(conn: Connection, tenant: int, since: datetime) -> dict[datetime, Decimal]:
-    return dict(
-        conn.execute(
-            "SELECT date_trunc('week', completed_on), sum(invoice_total) FROM titan.jobs"
-            " WHERE tenant_id = %s AND job_status = 'Completed' AND completed_on >= %s"
-            " GROUP BY 1",
-            (tenant, since),
-        ).fetchall()
-    )
-
-
 def _new_jobs_surge(
     conn: Connection,
     tenant: int,
@@ -159,6 +159,8 @@ def _new_jobs_surge(
     run_new_jobs: int,
     params: SuspicionParams,
 ) -> Suspicion | None:
+    if run_new_jobs + len(rows) < params.new_jobs_floor:
+        return None  # even were every row new, the run would stay under the floor: not asked
     row = conn.execute(
         "SELECT count(*) FROM unnest(%s::int8[]) AS b(id)"
         " WHERE NOT EXISTS (SELECT 1 FROM titan.jobs j WHERE j.tenant_id = %s AND j.id = b.id)",
