@@ -23,9 +23,16 @@ from nexus.clock import VirtualClock
 from nexus.mirror import sync_all
 from nexus.registry.config import ConfigFileError, parse_config
 from nexus.simulator import Simulator
+from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.sync.feed_sync import Syncer
-from nexus.sync.source_check import SourceCheck, source_checks
+from nexus.sync.source_check import (
+    SourceAnswer,
+    SourceCheck,
+    record_check,
+    record_checks,
+    source_checks,
+)
 from stsim import CREDENTIALS, TENANT, client_for
 
 JOB_SYNC = tuple(FEEDS[n] for n in ("jobs", "projects", "appointments", "job_types"))
@@ -385,3 +392,43 @@ def test_the_reader_sees_only_checks_made_by_then(
         s.run(FEEDS["customers"])
     assert checks(db, before) == {}
     assert set(checks(db, clock.now())) == {"customers"}
+
+
+def test_checks_written_together_leave_what_writing_them_one_by_one_leaves(
+    db: Database, sim: Simulator, clock: VirtualClock
+) -> None:
+    with sim.serve() as server, client_for(server) as client:
+        sync_all(db, client, TENANT, clock)
+    feeds = [FEEDS[n] for n in ("jobs", "invoices", "customers", "appointments")]
+    t0 = clock.now()
+    with db.connect(autocommit=True) as conn:
+        runs = [r for (r,) in conn.execute("SELECT id FROM nexus.runs ORDER BY id").fetchall()]
+        conn.execute("DELETE FROM titan.appointments WHERE tenant_id = %s", (TENANT,))
+    assert len(runs) >= 3
+    # Several checks a feed, in order; a source holding nothing; a mirror holding nothing.
+    written = [
+        (SourceAnswer(feed, t0 - timedelta(hours=k + i), t0 + timedelta(minutes=15 * k)), run)
+        for k, run in enumerate(runs[:3])
+        for i, feed in enumerate(feeds)
+    ] + [(SourceAnswer(feeds[1], None, t0 + timedelta(hours=2)), runs[0])]
+    columns = "feed, source_newest, source_checked_at, source_check_run_id, mirror_newest"
+
+    def left(write: Callable[[Connection], None]) -> list[tuple[object, ...]]:
+        with db.connect(autocommit=True) as conn:
+            conn.execute(
+                "UPDATE nexus.feeds SET source_newest = NULL, source_checked_at = NULL,"
+                " source_check_run_id = NULL, mirror_newest = NULL"
+            )
+            write(conn)
+            return conn.execute(f"SELECT {columns} FROM nexus.feeds ORDER BY feed").fetchall()
+
+    def one_by_one(conn: Connection) -> None:
+        for answer, run in written:
+            record_check(conn, TENANT, answer, run)
+
+    expected = left(one_by_one)
+    assert left(lambda conn: record_checks(conn, TENANT, written)) == expected
+    by_feed = {row[0]: row for row in expected}
+    assert by_feed["invoices"][1:4] == (None, t0 + timedelta(hours=2), runs[0])
+    assert by_feed["appointments"][4] is None and by_feed["jobs"][4] is not None
+    assert by_feed["jobs"][1:4] == (t0 - timedelta(hours=2), t0 + timedelta(minutes=30), runs[2])

@@ -50,7 +50,7 @@ from nexus.sync.source_check import (
     SourceAnswer,
     ask_newest,
     checks_due,
-    record_check,
+    record_checks,
 )
 
 
@@ -174,9 +174,12 @@ class QuietRuns:
             return
         with conn.transaction():
             ids = record_idle_runs(conn, self._tenant, runs)
-            for run_id, q in zip(ids, queued, strict=True):
-                for answer in q.checks:
-                    record_check(conn, self._tenant, answer, run_id)
+            checks = [
+                (answer, run_id)
+                for run_id, q in zip(ids, queued, strict=True)
+                for answer in q.checks
+            ]
+            record_checks(conn, self._tenant, checks)
 
 
 class KnownAnswers(ServiceTitanClient):

@@ -155,19 +155,70 @@ def record_check(conn: Connection, tenant: int, answer: SourceAnswer, run_id: in
     )
 
 
+def record_checks(
+    conn: Connection, tenant: int, checks: Sequence[tuple[SourceAnswer, int]]
+) -> None:
+    """Write checks (each with the run that asked it) as `record_check` would one by one.
+
+    A feed's row keeps only its last check, so only each feed's last one is
+    written, all in one statement; the mirror must not change meanwhile (the
+    checks of a replay's quiet runs, which are written before anything else).
+    """
+    last = {answer.feed.name: (answer, run_id) for answer, run_id in checks}
+    if not last:
+        return
+    feeds = tuple(sorted((answer.feed for answer, _ in last.values()), key=lambda f: f.name))
+    ordered = [last[feed.name] for feed in feeds]
+    conn.execute(
+        _record_many_statement(feeds),
+        {
+            "tenant": tenant,
+            "feeds": [feed.name for feed in feeds],
+            "newest": [answer.newest for answer, _ in ordered],
+            "asked": [answer.asked_at for answer, _ in ordered],
+            "runs": [run_id for _, run_id in ordered],
+        },
+    )
+
+
+@functools.cache
+def _record_many_statement(feeds: tuple[Feed, ...]) -> bytes:
+    """`record_checks`' statement for this set of feeds (each feed's mirror is read once)."""
+    mirror = sql.SQL(" ").join(
+        sql.SQL(
+            "WHEN {name} THEN (SELECT max({column}) FROM {table} WHERE tenant_id = %(tenant)s)"
+        ).format(name=sql.Literal(feed.name), **_newest_of(feed))
+        for feed in feeds
+    )
+    return rendered(
+        sql.SQL(
+            "UPDATE nexus.feeds f SET source_newest = c.newest, source_checked_at = c.asked,"
+            " source_check_run_id = c.run, mirror_newest = CASE c.feed {mirror} END"
+            " FROM unnest(%(feeds)s::text[], %(newest)s::timestamptz[], %(asked)s::timestamptz[],"
+            " %(runs)s::int8[]) AS c(feed, newest, asked, run)"
+            " WHERE f.tenant_id = %(tenant)s AND f.feed = c.feed"
+        ).format(mirror=mirror)
+    )
+
+
+def _newest_of(feed: Feed) -> dict[str, sql.Composable]:
+    """The feed's modified column and its table, to read the mirror's newest change."""
+    assert feed.modified_column is not None, f"{feed.name} has no modified time to check"
+    return {
+        "column": sql.Identifier(feed.modified_column),
+        "table": sql.Identifier(*feed.table.split(".")),
+    }
+
+
 @functools.cache
 def _record_statement(feed: Feed) -> bytes:
-    assert feed.modified_column is not None, f"{feed.name} has no modified time to check"
     return rendered(
         sql.SQL(
             "UPDATE nexus.feeds SET source_newest = %s, source_checked_at = %s,"
             " source_check_run_id = %s,"
             " mirror_newest = (SELECT max({column}) FROM {table} WHERE tenant_id = %s)"
             " WHERE tenant_id = %s AND feed = %s"
-        ).format(
-            column=sql.Identifier(feed.modified_column),
-            table=sql.Identifier(*feed.table.split(".")),
-        )
+        ).format(**_newest_of(feed))
     )
 
 
