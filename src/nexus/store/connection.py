@@ -19,7 +19,7 @@ from psycopg.abc import Params, Query
 from psycopg.copy import Copy, Writer
 from psycopg_pool import ConnectionPool
 
-from nexus.store.errors import translated
+from nexus.store.errors import database_error, translated
 
 #: A connection to the Nexus database, as every module above the store names it.
 Connection = psycopg.Connection[Any]
@@ -38,8 +38,12 @@ class _Cursor(psycopg.Cursor[Any]):
     ) -> Self:
         # psycopg overloads `execute` on template strings; one signature covers both forms.
         untyped: Any = query
-        with translated():
+        # Not `translated()`: a replay makes tens of thousands of statements, and the
+        # generator of a context manager cost more than the rest of this wrapper.
+        try:
             return super().execute(untyped, params, prepare=prepare, binary=binary)
+        except psycopg.Error as exc:
+            raise database_error(exc) from exc
 
     def executemany(
         self, query: Query, params_seq: Iterable[Params], *, returning: bool = False
@@ -61,8 +65,10 @@ class _Connection(psycopg.Connection[Any]):
     def _check_connection_ok(self) -> None:
         # psycopg asks this before any cursor, statement or transaction; it refuses a
         # connection the server closed with its own error, which must not escape either.
-        with translated():
+        try:
             super()._check_connection_ok()
+        except psycopg.Error as exc:
+            raise database_error(exc) from exc
 
     def commit(self) -> None:
         with translated():

@@ -36,6 +36,10 @@ FUNCTION = "nexus.refuse_bulk_insert"
 DEFAULT_LIMIT = 1000
 
 _TAKE_ROLE = "SELECT set_config('role', %s, true), set_config('nexus.sync_run', %s, true)"
+_TAKE_ROLE_AND_LOCK = (
+    "SELECT set_config('role', %s, true), set_config('nexus.sync_run', %s, true),"
+    " pg_advisory_xact_lock(%s)"
+)
 #: What the writer role may do, schema by schema: everything a run writes, and nothing more.
 _GRANTS = (
     f"GRANT USAGE ON SCHEMA titan, nexus TO {WRITER_ROLE};",
@@ -56,14 +60,19 @@ _ADMIN = "a superuser, or a role with CREATEROLE"
 # -- passing the guard -------------------------------------------------------------
 
 
-def mark_sync_run(conn: Connection, run_id: int | str) -> None:
+def mark_sync_run(conn: Connection, run_id: int | str, *, lock: int | None = None) -> None:
     """Act as the writer role for the rest of this transaction, named as run `run_id`.
 
-    Call it inside the transaction that writes. Raises `WriteRefused`, naming
+    Call it inside the transaction that writes. With `lock`, the transaction's
+    advisory lock of that key is taken in the same statement (a loader's
+    `lock`, saving a page its own statement). Raises `WriteRefused`, naming
     the fix, when this connection's user cannot take the role.
     """
     try:
-        conn.execute(_TAKE_ROLE, (WRITER_ROLE, str(run_id)))
+        if lock is None:
+            conn.execute(_TAKE_ROLE, (WRITER_ROLE, str(run_id)))
+        else:
+            conn.execute(_TAKE_ROLE_AND_LOCK, (WRITER_ROLE, str(run_id), lock))
     except FatalDatabaseError as exc:
         raise _cannot_take_role(exc) from exc
 

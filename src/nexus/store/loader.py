@@ -90,6 +90,8 @@ class Loader:
         self._upsert_sql = rendered(_upsert_statement(spec, self._stage))
         self._key_of = itemgetter(*spec.key_index)
         self._new_rows = NewRows(conn, spec, tenant) if NewRows.applies(spec) else None
+        #: the advisory lock a page load of this feed takes first, if any (`derivation_lock`)
+        self.lock = derivation_lock(tenant) if spec.feed in DERIVING_FEEDS else None
 
     def _create_stage(self) -> None:
         columns = sql.SQL(", ").join(
@@ -107,16 +109,24 @@ class Loader:
         return self.load_rows(rows, records, now)
 
     def load_rows(
-        self, rows: Sequence[Row], records: Sequence[Record], now: datetime
+        self,
+        rows: Sequence[Row],
+        records: Sequence[Record],
+        now: datetime,
+        *,
+        locked: bool = False,
     ) -> LoadResult:
-        """Load already-flattened rows with their raw records."""
+        """Load already-flattened rows with their raw records.
+
+        `locked`: the caller's transaction holds `lock` already (`mark_sync_run`'s `lock`).
+        """
         if not rows:
             return LoadResult(0, 0)
-        if self.spec.feed in DERIVING_FEEDS:
+        if self.lock is not None and not locked:
             # Jobs, invoices and appointments of a tenant load one page at a time: each reads
             # the others' committed rows to derive a value, so two concurrent pages would each
             # miss the other's. The lock ends with the caller's transaction.
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (derivation_lock(self.tenant),))
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock,))
         if self._new_rows is not None:
             keys = list(map(self._key_of, rows))
             look = self._new_rows.look(keys)

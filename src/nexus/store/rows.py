@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from nexus.catalog import FEEDS
 from nexus.catalog.columns import Kind
@@ -46,15 +46,16 @@ class TableSpec:
     derives: tuple[Derived, ...] = ()
     feeds_into: tuple[Derived, ...] = ()
 
-    @property
+    # Worked out once: the loader and the checks read them for every page.
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.columns)
 
-    @property
+    @cached_property
     def types(self) -> tuple[str, ...]:
         return tuple(kind for _, kind in self.columns)
 
-    @property
+    @cached_property
     def key_index(self) -> tuple[int, ...]:
         """Positions of the key columns in a flattened row."""
         names = self.names

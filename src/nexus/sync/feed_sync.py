@@ -366,9 +366,10 @@ class Syncer:
         )
         if suspicion is not None:
             self._hold(feed, run, page, pages, suspicion, saved)
+        loader = self._loader(feed.name)
         with conn.transaction():
-            mark_sync_run(conn, run.id)
-            result = self._loader(feed.name).load_rows(rows, page.data, now())
+            mark_sync_run(conn, run.id, lock=loader.lock)
+            result = loader.load_rows(rows, page.data, now(), locked=True)
             save_token(conn, tenant, feed.name, page.continue_from, now())
         return result
 
