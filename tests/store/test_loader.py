@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import export_records as records
+from export_records import iso, load_page
 from nexus.errors import BadRecordError, WriteRefused
 from nexus.store.connection import Connection
 from nexus.store.database import Database
@@ -23,56 +25,17 @@ T0 = datetime(2026, 4, 1, 12, tzinfo=UTC)
 TENANT = 7
 
 
-def iso(when: datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
+def job(job_id: int, **kw: Any) -> dict[str, Any]:
+    return records.job(job_id, at=T0, **kw)
 
 
-def job(job_id: int, *, modified: datetime = T0, status: str = "Completed", **extra: Any) -> dict:
-    return {
-        "id": job_id,
-        "jobNumber": str(job_id),
-        "customerId": 1,
-        "locationId": 2,
-        "jobStatus": status,
-        "completedOn": iso(T0),
-        "createdOn": iso(T0 - timedelta(days=1)),
-        "modifiedOn": iso(modified),
-        "businessUnitId": 3,
-        "jobTypeId": 4,
-        "noCharge": False,
-        "recallForId": None,
-        "warrantyId": None,
-        "invoiceId": job_id + 1000,
-        "active": True,
-        **extra,
-    }
+def invoice(inv_id: int, job_id: int, amount: str, **kw: Any) -> dict[str, Any]:
+    return records.invoice(inv_id, job_id, amount, at=T0, **kw)
 
 
-def invoice(inv_id: int, job_id: int, amount: str, *, active: bool = True, **extra: Any) -> dict:
-    return {
-        "id": inv_id,
-        "referenceNumber": str(job_id),
-        "createdOn": iso(T0),
-        "modifiedOn": iso(T0),
-        "subTotal": amount,
-        "salesTax": "0.00",
-        "total": amount,
-        "balance": amount,
-        "job": {"id": job_id, "number": str(job_id), "type": "Service"},
-        "customer": {"id": 1, "name": "Ada"},
-        "businessUnit": {"id": 3, "name": "Plumbing"},
-        "active": active,
-        "invoiceConfiguration": "JobInvoice",
-        **extra,
-    }
-
-
-def load(db: Database, spec: Any, records: list[dict], now: datetime = T0) -> int:
+def load(db: Database, spec: Any, page: list[dict], now: datetime = T0) -> int:
     with db.connect(autocommit=True) as conn:
-        loader = Loader(conn, spec, TENANT)
-        with conn.transaction():
-            mark_sync_run(conn, 1)
-            return loader.load(records, now).changed
+        return load_page(conn, spec, TENANT, page, now)
 
 
 def jobs_state(db: Database) -> dict[int, tuple[Any, ...]]:
@@ -240,14 +203,6 @@ def appointment(app_id: int, job_id: int, start: datetime, *, active: bool = Tru
     return {"id": app_id, "jobId": job_id, "start": iso(start), "active": active}
 
 
-def load_on(conn: Connection, spec: Any, tenant: int, records: list[dict]) -> int:
-    """Load one page on `conn` as Nexus's loader does, in a transaction of its own."""
-    loader = Loader(conn, spec, tenant)
-    with conn.transaction():
-        mark_sync_run(conn, 1)
-        return loader.load(records, T0).changed
-
-
 def staged(conn: Connection, spec: Any) -> int:
     """Rows in the session's stage table: the merge leaves its page there, the copy none."""
     return conn.execute(f"SELECT count(*) FROM pg_temp.stage_{spec.feed}").fetchone()[0]  # type: ignore[index]
@@ -292,14 +247,14 @@ def test_new_keys_are_copied_straight_in_with_the_rows_a_merge_writes(db: Databa
     straight, merged = TENANT + 1, TENANT + 2
     with db.connect(autocommit=True) as conn:
         for spec, records in sources.items():
-            load_on(conn, spec, straight, records)
-            load_on(conn, spec, merged, records)
+            load_page(conn, spec, straight, records, T0)
+            load_page(conn, spec, merged, records, T0)
     with db.connect(autocommit=True) as conn:
-        assert load_on(conn, JOBS, straight, page) == 5
+        assert load_page(conn, JOBS, straight, page, T0) == 5
         assert staged(conn, JOBS) == 0, "a page of new keys is copied straight in"
     with db.connect(autocommit=True) as conn:
-        load_on(conn, JOBS, merged, [job(99)])  # one key of the page is already there
-        assert load_on(conn, JOBS, merged, page) == 4
+        load_page(conn, JOBS, merged, [job(99)], T0)  # one key of the page is already there
+        assert load_page(conn, JOBS, merged, page, T0) == 4
         assert staged(conn, JOBS) == 5, "a page with a key the tenant has is merged"
     assert whole_rows(db, JOBS, straight) == whole_rows(db, JOBS, merged)
     with db.connect() as conn:
@@ -342,11 +297,11 @@ def test_a_repeated_record_keeps_the_version_a_merge_keeps(
     straight = next(_tenants)
     merged = straight + 1
     with db.connect(autocommit=True) as conn:
-        load_on(conn, INVOICES, straight, records)
+        load_page(conn, INVOICES, straight, records, T0)
         assert staged(conn, INVOICES) == 0
     with db.connect(autocommit=True) as conn:
-        load_on(conn, INVOICES, merged, [invoice(50, 50, "1.00")])
-        load_on(conn, INVOICES, merged, [*records, invoice(50, 50, "1.00")])
+        load_page(conn, INVOICES, merged, [invoice(50, 50, "1.00")], T0)
+        load_page(conn, INVOICES, merged, [*records, invoice(50, 50, "1.00")], T0)
         assert staged(conn, INVOICES) == len(records) + 1
     merged_rows = whole_rows(db, INVOICES, merged)
     del merged_rows[(50,)]
@@ -367,14 +322,14 @@ def test_a_key_committed_after_the_look_turns_the_page_into_a_merge(db: Database
     result: list[int] = []
     errors: list[BaseException] = []
 
-    def load_page() -> None:
+    def load_in_thread() -> None:
         try:
             with db.connect(autocommit=True) as conn:
-                result.append(load_on(conn, JOBS, TENANT, page))
+                result.append(load_page(conn, JOBS, TENANT, page, T0))
         except BaseException as exc:  # reported by the test below
             errors.append(exc)
 
-    loading = threading.Thread(target=load_page)
+    loading = threading.Thread(target=load_in_thread)
     loading.start()
     try:
         with db.connect(autocommit=True) as watch:

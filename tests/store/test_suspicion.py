@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+import export_records as records
+from export_records import iso, load_page
 from nexus.store.database import Database
-from nexus.store.guard import mark_sync_run
-from nexus.store.loader import Loader, flatten
+from nexus.store.loader import flatten
 from nexus.store.rows import TABLES, TableSpec
 from nexus.store.suspicion import SuspicionParams, suspect
 
@@ -19,48 +20,25 @@ TENANT = 7
 T0 = datetime(2026, 4, 6, 12, tzinfo=UTC)
 
 
-def iso(when: datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
-
-
 def job(job_id: int, *, created: datetime, completed: datetime | None = None) -> dict[str, Any]:
-    return {
-        "id": job_id,
-        "jobNumber": str(job_id),
-        "customerId": 1,
-        "locationId": 2,
-        "jobStatus": "Completed" if completed else "Scheduled",
-        "completedOn": None if completed is None else iso(completed),
-        "createdOn": iso(created),
-        "modifiedOn": iso(created),
-        "businessUnitId": 3,
-        "jobTypeId": 4,
-        "active": True,
-    }
+    """A job created `created`, and completed `completed` if given (else scheduled)."""
+    return records.job(
+        job_id,
+        at=completed or created,
+        modified=created,
+        status="Completed" if completed else "Scheduled",
+        createdOn=iso(created),
+        completedOn=None if completed is None else iso(completed),
+    )
 
 
 def invoice(inv_id: int, job_id: int, total: int, *, created: datetime) -> dict[str, Any]:
-    amount = f"{total}.00"
-    return {
-        "id": inv_id,
-        "createdOn": iso(created),
-        "modifiedOn": iso(created),
-        "subTotal": amount,
-        "salesTax": "0.00",
-        "total": amount,
-        "balance": amount,
-        "job": {"id": job_id, "number": str(job_id), "type": "Service"},
-        "customer": {"id": 1, "name": "Ada"},
-        "active": True,
-    }
+    return records.invoice(inv_id, job_id, f"{total}.00", at=created)
 
 
-def load(db: Database, spec: TableSpec, records: list[dict[str, Any]]) -> None:
+def load(db: Database, spec: TableSpec, page: list[dict[str, Any]]) -> None:
     with db.connect(autocommit=True) as conn:
-        loader = Loader(conn, spec, TENANT)
-        with conn.transaction():
-            mark_sync_run(conn, 1)
-            loader.load(records, T0)
+        load_page(conn, spec, TENANT, page, T0)
 
 
 def judged(db: Database, spec: TableSpec, records: list[dict[str, Any]], **kw: Any) -> Any:
