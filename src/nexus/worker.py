@@ -65,6 +65,7 @@ from nexus.errors import (
     RetriableDatabaseError,
     SchemaOutOfDate,
 )
+from nexus.job_outcomes import PatientJobManager
 from nexus.notify.producer import channels_from, with_notifier
 from nexus.registry.config import SOURCE_CHECK_EVERY, Config
 from nexus.scheduling import (
@@ -293,6 +294,8 @@ def connector_for(db: Database, max_size: int = 8) -> PsycopgConnector:
 def _build_app(db: Database, runtime: _Runtime, policy: RetryPolicy, max_size: int = 8) -> App:
     """The procrastinate app with the one task, `nexus.run_producer`."""
     app = App(connector=connector_for(db, max_size))
+    # A job's outcome written while the database is away would leave the job `doing` for good.
+    app.job_manager = PatientJobManager(app.connector, wait_s=db.patience.wait_s)
 
     @app.task(name=TASK_NAME, queue=QUEUE, pass_context=True, retry=policy)
     def run_producer(context: JobContext, tenant: int, producer: str, timestamp: int) -> str:
