@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cli import nexus
 from nexus.registry.config import default_config_text, load_config
 from nexus.store.database import Database
@@ -49,6 +51,33 @@ def test_an_unreachable_database_says_how_to_fix_it(tmp_path: Path) -> None:
     assert "cannot connect to the database" in result.err
     assert "NEXUS_DATABASE_URL" in result.err
     assert "hunter2" not in result.err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://nexus@127.0.0.1:1/nexus?password=hunter2&connect_timeout=2",
+        "host=127.0.0.1 port=1 user=nexus password='hunter2 two' dbname=nexus",
+    ],
+    ids=["query-parameter", "key-value"],
+)
+def test_a_password_given_as_a_parameter_is_not_shown_either(url: str, tmp_path: Path) -> None:
+    result = nexus("db", "status", db_url=url, home=tmp_path)
+    assert result.code == 1
+    assert "cannot connect to the database at" in result.err
+    assert "password=***" in result.err
+    assert "hunter2" not in result.err
+
+
+def test_a_database_url_that_does_not_parse_says_which_setting_to_correct(tmp_path: Path) -> None:
+    url = "postgresql://nexus:hunter2@127.0.0.1/nexus?bogus=1"
+    result = nexus("db", "status", db_url=url, home=tmp_path)
+    assert result.code == 1
+    assert "bad database URL postgresql://nexus:***@127.0.0.1/nexus?bogus=1" in result.err
+    assert 'invalid URI query parameter: "bogus"' in result.err
+    assert "Correct NEXUS_DATABASE_URL" in result.err
+    assert "hunter2" not in result.err
+    assert "Traceback" not in result.err
 
 
 def test_demo_tells_the_incidents_story_as_json(embedded_home: Path) -> None:

@@ -5,24 +5,25 @@ server by default, or any server given by NEXUS_DATABASE_URL. Its connections
 translate psycopg's errors (`nexus.store.errors`); failing to connect at all is
 a `DatabaseUnavailable` whose message names the fix. Its `patience` says how
 long producers wait for it when it is unavailable (`nexus.store.patience`).
+
+Every command checks the schema's revision before it starts, so the check
+reads Alembic's version table with psycopg and the migrations' revisions from
+their files; Alembic (and SQLAlchemy under it, half a second of a command's
+start) is imported only to migrate.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import psycopg
-import sqlalchemy.exc
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.pool import NullPool
 
 from nexus.errors import DatabaseUnavailable, FatalDatabaseError, SchemaOutOfDate
 from nexus.settings import Settings
@@ -31,9 +32,17 @@ from nexus.store.connection import Connection
 from nexus.store.errors import database_error
 from nexus.store.patience import Patience
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import Engine
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: Alembic's version table, in the schema `migrations/env.py` gives it.
+VERSION_TABLE = "nexus.alembic_version"
+#: A password given as a parameter, quoted or not: `?password=…&` or `password='…' host=…`.
+_PASSWORD_PARAMETER = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)")
 # Serialises concurrent `db upgrade` calls from several processes.
 _MIGRATION_LOCK = 0x6E657875
 
@@ -63,12 +72,10 @@ class Database:
 
     @property
     def safe_url(self) -> str:
-        """The URL without its password, for messages."""
-        parts = urlsplit(self.url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return parts._replace(netloc=netloc).geturl()
-        return self.url
+        """The URL without its password (in its user part or a `password=` parameter)."""
+        password = self._password()
+        url = self.url.replace(f":{password}@", ":***@", 1) if password else self.url
+        return _PASSWORD_PARAMETER.sub(r"\1***", url)
 
     def connect(self, *, autocommit: bool = False) -> Connection:
         """Open a connection whose errors are Nexus's; failing that, say how to fix the URL."""
@@ -79,6 +86,11 @@ class Database:
                 f"cannot connect to the database at {self.safe_url}: {_first_line(exc)}. "
                 "Unset NEXUS_DATABASE_URL to use the embedded server, or check that the server "
                 "is running and the URL is right."
+            ) from None
+        except psycopg.ProgrammingError as exc:  # the URL itself does not parse
+            raise FatalDatabaseError(
+                f"bad database URL {self.safe_url}: {self._redacted(_first_line(exc))}. "
+                "Correct NEXUS_DATABASE_URL (postgresql://user:password@host:port/database)."
             ) from None
 
     def ping(self) -> None:
@@ -95,24 +107,44 @@ class Database:
     # -- schema ---------------------------------------------------------------
 
     def _alembic(self) -> AlembicConfig:
+        from alembic.config import Config as AlembicConfig
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         return cfg
 
     def head_revision(self) -> str:
+        """The newest migration's revision: the one no other migration follows."""
+        return head_of(MIGRATIONS / "versions") or self._alembic_head()
+
+    def _alembic_head(self) -> str:
+        """Alembic's own answer, for a history that is not one line (it names the problem)."""
+        from alembic.script import ScriptDirectory
+
         head = ScriptDirectory.from_config(self._alembic()).get_current_head()
         assert head is not None
         return head
 
     def current_revision(self) -> str | None:
-        with self._translated(), self._engine().connect() as conn:
-            return MigrationContext.configure(
-                conn, opts={"version_table_schema": "nexus"}
-            ).get_current_revision()
+        """The revision the database's schema is at, or None before its first upgrade."""
+        with self.connect(autocommit=True) as conn:
+            table = conn.execute("SELECT to_regclass(%s)", (VERSION_TABLE,)).fetchone()
+            if table is None or table[0] is None:
+                return None
+            rows = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall()
+        if len(rows) > 1:
+            raise FatalDatabaseError(
+                f"the database at {self.safe_url} records {len(rows)} schema revisions in "
+                f"{VERSION_TABLE} ({', '.join(r[0] for r in rows)}); Nexus keeps one: "
+                "restore the table to its newest revision, then run `nexus db upgrade`."
+            )
+        return rows[0][0] if rows else None
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
         """Turn SQLAlchemy's (and migrations' own psycopg) failures into Nexus errors."""
+        import sqlalchemy.exc
+
         try:
             yield
         except psycopg.Error as exc:
@@ -133,6 +165,9 @@ class Database:
 
     def upgrade(self) -> tuple[str | None, str]:
         """Apply pending migrations; return (revision before, revision after)."""
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
         cfg = self._alembic()
         engine = self._engine()
         with self._translated(), engine.begin() as conn:
@@ -172,13 +207,54 @@ class Database:
         self._checked = True
 
     def _engine(self) -> Engine:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
         url = self.url.replace("postgresql://", "postgresql+psycopg://", 1).replace(
             "postgres://", "postgresql+psycopg://", 1
         )
         try:
             return create_engine(url, poolclass=NullPool)
         except Exception as exc:
-            raise FatalDatabaseError(f"bad database URL {self.safe_url}: {exc}") from None
+            raise FatalDatabaseError(
+                f"bad database URL {self.safe_url}: {self._redacted(str(exc))}"
+            ) from None
+
+    def _password(self) -> str | None:
+        try:
+            return urlsplit(self.url).password
+        except ValueError:  # not a URL at all: only a `password=` parameter can give one
+            return None
+
+    def _redacted(self, message: str) -> str:
+        """A parser's `message` about the URL, without the password it may quote."""
+        password = self._password()
+        return _PASSWORD_PARAMETER.sub(
+            r"\1***", message.replace(password, "***") if password else message
+        )
+
+
+def head_of(versions: Path) -> str | None:
+    """The head of the migrations in `versions`, read from their `revision` and
+    `down_revision` assignments; None unless their history is one line."""
+    revisions: dict[str, object] = {}
+    for path in versions.glob("*.py"):
+        assigned = {
+            target.id: node.value
+            for node in ast.parse(path.read_text()).body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision")
+        }
+        if "revision" in assigned:
+            down = assigned.get("down_revision")
+            revisions[ast.literal_eval(assigned["revision"])] = (
+                ast.literal_eval(down) if down is not None else None
+            )
+    followed = set(revisions.values())
+    heads = [r for r in revisions if r not in followed]
+    linear = all(isinstance(d, str | None) for d in revisions.values())
+    return heads[0] if linear and len(heads) == 1 and len(followed) == len(revisions) else None
 
 
 def _first_line(exc: BaseException) -> str:
