@@ -82,8 +82,9 @@ class PatientJobManager(JobManager):
                     await write()
                 return
             except exceptions.ConnectorException as exc:
-                if not lost_database(exc) or time.monotonic() + pause > deadline:
-                    if lost_database(exc):
+                lost = lost_database(exc)
+                if not lost or time.monotonic() + pause > deadline:
+                    if lost:
                         log.error(
                             "job %s (%s): %s could not be written: the database stayed away "
                             "for %g s (NEXUS_DATABASE_RETRY_S); the job stays running until "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -234,9 +235,11 @@ class Database:
         )
 
 
+@functools.cache
 def head_of(versions: Path) -> str | None:
     """The head of the migrations in `versions`, read from their `revision` and
-    `down_revision` assignments; None unless their history is one line."""
+    `down_revision` assignments; None unless their history is one line. Read once a
+    folder: the installed migrations do not change under a running process."""
     revisions: dict[str, object] = {}
     for path in versions.glob("*.py"):
         assigned = {
