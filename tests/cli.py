@@ -55,10 +55,10 @@ def nexus(*args: str, db_url: str, home: Path, env: dict[str, str] | None = None
     return _server().run(list(args), environment(db_url, home, env))
 
 
-class _ForkServer:
+class ForkServer:
     """This test process's `cli_forkserver`, started on first use, gone when the tests are."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="nxcli"))
         self.socket = str(self.folder / "s")
         self.process = subprocess.Popen(
@@ -66,6 +66,7 @@ class _ForkServer:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env=env,
         )
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "ready":
@@ -110,13 +111,13 @@ def _text(path: str) -> str:
         return stream.read()
 
 
-_started: _ForkServer | None = None
+_started: ForkServer | None = None
 _starting = threading.Lock()
 
 
-def _server() -> _ForkServer:
+def _server() -> ForkServer:
     global _started
     with _starting:
         if _started is None or _started.process.poll() is not None:
-            _started = _ForkServer()
+            _started = ForkServer()
         return _started
