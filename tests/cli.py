@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -55,8 +56,69 @@ def nexus(*args: str, db_url: str, home: Path, env: dict[str, str] | None = None
     return _server().run(list(args), environment(db_url, home, env))
 
 
+def run(argv: list[str], env: dict[str, str]) -> Result:
+    """`nexus ARGV` run to its end with exactly `env`, as `subprocess.run` would."""
+    return _server().run(argv, env)
+
+
+def spawn(
+    argv: list[str],
+    env: dict[str, str],
+    out: Path,
+    err: Path | None = None,
+    script: Path | None = None,
+) -> Forked:
+    """`nexus ARGV` (or the Python file `script` with ARGV) started with `env`, its stdout
+    into `out` and its stderr into `err` (`out` too, unless given), as `subprocess.Popen`
+    would start it: a process to signal, poll and wait for."""
+    return _server().spawn(argv, env, out, err or out, script)
+
+
+class Forked:
+    """A process the fork server started, for this test to signal, poll and wait for."""
+
+    def __init__(self, argv: list[str], conn: socket.socket) -> None:
+        self.args, self._conn, self._read = argv, conn, b""
+        self.returncode: int | None = None
+        self.pid = int(self._line(TIMEOUT_S))
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self._conn], [], [], 0)[0]:
+            self._end(self._line(TIMEOUT_S))
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self._end(self._line(timeout))
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def _line(self, timeout: float | None) -> str:
+        """The server's next line about this process; its exit code comes when it ends."""
+        while b"\n" not in self._read:
+            if not select.select([self._conn], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            chunk = self._conn.recv(64)
+            if not chunk:
+                raise RuntimeError(f"the fork server went away while {self.args} ran")
+            self._read += chunk
+        line, _, self._read = self._read.partition(b"\n")
+        return line.decode()
+
+    def _end(self, code: str) -> None:
+        self.returncode = int(code)
+        self._conn.close()
+
+
 class ForkServer:
-    """This test process's `cli_forkserver`, started on first use, gone when the tests are."""
+    """A `cli_forkserver` of this test process; `_server()` starts one on first use."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="nxcli"))
@@ -73,30 +135,34 @@ class ForkServer:
             raise RuntimeError(f"cli_forkserver did not start (exit {self.process.wait()})")
         atexit.register(self.stop)
 
+    def spawn(
+        self, argv: list[str], env: dict[str, str], out: Path, err: Path, script: Path | None = None
+    ) -> Forked:
+        for path in {out, err}:
+            path.touch()
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(self.socket)
+        request = {
+            "argv": argv,
+            "script": None if script is None else str(script),
+            "env": env,
+            "cwd": os.getcwd(),
+            "out": str(out),
+            "err": str(err),
+        }
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        return Forked(["nexus", *argv] if script is None else [str(script), *argv], conn)
+
     def run(self, argv: list[str], env: dict[str, str]) -> Result:
-        with (
-            tempfile.NamedTemporaryFile(dir=self.folder) as out,
-            tempfile.NamedTemporaryFile(dir=self.folder) as err,
-            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn,
-        ):
-            conn.connect(self.socket)
-            request = {
-                "argv": argv,
-                "env": env,
-                "cwd": os.getcwd(),
-                "out": out.name,
-                "err": err.name,
-            }
-            conn.sendall(json.dumps(request).encode() + b"\n")
-            conn.settimeout(TIMEOUT_S)
-            with conn.makefile("rb") as answers:
-                pid = int(answers.readline())
-                try:
-                    code = int(answers.readline())
-                except TimeoutError:
-                    os.kill(pid, signal.SIGKILL)
-                    raise subprocess.TimeoutExpired(["nexus", *argv], TIMEOUT_S) from None
-            return Result(code, _text(out.name), _text(err.name))
+        with tempfile.TemporaryDirectory(dir=self.folder) as streams:
+            out, err = Path(streams, "out"), Path(streams, "err")
+            forked = self.spawn(argv, env, out, err)
+            try:
+                code = forked.wait(TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                forked.kill()
+                raise
+            return Result(code, _text(out), _text(err))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -105,9 +171,9 @@ class ForkServer:
             self.process.wait(timeout=10)
 
 
-def _text(path: str) -> str:
+def _text(path: Path) -> str:
     """A stream's bytes as `subprocess.run(text=True)` gives them."""
-    with open(path, newline=None) as stream:
+    with path.open(newline=None) as stream:
         return stream.read()
 
 

@@ -8,9 +8,11 @@ files, runs `python -m nexus.cli` there with `runpy` as the interpreter would, a
 exits with its code. Nothing of `nexus.cli` itself is imported here: each command
 imports it fresh, so its consoles read the command's own environment.
 
+It also runs a Python file the same way (`script`), as `python SCRIPT ARGV` would.
+
 Run as `python cli_forkserver.py SOCKET`; it serves until its stdin closes. One request
-per connection, a JSON line `{"argv", "env", "cwd", "out", "err"}`; the answer is the
-command's pid, then its exit code as `subprocess` gives it (negative for a signal).
+per connection, a JSON line `{"argv", "script", "env", "cwd", "out", "err"}`; the answer
+is the process's pid, then its exit code as `subprocess` gives it (negative for a signal).
 """
 
 from __future__ import annotations
@@ -66,12 +68,22 @@ def run_command(request: dict[str, Any]) -> NoReturn:
             (1, request["out"], os.O_WRONLY | os.O_TRUNC),
             (2, request["err"], os.O_WRONLY | os.O_TRUNC),
         ):
+            if fd == 2 and path == request["out"]:
+                os.dup2(1, 2)  # stderr=STDOUT
+                continue
             opened = os.open(path, flags)
             os.dup2(opened, fd)
             os.close(opened)
-        sys.argv = ["nexus", *request["argv"]]
+        script = request["script"]
         try:
-            runpy.run_module("nexus.cli", run_name="__main__", alter_sys=True)
+            if script is None:
+                sys.argv = ["nexus", *request["argv"]]
+                sys.path[0] = request["cwd"]  # as `python -m` has it
+                runpy.run_module("nexus.cli", run_name="__main__", alter_sys=True)
+            else:
+                sys.argv = [script, *request["argv"]]
+                sys.path[0] = os.path.dirname(os.path.abspath(script))
+                runpy.run_path(script, run_name="__main__")
             code = 0
         except SystemExit as exc:
             code = exit_code(exc)

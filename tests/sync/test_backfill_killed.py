@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cli import Forked, run, spawn
 from mirror_check import assert_feed_equals_truth, truth
 from nexus.servicetitan.feeds import JOBS
 from nexus.simulator import SimServer, Simulator
@@ -37,10 +36,10 @@ def sync_jobs(server: SimServer, db: Database, home: Path) -> tuple[list[str], d
         "PGAPPNAME": APP,
         **st_env(server, NEXUS_ST_RATE_LIMIT="20"),
     }
-    return [sys.executable, "-m", "nexus.cli", "sync", "--feed", "jobs", "--json"], env
+    return ["sync", "--feed", "jobs", "--json"], env
 
 
-def kill_between_pages(proc: subprocess.Popen[bytes], db: Database, after: int) -> int:
+def kill_between_pages(proc: Forked, db: Database, after: int) -> int:
     """SIGKILL the sync once `after` pages are committed and it is reading the next one.
 
     Returns the pages committed.
@@ -74,7 +73,7 @@ def test_a_backfill_killed_between_pages_resumes_with_every_record_once(
     sim = make_sim(seed=6, history_days=60, page_size=PAGE, completed_jobs_per_day=40)
     with sim.serve() as server:
         cmd, env = sync_jobs(server, db, tmp_path)
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = spawn(cmd, env, tmp_path / "killed.log")
         committed = kill_between_pages(proc, db, after=3)
         with client_for(server) as st:
             pages = iter(st.export_pages(JOBS))
@@ -88,8 +87,6 @@ def test_a_backfill_killed_between_pages_resumes_with_every_record_once(
         # Exactly the committed pages, whole, and their last token: nothing of the next one.
         assert ids == sorted({r["id"] for page in first for r in page.data})
         assert token == first[-1].continue_from
-        resumed = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=300, check=False
-        )
-        assert resumed.returncode == 0, resumed.stderr
+        resumed = run(cmd, env)
+        assert resumed.code == 0, resumed.err
     assert_feed_equals_truth(db, sim, "jobs")

@@ -14,14 +14,13 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cli import Forked, run, spawn
 from emptied import empty
 from mirror_check import assert_mirror_equals_truth
 from nexus.catalog import DEFAULT_FEEDS
@@ -41,7 +40,7 @@ def sync_command(server: SimServer, db: Database, home: Path) -> tuple[list[str]
         "NEXUS_ST_TENANT": str(TENANT),
         **st_env(server, NEXUS_ST_RATE_LIMIT="200"),
     }
-    return [sys.executable, "-m", "nexus.cli", "sync", "--json"], env
+    return ["sync", "--json"], env
 
 
 #: The phases a kill can land in, read from the sync's session in pg_stat_activity.
@@ -76,9 +75,7 @@ def sync_phase(conn: Connection) -> str | None:
     return None if row is None else phase_of(row[0], row[1]) or "other"
 
 
-def kill_in_phase(
-    proc: subprocess.Popen[bytes], db: Database, target: str, rng: random.Random
-) -> str | None:
+def kill_in_phase(proc: Forked, db: Database, target: str, rng: random.Random) -> str | None:
     """SIGKILL the sync once it is seen in `target`, a random while after its session showed
     (at most 2 s later whatever it is doing); return the phase it was killed in, None if it
     finished first.
@@ -100,10 +97,6 @@ def kill_in_phase(
                 return phase if phase in PHASES else "between runs"
             time.sleep(0.002)
     return None
-
-
-def sync(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 BUSINESS: dict[str, Any] = {"seed": 4, "completed_jobs_per_day": 80}
@@ -146,12 +139,12 @@ def test_sigkill_at_every_phase_then_rerun_ends_with_the_rows_of_an_uninterrupte
                 # Midway the business moves on: the pages still to come hold changes to
                 # records already mirrored, which are merged (upserted), not copied in.
                 sim.advance(timedelta(days=5))
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc = spawn(cmd, env, tmp_path / f"killed-{n}.log")
             phase = kill_in_phase(proc, db, target, rng)
             if phase is not None:
                 landed.append(phase)
-        resumed = sync(cmd, env)
-        assert resumed.returncode == 0, resumed.stderr
+        resumed = run(cmd, env)
+        assert resumed.code == 0, resumed.err
         where = f"(seed {seed}, NEXUS_KILL_SEED={seed} repeats it; kills landed in {landed})"
         print(where)
         killed = {feed: whole_rows(db, feed) for feed in DEFAULT_FEEDS}
@@ -172,8 +165,8 @@ def test_sigkill_at_every_phase_then_rerun_ends_with_the_rows_of_an_uninterrupte
             }
         # The same source, synced once without a kill, into an emptied mirror.
         empty(db)
-        once = sync(cmd, env)
-        assert once.returncode == 0, once.stderr
+        once = run(cmd, env)
+        assert once.code == 0, once.err
     assert len(landed) >= 3, f"the backfill finished too quickly to be interrupted {where}"
     # Each kill aims at a phase; on a busy machine a short one can slip past the polling.
     assert len(set(landed) & set(PHASES)) >= 3, f"kills landed in too few phases {where}"

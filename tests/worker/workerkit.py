@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -16,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cli import spawn
 from nexus.scheduling import ScaledClock
 from nexus.simulator import Credentials, SimServer, Simulator
 from nexus.store.database import Database
@@ -69,8 +68,6 @@ class Worker:
         self.name = name
         self.log_path = logs / f"{name}.log"
         args = [
-            sys.executable,
-            str(ENTRY),
             "--config",
             str(config),
             "--scale",
@@ -84,17 +81,13 @@ class Worker:
         ]
         for key, value in options.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = spawn(args, env, self.log_path, script=ENTRY)
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
 
     def wait(self, timeout: float) -> int:
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self._log.flush()
+        return self.proc.wait(timeout)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -104,7 +97,6 @@ class Worker:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-        self._log.close()
 
 
 class SimDriver:
