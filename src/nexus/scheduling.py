@@ -247,6 +247,24 @@ async def defer_slot(app: App, item: Scheduled, key: int) -> str:
     return "deferred" if job_id else "taken"
 
 
+#: A stalled job, put back in the queue or failed only while the stopped worker still holds
+#: it. Two workers may find the same stalled job; by the second's turn the first may have
+#: put it back and a live worker taken it again, and procrastinate's own retry would put
+#: that running job back once more: it then ran twice at once, and the copy that found the
+#: producer busy finished the job under the run still going.
+_HELD_BY = """
+WITH held AS (
+    SELECT id FROM procrastinate_jobs
+     WHERE id = %(job_id)s AND status = 'doing' AND worker_id IS NOT DISTINCT FROM %(worker_id)s
+       FOR UPDATE
+)
+"""
+_RETRY_STALLED = (
+    _HELD_BY + "SELECT procrastinate_retry_job_v2(id, now(), NULL, NULL, NULL) FROM held"
+)
+_FAIL_STALLED = _HELD_BY + "SELECT procrastinate_finish_job_v1(id, 'failed', false) FROM held"
+
+
 async def recover_stalled(app: App, stalled_after: float) -> int:
     """Put back in the queue the jobs of workers that stopped heart-beating; return how many."""
     stalled = await app.job_manager.get_stalled_jobs(
@@ -254,21 +272,26 @@ async def recover_stalled(app: App, stalled_after: float) -> int:
     )
     recovered = 0
     for job in stalled:
-        try:
-            await app.job_manager.retry_job(job)
-        except exceptions.UniqueViolation:
-            # The next slot's job is already waiting: it will do this job's work.
-            await app.job_manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)
-        except exceptions.ConnectorException:
-            continue  # another worker recovered it first
-        recovered += 1
-        log.warning(
-            "job %s (%s) was left running by a worker that stopped answering; "
-            "it is back in the queue",
-            job.id,
-            job.queueing_lock,
-        )
+        if await recover_job(app, job):
+            recovered += 1
+            log.warning(
+                "job %s (%s) was left running by a worker that stopped answering; "
+                "it is back in the queue",
+                job.id,
+                job.queueing_lock,
+            )
     return recovered
+
+
+async def recover_job(app: App, job: jobs.Job) -> bool:
+    """Put `job` back in the queue if the worker it was found stalled under still holds it;
+    False if another worker recovered it first (and may be running it again)."""
+    held = {"job_id": job.id, "worker_id": job.worker_id}
+    try:
+        return bool(await app.connector.execute_query_all_async(query=_RETRY_STALLED, **held))
+    except exceptions.UniqueViolation:
+        # The next slot's job is already waiting: it will do this job's work.
+        return bool(await app.connector.execute_query_all_async(query=_FAIL_STALLED, **held))
 
 
 async def run_scheduler(
