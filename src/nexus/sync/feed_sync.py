@@ -104,6 +104,12 @@ def save_token(conn: Connection, tenant: int, feed: str, token: str, now: Any) -
 SavedTokens = dict[str, tuple[str | None, datetime]]
 
 
+def reload_due(reloaded_at: datetime | None, now: datetime) -> bool:
+    """Whether a run at `now` reloads a reference list last reloaded at `reloaded_at`: on its
+    first load, then every REFERENCE_EVERY."""
+    return reloaded_at is None or now - reloaded_at >= REFERENCE_EVERY
+
+
 def saved_tokens(
     conn: Connection, tenant: int, feeds: Sequence[Feed]
 ) -> tuple[SavedTokens, dict[str, datetime | None]]:
@@ -275,8 +281,7 @@ class Syncer:
         token = None if saved is None else saved[0]
         pages = 0
         if feed.reference:
-            # A reference list is reloaded on its first load, then every REFERENCE_EVERY.
-            if saved is None or self.clock.now() - saved[1] >= REFERENCE_EVERY:
+            if reload_due(None if saved is None else saved[1], self.clock.now()):
                 pages = self._reload(run, feed)
         else:
             pages = self._follow_export(run, producer, feed, token, on_progress)

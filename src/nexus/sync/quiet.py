@@ -13,8 +13,10 @@ to the end. A run of a sync producer whose feeds all still stand at that
 version, with no fault on that changes an answer (`calm`), is *quiet*: it is
 queued instead of made, and written as the ledger row the run would have left
 (`record_idle_runs`). Its due source checks are asked as the run would ask them
-and recorded with it. A producer with a reference list (reloaded whole on a
-timer) is always made, and so is one without feeds.
+and recorded with it. A reference list is reloaded whole on a timer, not read
+from a token: a run whose reference lists are not due for their reload leaves
+them alone, and is quiet if its other feeds are; one with a reload due is made,
+and so is a producer without feeds.
 
 Queued runs are written by `flush`, which the replay calls before anything else
 touches the database (another run, a scenario event, a webhook, a proof), so
@@ -44,7 +46,7 @@ from nexus.servicetitan import ServiceTitanClient
 from nexus.servicetitan.errors import ServiceTitanError
 from nexus.servicetitan.pages import ExportPage
 from nexus.store.connection import Connection
-from nexus.sync.feed_sync import saved_tokens
+from nexus.sync.feed_sync import reload_due, saved_tokens
 from nexus.sync.source_check import (
     NewestSource,
     SourceAnswer,
@@ -74,6 +76,8 @@ class _Read:
     version: int
     #: the feed's last recorded source check (`nexus.feeds.source_checked_at`)
     checked_at: datetime | None
+    #: a reference list's last reload (`nexus.feeds.updated_at`); None for an export
+    reloaded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,13 @@ class QuietRuns:
         due: list[Feed] = []
         for feed in feeds:
             read = self._read.get(feed.name)
-            if read is None or feed.reference:
+            if read is None:
                 return False
+            if feed.reference:
+                # Read whole when due, whatever changed; left alone until then.
+                if reload_due(read.reloaded_at, now):
+                    return False
+                continue
             if self._source.version(feed.name) != read.version:
                 return False
             if checks_due([feed], {feed.name: read.checked_at}, now, self._every):
@@ -145,15 +154,22 @@ class QuietRuns:
     ) -> None:
         """After a made run that started at `started` and succeeded: what it read and checked.
 
-        When every feed is known and none had a check due, the run recorded none;
-        otherwise when each feed was last checked is read back.
+        When every feed is known, none had a check due and no reference list a reload,
+        the run recorded none of them; otherwise they are read back.
         """
         known = [self._read.get(feed.name) for feed in feeds]
         checked = {f.name: r.checked_at for f, r in zip(feeds, known, strict=True) if r}
-        if None in known or checks_due(feeds, checked, started, self._every):
-            checked = saved_tokens(conn, self._tenant, feeds)[1]
+        reloaded = {f.name: r.reloaded_at for f, r in zip(feeds, known, strict=True) if r}
+        reloads = any(f.reference and reload_due(reloaded.get(f.name), started) for f in feeds)
+        if None in known or reloads or checks_due(feeds, checked, started, self._every):
+            saved, checked = saved_tokens(conn, self._tenant, feeds)
+            reloaded = {name: moved for name, (_, moved) in saved.items()}
         for feed in feeds:
-            self._read[feed.name] = _Read(versions[feed.name], checked.get(feed.name))
+            self._read[feed.name] = _Read(
+                versions[feed.name],
+                checked.get(feed.name),
+                reloaded.get(feed.name) if feed.reference else None,
+            )
 
     def failed(self, feeds: Sequence[Feed]) -> None:
         """After a made run that failed: its feeds are made again until one succeeds."""
