@@ -121,7 +121,7 @@ class Export:
                 body, tenant=TENANT, endpoint="bench export", requested_from=continue_from
             )
 
-    def list_pages(self, feed: Feed, **_: object) -> Iterator[ExportPage]:
+    def reference_pages(self, feed: Feed) -> Iterator[ExportPage]:
         return iter(())
 
     def newest_change(self, feed: Feed) -> None:

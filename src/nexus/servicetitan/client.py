@@ -207,6 +207,10 @@ class ServiceTitanClient:
                 return
             token = page.continue_from
 
+    def reference_pages(self, feed: Feed) -> Iterator[ListPage]:
+        """A reference list as its reload reads it: every page, inactive rows included."""
+        return self.list_pages(feed, page_size=5000, all_states=True)
+
     def list_pages(
         self,
         feed: Feed,

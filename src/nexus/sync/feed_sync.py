@@ -61,7 +61,7 @@ class ExportSource(Protocol):
 
     def export_pages(self, feed: Feed, continue_from: str | None = None) -> Any: ...
 
-    def list_pages(self, feed: Feed, *, page_size: int = ..., all_states: bool = ...) -> Any: ...
+    def reference_pages(self, feed: Feed) -> Any: ...
 
     def newest_change(self, feed: Feed) -> dict[str, Any] | None: ...
 
@@ -445,7 +445,7 @@ class Syncer:
         pages = 0
         with self._conn.transaction():
             mark_sync_run(self._conn, run.id)
-            for page in self.client.list_pages(feed, page_size=5000, all_states=True):
+            for page in self.client.reference_pages(feed):
                 result = loader.load(page.data, now)
                 run.rows_read += result.read
                 run.rows_changed += result.changed

@@ -27,8 +27,9 @@ compares the two databases.
 Runs that are made, and quiet runs' checks, ask only what their client
 (`KnownAnswers`) does not know. While no fault is on it answers from its last
 answer, for a feed unchanged since: an export read from the token its last read
-ended at (an empty page), and a feed's newest change. Every other read goes over
-HTTP, and is counted (reconcile records its calls).
+ended at (an empty page), a feed's newest change, and the pages of a reference
+list reloaded whole. Every other read goes over HTTP, and is counted (reconcile
+records its calls).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from nexus.registry.config import SOURCE_CHECK_EVERY
 from nexus.registry.run_ledger import record_idle_runs
 from nexus.servicetitan import ServiceTitanClient
 from nexus.servicetitan.errors import ServiceTitanError
-from nexus.servicetitan.pages import ExportPage
+from nexus.servicetitan.pages import ExportPage, ListPage
 from nexus.store.connection import Connection
 from nexus.sync.feed_sync import reload_due, saved_tokens
 from nexus.sync.source_check import (
@@ -212,6 +213,8 @@ class KnownAnswers(ServiceTitanClient):
         self._ended: dict[str, tuple[str, int]] = {}
         #: feed → its version when last asked for its newest change, and the answer
         self._newest: dict[str, tuple[int, dict[str, Any] | None]] = {}
+        #: reference list → its version when last read whole, and its pages then
+        self._lists: dict[str, tuple[int, list[ListPage]]] = {}
 
     def export_pages(
         self,
@@ -243,6 +246,20 @@ class KnownAnswers(ServiceTitanClient):
                     self._source.version(feed.name),
                 )
             yield page
+
+    def reference_pages(self, feed: Feed) -> Iterator[ListPage]:
+        version = self._source.version(feed.name)
+        known = self._lists.get(feed.name)
+        if known is not None and known[0] == version and self._source.calm():
+            yield from known[1]
+            return
+        calm = self._source.calm()
+        pages = []
+        for page in super().reference_pages(feed):
+            pages.append(page)
+            yield page
+        if calm and self._source.calm():
+            self._lists[feed.name] = (version, pages)
 
     def newest_change(self, feed: Feed) -> dict[str, Any] | None:
         version = self._source.version(feed.name)
