@@ -12,6 +12,7 @@ import atexit
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -80,7 +81,11 @@ class Forked:
     def __init__(self, argv: list[str], conn: socket.socket) -> None:
         self.args, self._conn, self._read = argv, conn, b""
         self.returncode: int | None = None
-        self.pid = int(self._line(TIMEOUT_S))
+        first = self._line(TIMEOUT_S)
+        if not first.isdigit():
+            conn.close()
+            raise RuntimeError(f"the fork server could not start {argv}: {first}")
+        self.pid = int(first)
 
     def poll(self) -> int | None:
         if self.returncode is None and select.select([self._conn], [], [], 0)[0]:
@@ -169,6 +174,7 @@ class ForkServer:
             assert self.process.stdin is not None
             self.process.stdin.close()
             self.process.wait(timeout=10)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _text(path: Path) -> str:

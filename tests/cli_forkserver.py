@@ -9,6 +9,8 @@ exits with its code. Nothing of `nexus.cli` itself is imported here: each comman
 imports it fresh, so its consoles read the command's own environment.
 
 It also runs a Python file the same way (`script`), as `python SCRIPT ARGV` would.
+What a forked process cannot have of its own: a hash seed (all share the server's)
+and the stream encodings, fixed when the server started.
 
 Run as `python cli_forkserver.py SOCKET`; it serves until its stdin closes. One request
 per connection, a JSON line `{"argv", "script", "env", "cwd", "out", "err"}`; the answer
@@ -29,6 +31,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from typing import Any, NoReturn
 
@@ -58,11 +61,12 @@ def exit_code(exc: SystemExit) -> int:
 
 def run_command(request: dict[str, Any]) -> NoReturn:
     """In the forked process: become the command, run it, exit with its status."""
-    code = 1
+    code, interrupted = 1, False
     try:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        time.tzset()  # TZ, read at start-up
         for fd, path, flags in (
             (0, os.devnull, os.O_RDONLY),
             (1, request["out"], os.O_WRONLY | os.O_TRUNC),
@@ -87,8 +91,12 @@ def run_command(request: dict[str, Any]) -> NoReturn:
             code = 0
         except SystemExit as exc:
             code = exit_code(exc)
+        except KeyboardInterrupt:
+            # The interpreter ends by the signal, as the shell then sees it.
+            sys.excepthook(*sys.exc_info())
+            interrupted = True
         except BaseException:
-            traceback.print_exc()
+            sys.excepthook(*sys.exc_info())
         # As the interpreter ends: its threads' exit hooks (thread pools), the wait for
         # non-daemon threads, then the `atexit` functions.
         threading._shutdown()  # type: ignore[attr-defined]
@@ -99,6 +107,9 @@ def run_command(request: dict[str, Any]) -> NoReturn:
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
+        if interrupted:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
         os._exit(code)
 
 
@@ -121,18 +132,25 @@ def serve(path: str) -> None:
             os.read(wake_r, 4096)
         if listener in ready:
             conn, _ = listener.accept()
-            with conn.makefile("rb") as lines:
-                request = json.loads(lines.readline())
-            pid = os.fork()
+            try:
+                with conn.makefile("rb") as lines:
+                    request = json.loads(lines.readline())
+                pid = os.fork()
+            except (OSError, ValueError) as exc:  # a bad request fails alone, not the server
+                with contextlib.suppress(OSError):
+                    conn.sendall(f"error {exc!r}\n".encode())
+                conn.close()
+                continue
             if pid == 0:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                for fd in (listener, conn):
+                for fd in (listener, conn, *waiting.values()):  # not the other commands'
                     fd.close()
                 os.close(wake_r)
                 os.close(wake_w)
                 run_command(request)
-            conn.sendall(f"{pid}\n".encode())
+            with contextlib.suppress(OSError):  # a client gone is told nothing more
+                conn.sendall(f"{pid}\n".encode())
             waiting[pid] = conn
         while waiting:
             pid, status = os.waitpid(-1, os.WNOHANG)

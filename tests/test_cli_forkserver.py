@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from cli import ForkServer, Result, command, environment, nexus
+from cli import ForkServer, Result, command, environment, nexus, spawn
 from nexus.store.database import Database
 
 
@@ -57,3 +58,20 @@ def test_a_command_sees_its_own_environment_not_the_servers(db: Database, tmp_pa
         server.stop()
     assert fine.code == 0, fine.err
     assert broken.code == 1 and str(bad) in broken.err
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["import sys; sys.exit(3)", "raise RuntimeError('boom')", "raise KeyboardInterrupt", "pass"],
+    ids=["exit-3", "exception", "interrupt", "clean"],
+)
+def test_a_forked_script_ends_with_the_code_of_one_started_afresh(
+    body: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(body + "\n")
+    fresh = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, timeout=60, check=False
+    ).returncode
+    forked = spawn([], dict(os.environ), tmp_path / "out.log", script=script).wait(60)
+    assert forked == fresh

@@ -99,7 +99,16 @@ def _replay(
     path = tmp_path / "scenario.yaml"
     path.write_text(SCENARIO)
     config = tmp_path / "nexus.toml"
-    config.write_text(default_config_text() + NOTIFY)
+    # Zones are a reference list with a newest-first sort: its runs check the source too,
+    # and checked twice an hour, a check falls due between two of its hourly reloads.
+    text = default_config_text()
+    for default, changed in (
+        ('"membership_types",\n', '"membership_types", "zones",\n'),
+        ('source_check_every = "1h"', 'source_check_every = "30m"'),
+    ):
+        assert default in text
+        text = text.replace(default, changed)
+    config.write_text(text + NOTIFY)
     scenario = dataclasses.replace(load_scenario(path), config=config)
     checkpoints = [datetime.fromisoformat(f"2026-04-01T{h:02}:30:00+00:00") for h in (3, 12, 20)]
     random.seed(5)  # the client's retry jitter moves the virtual clock: the same in both

@@ -64,6 +64,7 @@ def kill_between_pages(proc: Forked, db: Database, after: int) -> int:
                 return int(pages[0])
             time.sleep(0.002)
     proc.kill()
+    proc.wait(10)
     raise AssertionError(f"the backfill ended (or stalled) before {after} pages were committed")
 
 

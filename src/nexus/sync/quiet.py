@@ -127,8 +127,7 @@ class QuietRuns:
                 # Read whole when due, whatever changed; left alone until then.
                 if reload_due(read.reloaded_at, now):
                     return False
-                continue
-            if self._source.version(feed.name) != read.version:
+            elif self._source.version(feed.name) != read.version:
                 return False
             if checks_due([feed], {feed.name: read.checked_at}, now, self._every):
                 due.append(feed)
