@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,11 @@ from proofjson import validated
 # Every proof a test prints or reads as JSON is checked against the published schema.
 _to_json = Proof.to_json
 Proof.to_json = lambda self: validated(_to_json(self))  # type: ignore[method-assign]
+
+# A shell starts a background job with SIGINT ignored, and its children inherit that:
+# the commands the tests interrupt would go on. The tests start theirs as a terminal would.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # pgserver asks platformdirs for a runtime dir, which must be private (0700).
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="nxrun"))
