@@ -140,18 +140,19 @@ def serve(path: str) -> None:
                 with contextlib.suppress(OSError):
                     conn.sendall(f"error {exc!r}\n".encode())
                 conn.close()
-                continue
-            if pid == 0:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                for fd in (listener, conn, *waiting.values()):  # not the other commands'
-                    fd.close()
-                os.close(wake_r)
-                os.close(wake_w)
-                run_command(request)
-            with contextlib.suppress(OSError):  # a client gone is told nothing more
-                conn.sendall(f"{pid}\n".encode())
-            waiting[pid] = conn
+            else:
+                if pid == 0:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    for fd in (listener, conn, *waiting.values()):  # not the other commands'
+                        fd.close()
+                    os.close(wake_r)
+                    os.close(wake_w)
+                    run_command(request)
+                with contextlib.suppress(OSError):  # a client gone is told nothing more
+                    conn.sendall(f"{pid}\n".encode())
+                waiting[pid] = conn
+        # Always, even after a bad request: this pass may have read the wake-up of an end.
         while waiting:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
