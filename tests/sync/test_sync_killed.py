@@ -80,9 +80,9 @@ def kill_in_phase(proc: Forked, db: Database, target: str, rng: random.Random) -
     (at most 2 s later whatever it is doing); return the phase it was killed in, None if it
     finished first.
 
-    The while is counted from the session, not from the start of the process: starting
-    Python is most of a second, and a fast machine loads what is left of a backfill in
-    about that, so a kill timed from the start often came after the sync had finished.
+    The while is counted from the session, not from the start of the process: a start
+    takes from a few hundredths of a second (forked) to most of a second (a fresh
+    interpreter), and a fast machine loads what is left of a backfill in about that.
     """
     start: float | None = None
     with db.connect(autocommit=True) as conn:  # one session for the polling: it must be quick
