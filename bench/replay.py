@@ -10,6 +10,9 @@ target ≤ 45 s).
 Machines here are noisy, so the run also times a fixed calibration workload
 (pure-Python hashing) and reports each replay as a multiple of it; compare those
 ratios across machines and runs (the targets are about 84 and 250 calibrations).
+One calibration moves by half from a minute to the next, so it is timed three times
+before, between and after the replays, every time printed, and the ratios use the
+median of the nine.
 Each replay's line also gives the CPU seconds of this process (the replay and the
 simulator's server thread) and of the database server, which move much less than
 wall time when other work shares the machine.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import tempfile
 import time
 from datetime import timedelta
@@ -59,7 +63,18 @@ def with_feeds(scenario: Scenario, feeds: tuple[str, ...], folder: Path) -> Scen
     return dataclasses.replace(scenario, config=config)
 
 
-def timed(scenario: Scenario, label: str, yardstick: float, every_request: bool) -> float:
+#: Calibrations timed at each of the three points around the replays.
+CALIBRATIONS_EACH = 3
+
+
+def calibrated(samples: list[float], when: str) -> None:
+    """Time the calibration `CALIBRATIONS_EACH` times into `samples`, printing them."""
+    taken = [calibration() for _ in range(CALIBRATIONS_EACH)]
+    samples.extend(taken)
+    print(f"calibration {when}: " + " ".join(f"{s:.3f}" for s in taken))
+
+
+def timed(scenario: Scenario, label: str, every_request: bool) -> float:
     """Replay `scenario` on a fresh database server; its seconds."""
     db = bench_database(durable=False)  # as `nexus replay` runs: its server need not fsync
     with CpuSpent(db) as replay_cpu:
@@ -71,8 +86,7 @@ def timed(scenario: Scenario, label: str, yardstick: float, every_request: bool)
     print(
         f"{label}: scenario={scenario.name} runs={result.runs} quiet_runs={result.quiet_runs}"
         f" requests={requests} verdict={result.proof.verdict} seconds={seconds:.1f}"
-        f" ms_per_run={seconds / result.runs * 1000:.2f}"
-        f" vs_calibration={seconds / yardstick:.1f} {replay_cpu}"
+        f" ms_per_run={seconds / result.runs * 1000:.2f} {replay_cpu}"
     )
     return seconds
 
@@ -85,12 +99,19 @@ def main() -> None:
     args = parser.parse_args()
     scenario = from_opening(load_scenario(args.scenario), args.days)
     print(f"days={args.days:.1f} from {scenario.start.date()} every_request={args.every_request}")
-    yardstick = calibration()
+    samples: list[float] = []
+    calibrated(samples, "before")
     with tempfile.TemporaryDirectory() as folder:
         four = with_feeds(scenario, FIRST_FEEDS, Path(folder))
-        first = timed(four, "four feeds", yardstick, args.every_request)
-    default = timed(scenario, "default feeds", yardstick, args.every_request)
-    print(f"calibration_seconds={yardstick:.3f}")
+        first = timed(four, "four feeds", args.every_request)
+    calibrated(samples, "between")
+    default = timed(scenario, "default feeds", args.every_request)
+    calibrated(samples, "after")
+    yardstick = statistics.median(samples)
+    print(
+        f"calibration_seconds={yardstick:.3f} (median of {len(samples)},"
+        f" {min(samples):.3f}–{max(samples):.3f})"
+    )
     print(
         f"RESULT replay_seconds={first:.1f} replay_vs_calibration={first / yardstick:.1f}"
         f" replay_default_seconds={default:.1f}"
