@@ -252,17 +252,30 @@ async def defer_slot(app: App, item: Scheduled, key: int) -> str:
 #: put it back and a live worker taken it again, and procrastinate's own retry would put
 #: that running job back once more: it then ran twice at once, and the copy that found the
 #: producer busy finished the job under the run still going.
+#: Each query answers whether an abort had been asked for the job (the row is locked, so
+#: the answer cannot change before the job is recovered): procrastinate's retry then
+#: fails the job instead of queueing it.
 _HELD_BY = """
 WITH held AS (
-    SELECT id FROM procrastinate_jobs
+    SELECT id, abort_requested FROM procrastinate_jobs
      WHERE id = %(job_id)s AND status = 'doing' AND worker_id IS NOT DISTINCT FROM %(worker_id)s
        FOR UPDATE
 )
 """
 _RETRY_STALLED = (
-    _HELD_BY + "SELECT procrastinate_retry_job_v2(id, now(), NULL, NULL, NULL) FROM held"
+    _HELD_BY
+    + "SELECT abort_requested, procrastinate_retry_job_v2(id, now(), NULL, NULL, NULL) FROM held"
 )
-_FAIL_STALLED = _HELD_BY + "SELECT procrastinate_finish_job_v1(id, 'failed', false) FROM held"
+_FAIL_STALLED = (
+    _HELD_BY + "SELECT abort_requested, procrastinate_finish_job_v1(id, 'failed', false) FROM held"
+)
+
+#: What became of a stalled job, as the worker's log tells it.
+RECOVERED = {
+    "requeued": "it is back in the queue",
+    "superseded": "it is closed as failed: the next slot's job, already waiting, does its work",
+    "aborted": "it is closed as failed: an abort had been asked for it",
+}
 
 
 async def recover_stalled(app: App, stalled_after: float) -> int:
@@ -272,26 +285,33 @@ async def recover_stalled(app: App, stalled_after: float) -> int:
     )
     recovered = 0
     for job in stalled:
-        if await recover_job(app, job):
+        outcome = await recover_job(app, job)
+        if outcome is not None:
             recovered += 1
             log.warning(
-                "job %s (%s) was left running by a worker that stopped answering; "
-                "it is back in the queue",
+                "job %s (%s) was left running by a worker that stopped answering; %s",
                 job.id,
                 job.queueing_lock,
+                RECOVERED[outcome],
             )
     return recovered
 
 
-async def recover_job(app: App, job: jobs.Job) -> bool:
-    """Put `job` back in the queue if the worker it was found stalled under still holds it;
-    False if another worker recovered it first (and may be running it again)."""
+async def recover_job(app: App, job: jobs.Job) -> str | None:
+    """Put `job` back in the queue if the worker it was found stalled under still holds it,
+    and say what became of it (a key of `RECOVERED`); None if another worker recovered it
+    first (and may be running it again)."""
     held = {"job_id": job.id, "worker_id": job.worker_id}
     try:
-        return bool(await app.connector.execute_query_all_async(query=_RETRY_STALLED, **held))
+        rows = await app.connector.execute_query_all_async(query=_RETRY_STALLED, **held)
+        outcome = "requeued"
     except exceptions.UniqueViolation:
         # The next slot's job is already waiting: it will do this job's work.
-        return bool(await app.connector.execute_query_all_async(query=_FAIL_STALLED, **held))
+        rows = await app.connector.execute_query_all_async(query=_FAIL_STALLED, **held)
+        outcome = "superseded"
+    if not rows:
+        return None
+    return "aborted" if rows[0]["abort_requested"] else outcome
 
 
 async def run_scheduler(

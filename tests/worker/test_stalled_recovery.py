@@ -10,9 +10,11 @@ still going was left `running` for good.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from procrastinate import App, PsycopgConnector, jobs
 
 from nexus.scheduling import QUEUE, TASK_NAME, recover_job, recover_stalled
@@ -67,7 +69,9 @@ def held(db: Database) -> list[tuple[int, str, int | None, int]]:
     return [tuple(r) for r in rows]
 
 
-def test_a_stalled_job_goes_back_in_the_queue_once(db: Database) -> None:
+def test_a_stalled_job_goes_back_in_the_queue_once(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     async def scenario() -> tuple[int, int]:
         async with queue(db) as app:
             await taken_by_a_stopped_worker(app, "1001:job_sync")
@@ -75,16 +79,20 @@ def test_a_stalled_job_goes_back_in_the_queue_once(db: Database) -> None:
                 app, STALLED_AFTER
             )
 
-    first, second = asyncio.run(scenario())
+    with caplog.at_level(logging.WARNING, logger="nexus.scheduling"):
+        first, second = asyncio.run(scenario())
     assert (first, second) == (1, 0)
     [(_, status, _, attempts)] = held(db)
     assert (status, attempts) == ("todo", 1)
+    assert [r.getMessage().rsplit("; ", 1)[1] for r in caplog.records] == [
+        "it is back in the queue"
+    ]
 
 
 def test_a_late_recovery_leaves_the_job_with_the_live_worker_that_took_it_again(
     db: Database,
 ) -> None:
-    async def scenario() -> tuple[bool, int]:
+    async def scenario() -> tuple[str | None, int]:
         async with queue(db) as app:
             await taken_by_a_stopped_worker(app, "1001:job_sync")
             # Worker C lists the stalled jobs, then worker B recovers and takes the job.
@@ -99,13 +107,13 @@ def test_a_late_recovery_leaves_the_job_with_the_live_worker_that_took_it_again(
             return await recover_job(app, seen), live
 
     recovered, live = asyncio.run(scenario())
-    assert recovered is False
+    assert recovered is None
     [(_, status, worker, _)] = held(db)
     assert (status, worker) == ("doing", live)
 
 
 def test_a_stalled_job_with_the_next_slot_waiting_is_failed_and_the_waiting_one_stays(
-    db: Database,
+    db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> None:
         async with queue(db) as app:
@@ -113,5 +121,30 @@ def test_a_stalled_job_with_the_next_slot_waiting_is_failed_and_the_waiting_one_
             await app.job_manager.defer_job_async(job_for("1001:job_sync"))
             assert await recover_stalled(app, STALLED_AFTER) == 1
 
-    asyncio.run(scenario())
+    with caplog.at_level(logging.WARNING, logger="nexus.scheduling"):
+        asyncio.run(scenario())
     assert [status for _, status, _, _ in held(db)] == ["failed", "todo"]
+    [record] = caplog.records
+    assert "closed as failed: the next slot's job, already waiting" in record.getMessage()
+    assert "back in the queue" not in record.getMessage()
+
+
+def test_a_stalled_job_whose_abort_was_asked_is_failed_and_says_so(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """procrastinate's retry fails a job with an abort asked instead of queueing it; the
+    log must not say it is back in the queue."""
+
+    async def scenario() -> None:
+        async with queue(db) as app:
+            job = await taken_by_a_stopped_worker(app, "1001:job_sync")
+            assert job.id is not None
+            assert await app.job_manager.cancel_job_by_id_async(job.id, abort=True)
+            assert await recover_stalled(app, STALLED_AFTER) == 1
+
+    with caplog.at_level(logging.WARNING, logger="nexus.scheduling"):
+        asyncio.run(scenario())
+    [(_, status, _, attempts)] = held(db)
+    assert (status, attempts) == ("failed", 0)
+    [record] = caplog.records
+    assert record.getMessage().endswith("it is closed as failed: an abort had been asked for it")
