@@ -31,8 +31,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_PACKAGE = "chromium"
 
 
-def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
+def echo(*cmd: str | Path) -> None:
+    """Say which command runs (or whose output follows), as a shell's `set -x` does."""
     print("+", " ".join(str(c) for c in cmd), flush=True)
+
+
+def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
+    echo(*cmd)
     result = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env, check=False)
     if result.returncode:
         sys.exit(result.returncode)
@@ -105,11 +110,11 @@ def test(args: list[str]) -> None:
     for cmd in STYLE:
         run(BIN / cmd[0], *cmd[1:])
     beside = [(cmd, _idle_priority(cmd)) for cmd in CHECKS]
-    print("+", BIN / "pytest", *args, flush=True)
+    echo(BIN / "pytest", *args)
     failed = subprocess.run([str(BIN / "pytest"), *args], cwd=ROOT, check=False).returncode
     for cmd, check in beside:
         output, _ = check.communicate()
-        print("+", BIN / cmd[0], *cmd[1:], flush=True)
+        echo(BIN / cmd[0], *cmd[1:])
         print(output, end="", flush=True)
         failed = failed or check.returncode
     if failed:
