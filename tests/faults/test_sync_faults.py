@@ -7,7 +7,7 @@ are applied with their tokens, the third is in flight.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -16,15 +16,16 @@ from hooked import Hooked, ids_of, mirrored_ids, saved_token
 from pgfault import Faults, FaultServer
 
 from mirror_check import assert_feed_equals_truth
-from nexus.catalog import FEEDS
+from nexus.catalog import FEEDS, Feed
 from nexus.clock import VirtualClock
 from nexus.errors import StatementTimeout
 from nexus.servicetitan import ServiceTitanClient
-from nexus.simulator import Simulator
+from nexus.servicetitan.pages import ListPage
+from nexus.simulator import SimServer, Simulator
 from nexus.store.database import Database
 from nexus.store.patience import Patience
 from nexus.sync.feed_sync import Syncer
-from stsim import TENANT
+from stsim import TENANT, client_options
 
 #: The page the faults land on (0-based): the two before it are applied.
 FAULTY_PAGE = 2
@@ -157,3 +158,48 @@ def test_a_statement_timeout_fails_the_run_clearly_and_applies_nothing_of_its_pa
         syncer.run(FEEDS["jobs"])
     assert hooked.exports[1].began_from == applied[-1].continue_from
     assert_feed_equals_truth(db, sim, "jobs")
+
+
+class TwoARow(ServiceTitanClient):
+    """Reads reference lists two records a page, as a list of thousands comes in pages."""
+
+    def reference_pages(self, feed: Feed) -> Iterator[ListPage]:
+        return self.list_pages(feed, page_size=2, all_states=True)
+
+
+def test_a_reference_list_of_several_pages_reloads_whole_or_not_at_all(
+    db: Database, faults: Faults, sim: Simulator, server: SimServer, clock: VirtualClock
+) -> None:
+    zones = FEEDS["zones"]
+    pages = -(-len(sim.tenant(TENANT).truth("zones")) // 2)
+    assert pages >= 3, "the list must come in more pages than the one that fails"
+    timed = Database(f"{db.url}&options={quote('-c statement_timeout=500')}")
+    faults.arm(zones.table, "sleep 5", at=2)  # the second page's merge
+    with (
+        TwoARow(**client_options(server)) as client,
+        Syncer(timed, client, TENANT, clock) as syncer,
+    ):  # type: ignore[arg-type]
+        with pytest.raises(StatementTimeout):
+            syncer.run(zones)
+        assert faults.fired()
+        # The first page's rows were merged in the same transaction: rolled back with it.
+        assert mirrored_count(db, zones) == 0
+        assert saved_token(db, "zones") is None, "no reload was recorded"
+        clock.advance(timedelta(minutes=15))
+        syncer.run(zones)
+    assert_feed_equals_truth(db, sim, "zones")
+    with db.connect(autocommit=True) as conn:
+        reloaded = conn.execute(
+            "SELECT token, updated_at FROM nexus.feeds WHERE tenant_id = %s AND feed = 'zones'",
+            (TENANT,),
+        ).fetchone()
+    assert reloaded == ("", clock.now()), "the reload is recorded at its run's moment"
+
+
+def mirrored_count(db: Database, feed: Feed) -> int:
+    with db.connect(autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {feed.table} WHERE tenant_id = %s", (TENANT,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])

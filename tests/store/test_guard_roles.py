@@ -15,11 +15,11 @@ import psycopg
 import pytest
 
 from nexus.clock import VirtualClock
-from nexus.errors import WriteRefused
+from nexus.errors import FatalDatabaseError, WriteRefused
 from nexus.servicetitan.feeds import JOBS
 from nexus.simulator import Simulator
 from nexus.store.database import Database
-from nexus.store.guard import WRITER_ROLE, check_guard, mark_sync_run
+from nexus.store.guard import WRITER_ROLE, check_guard, mark_sync_run, role_refused
 from nexus.sync.feed_sync import sync_feed
 from stsim import TENANT, client_for
 
@@ -75,6 +75,33 @@ def test_a_role_without_membership_cannot_take_the_writer_role(stranger: Databas
     assert "Run `nexus db guard`" in message and "nothing was written" in message
 
 
+def test_in_a_pipeline_a_refused_role_is_named_and_the_guards_refusal_left_alone(
+    stranger: Database,
+) -> None:
+    """A page's statements go in one round trip: its refusal comes back when it syncs."""
+    rogue = (
+        "INSERT INTO titan.jobs (tenant_id, id, job_status, created_on, modified_on, raw,"
+        " created_at, updated_at) SELECT 1, g, 'Completed', now(), now(), '{}'::jsonb,"
+        " now(), now() FROM generate_series(1, 5000) g"
+    )
+    with stranger.connect() as conn:
+        with pytest.raises(FatalDatabaseError) as role, conn.pipeline():
+            conn.execute("SELECT set_config('role', %s, true)", (WRITER_ROLE,))
+            conn.execute("SELECT 1")
+        conn.rollback()
+        with pytest.raises(FatalDatabaseError) as guard, conn.pipeline():
+            conn.execute("SELECT 1")
+            conn.execute(rogue)
+    named = role_refused(role.value)
+    assert isinstance(named, WriteRefused)
+    assert f"cannot act as {WRITER_ROLE}" in str(named) and "nexus db guard" in str(named)
+    assert f'permission denied to set role "{WRITER_ROLE}"' in str(named)
+    # The guard's trigger refuses with the same SQLSTATE; its own words are kept.
+    assert guard.value.sqlstate == role.value.sqlstate == "42501"
+    assert role_refused(guard.value) is None
+    assert "refused to insert 5000 rows into titan.jobs" in str(guard.value)
+
+
 def test_a_stranger_with_insert_rights_meets_the_guard_even_naming_a_run(
     stranger: Database,
 ) -> None:
@@ -88,8 +115,12 @@ def test_a_stranger_with_insert_rights_meets_the_guard_even_naming_a_run(
 
 
 @pytest.fixture
-def owned(pg_url: str) -> Iterator[Database]:
-    """A database owned by an ordinary role that has not been given the writer role."""
+def owned(pg_url: str, _migrated: Database) -> Iterator[Database]:
+    """A database owned by an ordinary role that has not been given the writer role.
+
+    The server's first migration (`_migrated`) made the writer role, as it is on an
+    external server where Nexus was set up once: run alone, the test found no role.
+    """
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {OWNED_DB} WITH (FORCE)")
         make_login_role(admin, OWNER)

@@ -23,6 +23,8 @@ from nexus.store.errors import database_error, translated
 
 #: A connection to the Nexus database, as every module above the store names it.
 Connection = psycopg.Connection[Any]
+#: A cursor of a `Connection`.
+Cursor = psycopg.Cursor[Any]
 
 
 class _Cursor(psycopg.Cursor[Any]):
@@ -79,11 +81,28 @@ class _Connection(psycopg.Connection[Any]):
             super().rollback()
 
     @contextlib.contextmanager
+    def pipeline(self) -> Iterator[psycopg.Pipeline]:
+        with translated(), super().pipeline() as pipeline:
+            yield pipeline
+
+    @contextlib.contextmanager
     def transaction(
         self, savepoint_name: str | None = None, force_rollback: bool = False
     ) -> Iterator[psycopg.Transaction]:
         with translated(), super().transaction(savepoint_name, force_rollback) as tx:
             yield tx
+
+
+@contextlib.contextmanager
+def rolled_back(conn: Connection) -> Iterator[None]:
+    """Roll back a transaction its block began and did not end, should the block raise."""
+    try:
+        yield
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                psycopg.Connection.rollback(conn)
+        raise
 
 
 def rendered(statement: sql.Composable) -> bytes:

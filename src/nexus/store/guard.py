@@ -66,7 +66,8 @@ def mark_sync_run(conn: Connection, run_id: int | str, *, lock: int | None = Non
     Call it inside the transaction that writes. With `lock`, the transaction's
     advisory lock of that key is taken in the same statement (a loader's
     `lock`, saving a page its own statement). Raises `WriteRefused`, naming
-    the fix, when this connection's user cannot take the role.
+    the fix, when this connection's user cannot take the role. In a pipeline
+    the refusal comes when it syncs: pass what it raises through `role_refused`.
     """
     try:
         if lock is None:
@@ -87,6 +88,25 @@ def share_with_writer(conn: Connection, table: sql.Composable) -> None:
         conn.execute(sql.SQL("GRANT ALL ON TABLE {} TO {}").format(table, _role()))
     except FatalDatabaseError as exc:
         raise _cannot_take_role(exc) from exc
+
+
+#: The SQLSTATE of a permission refused (`insufficient_privilege`), which the guard's
+#: trigger raises too, its message starting with `_GUARD_SAYS`.
+_NO_PRIVILEGE = "42501"
+_GUARD_SAYS = "nexus write guard:"
+
+
+def role_refused(exc: FatalDatabaseError) -> WriteRefused | None:
+    """The error naming the fix for a write the writer role's permissions refused, if `exc` is one.
+
+    For statements sent after `mark_sync_run` in one pipeline, where a refusal
+    of the role itself cannot be told from a grant the role lacks on a table:
+    `nexus db guard` names the fix of either. The guard's own refusal is left
+    as it is.
+    """
+    if exc.sqlstate != _NO_PRIVILEGE or str(exc).startswith(_GUARD_SAYS):
+        return None
+    return _cannot_take_role(exc)
 
 
 def _cannot_take_role(exc: FatalDatabaseError) -> WriteRefused:

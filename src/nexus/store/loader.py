@@ -18,7 +18,7 @@ values are right when the transaction commits.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb, set_json_dumps
 
 from nexus.catalog.derived import DERIVING_FEEDS, Derived
 from nexus.errors import DatabaseError
-from nexus.store.connection import Connection, rendered
+from nexus.store.connection import Connection, Cursor, rendered
 from nexus.store.guard import share_with_writer
 from nexus.store.new_rows import NewRows
 from nexus.store.rows import TABLES, Record, Row, TableSpec
@@ -103,10 +103,20 @@ class Loader:
         )
         share_with_writer(self.conn, self._stage)
 
-    def load(self, records: Sequence[Record], now: datetime) -> LoadResult:
-        """Load one page inside the caller's transaction; return rows read and changed."""
+    def load(
+        self,
+        records: Sequence[Record],
+        now: datetime,
+        *,
+        before: Callable[[], object] | None = None,
+        after: Callable[[], object] | None = None,
+    ) -> LoadResult:
+        """Load one page inside the caller's transaction; return rows read and changed.
+
+        `before` and `after` as for `load_rows`.
+        """
         rows = flatten(self.spec, records)
-        return self.load_rows(rows, records, now)
+        return self.load_rows(rows, records, now, before=before, after=after)
 
     def load_rows(
         self,
@@ -115,32 +125,63 @@ class Loader:
         now: datetime,
         *,
         locked: bool = False,
+        before: Callable[[], object] | None = None,
+        after: Callable[[], object] | None = None,
     ) -> LoadResult:
         """Load already-flattened rows with their raw records.
 
         `locked`: the caller's transaction holds `lock` already (`mark_sync_run`'s `lock`).
+
+        `before` and `after` send the caller's own statements of the page (the start
+        of its transaction, its token and its commit, say) with the loader's first
+        and its last: each batch goes to the server in one round trip (psycopg's
+        pipeline mode), where a page took a round trip a statement. They run even
+        for no rows; their errors, like the loader's, are raised when the batch
+        comes back.
         """
-        if not rows:
-            return LoadResult(0, 0)
-        if self.lock is not None and not locked:
-            # Jobs, invoices and appointments of a tenant load one page at a time: each reads
-            # the others' committed rows to derive a value, so two concurrent pages would each
-            # miss the other's. The lock ends with the caller's transaction.
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock,))
-        if self._new_rows is not None:
-            keys = list(map(self._key_of, rows))
-            look = self._new_rows.look(keys)
+        conn = self.conn
+        keys = list(map(self._key_of, rows)) if self._new_rows is not None and rows else []
+        with conn.pipeline():  # one round trip: the caller's start, the lock, the look
+            if before is not None:
+                before()
+            if not rows:
+                if after is not None:
+                    after()
+                return LoadResult(0, 0)
+            if self.lock is not None and not locked:
+                # Jobs, invoices and appointments of a tenant load one page at a time: each
+                # reads the others' committed rows to derive a value, so two concurrent pages
+                # would each miss the other's. The lock ends with the caller's transaction.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock,))
+            if self._new_rows is None:
+                self._empty_stage(len(rows))
+                looking = None
+            else:
+                # Emptied without knowing yet whether the page is staged: a DELETE of what
+                # the last page left is cheap, where a TRUNCATE has the merge planned again.
+                conn.execute(self._delete_sql)
+                looking = self._new_rows.ask(keys)
+        if looking is not None:
+            assert self._new_rows is not None
+            look = self._new_rows.answer(looking)
             if not look.loaded:
                 try:
-                    with self.conn.transaction():
+                    with conn.transaction():
                         copied = self._new_rows.copy(rows, records, keys, look, now)
                         changed = len(copied) + self._refresh_targets(copied, now)
+                    if after is not None:
+                        with conn.pipeline():
+                            after()
                     return LoadResult(read=len(rows), changed=changed)
                 except DatabaseError as exc:
                     if exc.sqlstate not in TAKEN_MEANWHILE:
                         raise
                     # Another writer took one of the keys after the look: merge instead.
-        return self._upsert(rows, records, now)
+            if self._in_file + len(rows) > STAGE_FILE_ROWS:
+                self._empty_stage(len(rows))  # its file is full: truncated, a round trip more
+            else:
+                self._in_file += len(rows)
+        return self._upsert(rows, records, now, after)
 
     def _refresh_targets(self, rows: Sequence[Row], now: datetime) -> int:
         """Recompute the derived values these source rows feed; return target rows changed."""
@@ -151,28 +192,42 @@ class Loader:
             changed += refresh_derived(self.conn, derived, self.tenant, now, ids=targets)
         return changed
 
-    def _upsert(self, rows: Sequence[Row], records: Sequence[Record], now: datetime) -> LoadResult:
-        """COPY rows into the stage table, then merge them into the mirror with one upsert."""
-        cur = self.conn.cursor()
-        self._empty_stage(cur, len(rows))
-        with cur.copy(self._copy_sql) as copy:
+    def _upsert(
+        self,
+        rows: Sequence[Row],
+        records: Sequence[Record],
+        now: datetime,
+        after: Callable[[], object] | None,
+    ) -> LoadResult:
+        """COPY rows into the emptied stage table, then merge them with one upsert.
+
+        The merge, the derived values it changes and the caller's `after` go in one
+        round trip.
+        """
+        conn = self.conn
+        with conn.cursor().copy(self._copy_sql) as copy:
             copy.set_types(self._copy_types)
             write = copy.write_row
             for seq, (row, rec) in enumerate(zip(rows, records, strict=True)):
                 write((seq, *row, Jsonb(rec)))
-        cur.execute(self._upsert_sql, {"tenant": self.tenant, "now": now})
-        changed = cur.rowcount
-        for derived in self.spec.feeds_into:
-            changed += refresh_derived(self.conn, derived, self.tenant, now, stage=self._stage_name)
-        return LoadResult(read=len(rows), changed=changed)
+        params = {"tenant": self.tenant, "now": now}
+        with conn.pipeline():
+            merged = [conn.execute(self._upsert_sql, params)]
+            for derived in self.spec.feeds_into:
+                merged.append(
+                    queue_refresh(conn, derived, self.tenant, now, stage=self._stage_name)
+                )
+            if after is not None:
+                after()
+        return LoadResult(read=len(rows), changed=sum(cur.rowcount for cur in merged))
 
-    def _empty_stage(self, cur: Any, coming: int) -> None:
+    def _empty_stage(self, coming: int) -> None:
         """Empty the stage table for `coming` rows: DELETE, or TRUNCATE when its file is full."""
         if self._in_file + coming > STAGE_FILE_ROWS:
-            cur.execute(self._truncate_sql)
+            self.conn.execute(self._truncate_sql)
             self._in_file = coming
         else:
-            cur.execute(self._delete_sql)
+            self.conn.execute(self._delete_sql)
             self._in_file += coming
 
 
@@ -252,10 +307,23 @@ def refresh_derived(
 
     `stage` is the stage table's quoted name. Returns how many target rows changed.
     """
+    return queue_refresh(conn, derived, tenant, now, stage=stage, ids=ids).rowcount
+
+
+def queue_refresh(
+    conn: Connection,
+    derived: Derived,
+    tenant: int,
+    now: datetime,
+    *,
+    stage: str | None = None,
+    ids: Sequence[int] | None = None,
+) -> Cursor:
+    """`refresh_derived`'s statement, its cursor (in a pipeline, its rowcount once synced)."""
     params: dict[str, Any] = {"tenant": tenant, "now": now}
     if stage is None:
         params["ids"] = list(ids or [])
-    return conn.execute(_refresh_statement(derived, stage), params).rowcount
+    return conn.execute(_refresh_statement(derived, stage), params)
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from nexus.catalog.derived import Derived
-from nexus.store.connection import Connection, rendered
+from nexus.store.connection import Connection, Cursor, rendered
 from nexus.store.rows import TABLES, Record, Row, TableSpec
 
 
@@ -79,8 +79,17 @@ class NewRows:
 
     def look(self, keys: Sequence[int]) -> Look:
         """What the tenant has of these keys (`keys` of a page, one per row)."""
+        return self.answer(self.ask(keys))
+
+    def ask(self, keys: Sequence[int]) -> Cursor:
+        """Send `look`'s question (in a pipeline, queue it); `answer` reads it."""
         params = {"tenant": self.tenant, "keys": int8_array(keys)}
-        found = self.conn.execute(self._look_sql, params).fetchone()
+        return self.conn.execute(self._look_sql, params)
+
+    @staticmethod
+    def answer(asked: Cursor) -> Look:
+        """The `Look` a cursor of `ask` answers."""
+        found = asked.fetchone()
         assert found is not None
         return Look(loaded=bool(found[0]), sourced=tuple(bool(f) for f in found[1:]))
 

@@ -31,14 +31,14 @@ from zoneinfo import ZoneInfo
 from nexus import collector, times
 from nexus.catalog import Feed
 from nexus.clock import Clock
-from nexus.errors import BadRecordError
+from nexus.errors import BadRecordError, FatalDatabaseError
 from nexus.registry.config import SOURCE_CHECK_EVERY
 from nexus.registry.run_ledger import Run
 from nexus.servicetitan.errors import AuthError, FatalAPIError
 from nexus.servicetitan.pages import ExportPage
-from nexus.store.connection import Connection
+from nexus.store.connection import Connection, rolled_back
 from nexus.store.database import Database
-from nexus.store.guard import mark_sync_run
+from nexus.store.guard import mark_sync_run, role_refused
 from nexus.store.loader import Loader, LoadResult, flatten
 from nexus.store.rows import TABLES
 from nexus.store.suspicion import Suspicion, suspect
@@ -372,11 +372,52 @@ class Syncer:
         if suspicion is not None:
             self._hold(feed, run, page, pages, suspicion, saved)
         loader = self._loader(feed.name)
-        with conn.transaction():
-            mark_sync_run(conn, run.id, lock=loader.lock)
-            result = loader.load_rows(rows, page.data, now(), locked=True)
-            save_token(conn, tenant, feed.name, page.continue_from, now())
-        return result
+        begin, commit = self._bracket(run, feed, page.continue_from, lock=loader.lock)
+        with self._writing():
+            return loader.load_rows(rows, page.data, now(), locked=True, before=begin, after=commit)
+
+    def _bracket(
+        self,
+        run: Run,
+        feed: Feed,
+        token: str,
+        *,
+        lock: int | None = None,
+        at: datetime | None = None,
+    ) -> tuple[Callable[[], None], Callable[[], None]]:
+        """The statements around a feed's write, for the loader to send with its own.
+
+        The first opens the transaction and takes the writer role (and `lock`); the
+        last saves the feed's token, as moved `at` (or when it is saved), and commits:
+        rows and token commit together.
+        """
+        conn, tenant = self._conn, self.tenant
+
+        def begin() -> None:
+            conn.execute("BEGIN")
+            mark_sync_run(conn, run.id, lock=lock)
+
+        def commit() -> None:
+            save_token(conn, tenant, feed.name, token, at or self.clock.now())
+            conn.execute("COMMIT")
+
+        return begin, commit
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around a write `_bracket` opens: rolled back should it fail, a refused role named.
+
+        The role is taken in the round trip of the loader's first statements, so its
+        refusal comes back with theirs (see `role_refused`).
+        """
+        try:
+            with rolled_back(self._conn):
+                yield
+        except FatalDatabaseError as exc:
+            refused = role_refused(exc)
+            if refused is None:
+                raise
+            raise refused from exc
 
     def _hold(
         self,
@@ -442,16 +483,21 @@ class Syncer:
         """Reload a reference list whole, in one transaction with its reload time."""
         loader = self._loader(feed.name)
         now = self.clock.now()
-        pages = 0
-        with self._conn.transaction():
-            mark_sync_run(self._conn, run.id)
-            for page in self.client.reference_pages(feed):
-                result = loader.load(page.data, now)
+        # A reference list is small: its pages are read first, so that the transaction's
+        # start goes with the first page's statements and its commit with the last's.
+        pages = list(self.client.reference_pages(feed))
+        begin, commit = self._bracket(run, feed, "", at=now)
+        with self._writing():
+            for n, page in enumerate(pages or [None]):
+                result = loader.load(
+                    [] if page is None else page.data,
+                    now,
+                    before=begin if n == 0 else None,
+                    after=commit if n == max(len(pages) - 1, 0) else None,
+                )
                 run.rows_read += result.read
                 run.rows_changed += result.changed
-                pages += 1
-            save_token(self._conn, self.tenant, feed.name, "", now)
-        return pages
+        return len(pages)
 
 
 def sync_feed(
