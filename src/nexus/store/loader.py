@@ -140,6 +140,8 @@ class Loader:
         comes back.
         """
         conn = self.conn
+        if not rows and before is None and after is None:
+            return LoadResult(0, 0)  # nothing to send: not even a pipeline's sync
         keys = list(map(self._key_of, rows)) if self._new_rows is not None and rows else []
         with conn.pipeline():  # one round trip: the caller's start, the lock, the look
             if before is not None:
