@@ -142,7 +142,7 @@ class Loader:
         conn = self.conn
         if not rows and before is None and after is None:
             return LoadResult(0, 0)  # nothing to send: not even a pipeline's sync
-        keys = list(map(self._key_of, rows)) if self._new_rows is not None and rows else []
+        keys = list(map(self._key_of, rows)) if self._new_rows is not None else []
         with conn.pipeline():  # one round trip: the caller's start, the lock, the look
             if before is not None:
                 before()
@@ -179,10 +179,7 @@ class Loader:
                     if exc.sqlstate not in TAKEN_MEANWHILE:
                         raise
                     # Another writer took one of the keys after the look: merge instead.
-            if self._in_file + len(rows) > STAGE_FILE_ROWS:
-                self._empty_stage(len(rows))  # its file is full: truncated, a round trip more
-            else:
-                self._in_file += len(rows)
+            self._empty_stage(len(rows), deleted=True)  # a round trip only if truncated
         return self._upsert(rows, records, now, after)
 
     def _refresh_targets(self, rows: Sequence[Row], now: datetime) -> int:
@@ -191,7 +188,7 @@ class Loader:
         for derived in self.spec.feeds_into:
             via = self.spec.names.index(derived.via)
             targets = [row[via] for row in rows if row[via] is not None]
-            changed += refresh_derived(self.conn, derived, self.tenant, now, ids=targets)
+            changed += refresh_derived(self.conn, derived, self.tenant, now, ids=targets).rowcount
         return changed
 
     def _upsert(
@@ -217,19 +214,21 @@ class Loader:
             merged = [conn.execute(self._upsert_sql, params)]
             for derived in self.spec.feeds_into:
                 merged.append(
-                    queue_refresh(conn, derived, self.tenant, now, stage=self._stage_name)
+                    refresh_derived(conn, derived, self.tenant, now, stage=self._stage_name)
                 )
             if after is not None:
                 after()
         return LoadResult(read=len(rows), changed=sum(cur.rowcount for cur in merged))
 
-    def _empty_stage(self, coming: int) -> None:
-        """Empty the stage table for `coming` rows: DELETE, or TRUNCATE when its file is full."""
+    def _empty_stage(self, coming: int, *, deleted: bool = False) -> None:
+        """Empty the stage table for `coming` rows: DELETE (unless `deleted` already), or
+        TRUNCATE when its file is full."""
         if self._in_file + coming > STAGE_FILE_ROWS:
             self.conn.execute(self._truncate_sql)
             self._in_file = coming
         else:
-            self.conn.execute(self._delete_sql)
+            if not deleted:
+                self.conn.execute(self._delete_sql)
             self._in_file += coming
 
 
@@ -304,24 +303,12 @@ def refresh_derived(
     *,
     stage: str | None = None,
     ids: Sequence[int] | None = None,
-) -> int:
+) -> Cursor:
     """Recompute `derived` for the targets of a stage table of source rows, or of `ids`.
 
-    `stage` is the stage table's quoted name. Returns how many target rows changed.
+    `stage` is the stage table's quoted name. The cursor's rowcount is how many
+    target rows changed (in a pipeline, once it has synced).
     """
-    return queue_refresh(conn, derived, tenant, now, stage=stage, ids=ids).rowcount
-
-
-def queue_refresh(
-    conn: Connection,
-    derived: Derived,
-    tenant: int,
-    now: datetime,
-    *,
-    stage: str | None = None,
-    ids: Sequence[int] | None = None,
-) -> Cursor:
-    """`refresh_derived`'s statement, its cursor (in a pipeline, its rowcount once synced)."""
     params: dict[str, Any] = {"tenant": tenant, "now": now}
     if stage is None:
         params["ids"] = list(ids or [])

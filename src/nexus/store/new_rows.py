@@ -77,12 +77,11 @@ class NewRows:
         """Whether pages of `spec`'s feed can be looked at: a key of one integer column."""
         return len(spec.key) == 1 and dict(spec.columns)[spec.key[0]] == "int8"
 
-    def look(self, keys: Sequence[int]) -> Look:
-        """What the tenant has of these keys (`keys` of a page, one per row)."""
-        return self.answer(self.ask(keys))
-
     def ask(self, keys: Sequence[int]) -> Cursor:
-        """Send `look`'s question (in a pipeline, queue it); `answer` reads it."""
+        """Ask what the tenant has of these keys (`keys` of a page, one per row).
+
+        In a pipeline the question is queued; `answer` reads it once synced.
+        """
         params = {"tenant": self.tenant, "keys": int8_array(keys)}
         return self.conn.execute(self._look_sql, params)
 
