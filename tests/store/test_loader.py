@@ -365,3 +365,33 @@ def test_a_big_page_of_new_keys_passes_the_guard_only_as_the_writer_role(db: Dat
             mark_sync_run(conn, 1)
             assert loader.load(page, T0).changed == 1001
     assert len(jobs_state(db)) == 1001
+
+
+def test_a_duplicate_key_in_the_callers_own_statements_is_raised_as_such(db: Database) -> None:
+    """A copy beaten by another writer is undone to its savepoint and merged; the same
+    error from the caller's `after`, sent after the savepoint's release, is the caller's."""
+    from psycopg import sql
+
+    from nexus.errors import DatabaseError
+    from nexus.store.guard import share_with_writer
+
+    with db.connect(autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE taken (id int PRIMARY KEY)")
+        conn.execute("INSERT INTO taken VALUES (1)")
+        share_with_writer(conn, sql.Identifier("taken"))
+        loader = Loader(conn, JOBS, TENANT)
+
+        def begin() -> None:
+            conn.execute("BEGIN")
+            mark_sync_run(conn, 1)
+
+        def after() -> None:
+            conn.execute("INSERT INTO taken VALUES (1)")
+            conn.execute("COMMIT")
+
+        with pytest.raises(DatabaseError) as info:
+            loader.load([job(1), job(2)], T0, before=begin, after=after)
+        assert info.value.sqlstate == "23505"
+        assert "taken_pkey" in str(info.value)
+        conn.rollback()
+    assert jobs_state(db) == {}

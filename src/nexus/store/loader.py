@@ -32,7 +32,7 @@ from nexus.catalog.derived import DERIVING_FEEDS, Derived
 from nexus.errors import DatabaseError
 from nexus.store.connection import Connection, Cursor, rendered
 from nexus.store.guard import share_with_writer
-from nexus.store.new_rows import NewRows
+from nexus.store.new_rows import Look, NewRows
 from nexus.store.rows import TABLES, Record, Row, TableSpec
 
 
@@ -51,6 +51,11 @@ STAGE_FILE_ROWS = 256
 #: The SQLSTATEs of another writer inserting the page's keys after the loader looked: a
 #: duplicate key, or a deadlock with a writer that inserts them in another order.
 TAKEN_MEANWHILE = ("23505", "40P01")
+
+#: The savepoint a page of new keys is copied under, in case another writer beats it.
+_SAVEPOINT, _RELEASE, _ROLLBACK_TO = (
+    f"{verb} nexus_new_rows".encode() for verb in ("SAVEPOINT", "RELEASE", "ROLLBACK TO")
+)
 
 
 @dataclass(frozen=True)
@@ -163,33 +168,61 @@ class Loader:
                 # the last page left is cheap, where a TRUNCATE has the merge planned again.
                 conn.execute(self._delete_sql)
                 looking = self._new_rows.ask(keys)
+                # A straight copy that another writer beats is undone to here (`_copy`).
+                conn.execute(_SAVEPOINT)
         if looking is not None:
             assert self._new_rows is not None
             look = self._new_rows.answer(looking)
             if not look.loaded:
-                try:
-                    with conn.transaction():
-                        copied = self._new_rows.copy(rows, records, keys, look, now)
-                        changed = len(copied) + self._refresh_targets(copied, now)
-                    if after is not None:
-                        with conn.pipeline():
-                            after()
-                    return LoadResult(read=len(rows), changed=changed)
-                except DatabaseError as exc:
-                    if exc.sqlstate not in TAKEN_MEANWHILE:
-                        raise
-                    # Another writer took one of the keys after the look: merge instead.
+                copied = self._copy(rows, records, keys, look, now, after)
+                if copied is not None:
+                    return copied
             self._empty_stage(len(rows), deleted=True)  # a round trip only if truncated
-        return self._upsert(rows, records, now, after)
+        return self._upsert(rows, records, now, after, release=looking is not None)
 
-    def _refresh_targets(self, rows: Sequence[Row], now: datetime) -> int:
-        """Recompute the derived values these source rows feed; return target rows changed."""
-        changed = 0
+    def _copy(
+        self,
+        rows: Sequence[Row],
+        records: Sequence[Record],
+        keys: Sequence[int],
+        look: Look,
+        now: datetime,
+        after: Callable[[], object] | None,
+    ) -> LoadResult | None:
+        """COPY a page of new keys straight in, inside the savepoint `load_rows` made.
+
+        The derived values it changes, the savepoint's release and the caller's
+        `after` go in one round trip. None when another writer inserted one of the
+        keys after the look: the copy is undone back to the savepoint, to be merged.
+        """
+        assert self._new_rows is not None
+        conn = self.conn
+        try:
+            copied = self._new_rows.copy(rows, records, keys, look, now)
+            with conn.pipeline():
+                refreshed = self._refresh_targets(copied, now)
+                conn.execute(_RELEASE)
+                if after is not None:
+                    after()
+        except DatabaseError as exc:
+            if exc.sqlstate not in TAKEN_MEANWHILE:
+                raise
+            try:
+                conn.execute(_ROLLBACK_TO)
+            except DatabaseError:
+                raise exc from None  # released already: the caller's `after` failed, not ours
+            return None
+        return LoadResult(read=len(rows), changed=len(copied) + sum(c.rowcount for c in refreshed))
+
+    def _refresh_targets(self, rows: Sequence[Row], now: datetime) -> list[Cursor]:
+        """Recompute the derived values these source rows feed: a cursor each, whose
+        rowcount is the target rows changed (in a pipeline, once synced)."""
+        cursors = []
         for derived in self.spec.feeds_into:
             via = self.spec.names.index(derived.via)
             targets = [row[via] for row in rows if row[via] is not None]
-            changed += refresh_derived(self.conn, derived, self.tenant, now, ids=targets).rowcount
-        return changed
+            cursors.append(refresh_derived(self.conn, derived, self.tenant, now, ids=targets))
+        return cursors
 
     def _upsert(
         self,
@@ -197,11 +230,13 @@ class Loader:
         records: Sequence[Record],
         now: datetime,
         after: Callable[[], object] | None,
+        *,
+        release: bool,
     ) -> LoadResult:
         """COPY rows into the emptied stage table, then merge them with one upsert.
 
         The merge, the derived values it changes and the caller's `after` go in one
-        round trip.
+        round trip, after the release of `load_rows`'s savepoint if it made one.
         """
         conn = self.conn
         with conn.cursor().copy(self._copy_sql) as copy:
@@ -211,6 +246,8 @@ class Loader:
                 write((seq, *row, Jsonb(rec)))
         params = {"tenant": self.tenant, "now": now}
         with conn.pipeline():
+            if release:
+                conn.execute(_RELEASE)
             merged = [conn.execute(self._upsert_sql, params)]
             for derived in self.spec.feeds_into:
                 merged.append(
