@@ -18,7 +18,6 @@ import argparse
 import random
 import statistics
 import time
-from collections.abc import Callable
 
 from _common import BASE, bench_database, job_record
 
@@ -49,12 +48,11 @@ def pages(conn: Connection, loader: Loader, first: int, count: int, rng: random.
     def commit() -> None:
         conn.execute("COMMIT")
 
-    before: Callable[[], None] = begin
     start = time.perf_counter()
     for page in range(count):
         ids = range(first + page * PAGE_ROWS, first + (page + 1) * PAGE_ROWS)
         records = [job_record(i, rng) for i in ids]
-        result = loader.load(records, BASE, before=before, after=commit)
+        result = loader.load(records, BASE, before=begin, after=commit)
         assert result.changed == PAGE_ROWS, result
     return (time.perf_counter() - start) / count
 
