@@ -485,15 +485,16 @@ class Syncer:
         now = self.clock.now()
         # A reference list is small: its pages are read first, so that the transaction's
         # start goes with the first page's statements and its commit with the last's.
-        pages = list(self.client.reference_pages(feed))
+        pages = [page.data for page in self.client.reference_pages(feed)]
         begin, commit = self._bracket(run, feed, "", at=now)
+        last = max(len(pages) - 1, 0)  # an empty list still commits its reload time
         with self._writing():
-            for n, page in enumerate(pages or [None]):
+            for n, records in enumerate(pages or [[]]):
                 result = loader.load(
-                    [] if page is None else page.data,
+                    records,
                     now,
                     before=begin if n == 0 else None,
-                    after=commit if n == max(len(pages) - 1, 0) else None,
+                    after=commit if n == last else None,
                 )
                 run.rows_read += result.read
                 run.rows_changed += result.changed
