@@ -1,15 +1,20 @@
 """Small pages, as a replay's sync runs load them: what a page costs in round trips.
 
 A replay's runs load pages of a few rows each, where a page's cost is mostly its
-round trips to the server, not its rows. Each page here is four new jobs in a
+round trips to the server, not its rows. Each page here is `--rows` new jobs in a
 transaction of its own, started and committed with the loader's first and last
-statements as a sync sends them (`before` and `after`): the straight copy of
-new keys. Then the same keys again, changed: the merge. The baseline, timed in
-the same run on the same connection, is one round trip (`SELECT 1`); each
+statements as a sync sends them (`before` and `after`): new keys. Then the same
+keys again, changed: the merge. Both go once the way a small page goes (in one
+batch, staged from a JSON document: `Loader(one_batch_rows=…)` left as it is) and
+once the way a big page goes (`one_batch_rows=0`: the look, then a binary `COPY`
+straight in or into the stage), alternating on one server. The baseline, timed
+in the same run on the same connection, is one round trip (`SELECT 1`); each
 page's cost is reported in those.
 
-Usage: python bench/page_round_trips.py [--pages 1500] [--runs 3]
-The last line is `RESULT copy_page_round_trips=… merge_page_round_trips=…` (medians).
+Usage: python bench/page_round_trips.py [--pages 1500] [--rows 4] [--runs 3]
+The last line is `RESULT new_page_round_trips=… merge_page_round_trips=…
+copied_new_page_round_trips=… copied_merge_page_round_trips=…` (medians): the
+first two as a page of that size goes, the last two by `COPY`.
 """
 
 from __future__ import annotations
@@ -26,9 +31,6 @@ from nexus.store.guard import mark_sync_run
 from nexus.store.loader import Loader
 from nexus.store.rows import TABLES
 
-#: Rows a page: a replay's pages are a few changed jobs.
-PAGE_ROWS = 4
-
 
 def round_trip(conn: Connection, times: int) -> float:
     """Seconds one `SELECT 1` takes, over `times` of them."""
@@ -38,8 +40,10 @@ def round_trip(conn: Connection, times: int) -> float:
     return (time.perf_counter() - start) / times
 
 
-def pages(conn: Connection, loader: Loader, first: int, count: int, rng: random.Random) -> float:
-    """Seconds a page of `PAGE_ROWS` jobs takes, keys from `first` on, each in its transaction."""
+def pages(
+    conn: Connection, loader: Loader, first: int, count: int, rows: int, rng: random.Random
+) -> float:
+    """Seconds a page of `rows` jobs takes, keys from `first` on, each in its transaction."""
 
     def begin() -> None:
         conn.execute("BEGIN")
@@ -50,38 +54,49 @@ def pages(conn: Connection, loader: Loader, first: int, count: int, rng: random.
 
     start = time.perf_counter()
     for page in range(count):
-        ids = range(first + page * PAGE_ROWS, first + (page + 1) * PAGE_ROWS)
+        ids = range(first + page * rows, first + (page + 1) * rows)
         records = [job_record(i, rng) for i in ids]
         result = loader.load(records, BASE, before=begin, after=commit)
-        assert result.changed == PAGE_ROWS, result
+        assert result.changed == rows, result
     return (time.perf_counter() - start) / count
+
+
+#: The two ways a page goes: as its size sends it, and as a big page goes.
+WAYS = {"": None, "copied_": 0}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=1500)
+    parser.add_argument("--rows", type=int, default=4, help="rows a page")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    copied, merged = [], []
+    found: dict[str, list[float]] = {}
     for run in range(args.runs):
         db = bench_database(durable=False)  # a fresh server each run: tables as small
-        rng = random.Random(run)
         with db.connect(autocommit=True) as conn:
-            loader = Loader(conn, TABLES["jobs"], 1)
             trip = round_trip(conn, 2000)
-            copy_s = pages(conn, loader, 0, args.pages, rng)
-            merge_s = pages(conn, loader, 0, args.pages, random.Random(run + 1000))
+            seconds: dict[str, float] = {}
+            for n, (way, one_batch_rows) in enumerate(WAYS.items()):
+                options = {} if one_batch_rows is None else {"one_batch_rows": one_batch_rows}
+                loader = Loader(conn, TABLES["jobs"], 1 + n, **options)  # a tenant each way
+                rng = random.Random(run)
+                seconds[way + "new"] = pages(conn, loader, 0, args.pages, args.rows, rng)
+                seconds[way + "merge"] = pages(conn, loader, 0, args.pages, args.rows, rng)
             trip = (trip + round_trip(conn, 2000)) / 2
-        copied.append(copy_s / trip)
-        merged.append(merge_s / trip)
+        shown = []
+        for part, s in seconds.items():
+            found.setdefault(part, []).append(s / trip)
+            shown.append(f"{part} page {s * 1e6:.0f} µs ({s / trip:.1f} round trips)")
         print(
-            f"run {run + 1}: round trip {trip * 1e6:.0f} µs; copy page {copy_s * 1e6:.0f} µs"
-            f" ({copied[-1]:.1f} round trips); merge page {merge_s * 1e6:.0f} µs"
-            f" ({merged[-1]:.1f})"
+            f"run {run + 1}: {args.rows} rows a page, round trip {trip * 1e6:.0f} µs; "
+            + "; ".join(shown)
         )
     print(
-        f"RESULT copy_page_round_trips={statistics.median(copied):.1f}"
-        f" merge_page_round_trips={statistics.median(merged):.1f}"
+        "RESULT "
+        + " ".join(
+            f"{part}_page_round_trips={statistics.median(v):.1f}" for part, v in found.items()
+        )
     )
 
 

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import export_records as records
-from export_records import iso, load_page
+from export_records import iso, load_page, whole_rows
 from nexus.errors import BadRecordError, WriteRefused
 from nexus.store.connection import Connection
 from nexus.store.database import Database
 from nexus.store.guard import mark_sync_run
-from nexus.store.loader import STAGE_FILE_ROWS, Loader
+from nexus.store.loader import SMALL_PAGE_ROWS, STAGE_FILE_ROWS, Loader
 from nexus.store.rows import TABLES
 
 JOBS, INVOICES = TABLES["jobs"], TABLES["invoices"]
@@ -208,26 +208,6 @@ def staged(conn: Connection, spec: Any) -> int:
     return conn.execute(f"SELECT count(*) FROM pg_temp.stage_{spec.feed}").fetchone()[0]  # type: ignore[index]
 
 
-def whole_rows(db: Database, spec: Any, tenant: int) -> dict[Any, tuple[Any, ...]]:
-    """Every column of the tenant's rows but `tenant_id`, by key."""
-    schema, table = spec.table.split(".")
-    with db.connect() as conn:
-        names = [
-            r[0]
-            for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
-                " AND table_name = %s AND column_name <> 'tenant_id' ORDER BY ordinal_position",
-                (schema, table),
-            )
-        ]
-        columns = ", ".join(f'"{n}"' for n in names)
-        rows = conn.execute(
-            f"SELECT {columns} FROM {spec.table} WHERE tenant_id = %s", (tenant,)
-        ).fetchall()
-    index = [names.index(k) for k in spec.key]
-    return {tuple(r[i] for i in index): tuple(r) for r in rows}
-
-
 def test_new_keys_are_copied_straight_in_with_the_rows_a_merge_writes(db: Database) -> None:
     """Typed columns, raw record, load times and derived values are the same either way."""
     sources = {
@@ -244,19 +224,23 @@ def test_new_keys_are_copied_straight_in_with_the_rows_a_merge_writes(db: Databa
         ],
     }
     page = [job(1), job(2, status="Scheduled"), job(3), job(4, noCharge=True), job(99)]
-    straight, merged = TENANT + 1, TENANT + 2
+    straight, merged, in_one_batch = TENANT + 1, TENANT + 2, TENANT + 3
     with db.connect(autocommit=True) as conn:
         for spec, records in sources.items():
-            load_page(conn, spec, straight, records, T0)
-            load_page(conn, spec, merged, records, T0)
+            for tenant in (straight, merged, in_one_batch):
+                load_page(conn, spec, tenant, records, T0)
     with db.connect(autocommit=True) as conn:
-        assert load_page(conn, JOBS, straight, page, T0) == 5
+        assert load_page(conn, JOBS, straight, page, T0, one_batch_rows=0) == 5
         assert staged(conn, JOBS) == 0, "a page of new keys is copied straight in"
     with db.connect(autocommit=True) as conn:
         load_page(conn, JOBS, merged, [job(99)], T0)  # one key of the page is already there
-        assert load_page(conn, JOBS, merged, page, T0) == 4
+        assert load_page(conn, JOBS, merged, page, T0, one_batch_rows=0) == 4
         assert staged(conn, JOBS) == 5, "a page with a key the tenant has is merged"
+    with db.connect(autocommit=True) as conn:
+        assert load_page(conn, JOBS, in_one_batch, page, T0) == 5
+        assert staged(conn, JOBS) == 5, "a small page is staged from its JSON document"
     assert whole_rows(db, JOBS, straight) == whole_rows(db, JOBS, merged)
+    assert whole_rows(db, JOBS, in_one_batch) == whole_rows(db, JOBS, straight)
     with db.connect() as conn:
         found = {
             r[0]: r[1:]
@@ -280,7 +264,7 @@ versions = st.lists(
     min_size=1,
     max_size=8,
 )
-_tenants = iter(range(1_000, 1_000_000, 2))
+_tenants = iter(range(1_000, 1_000_000, 3))
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -295,17 +279,20 @@ def test_a_repeated_record_keeps_the_version_a_merge_keeps(
         record["modifiedOn"] = None if hours is None else iso(T0 + timedelta(hours=hours))
         records.append(record)
     straight = next(_tenants)
-    merged = straight + 1
+    merged, in_one_batch = straight + 1, straight + 2
     with db.connect(autocommit=True) as conn:
-        load_page(conn, INVOICES, straight, records, T0)
+        load_page(conn, INVOICES, straight, records, T0, one_batch_rows=0)
         assert staged(conn, INVOICES) == 0
     with db.connect(autocommit=True) as conn:
         load_page(conn, INVOICES, merged, [invoice(50, 50, "1.00")], T0)
-        load_page(conn, INVOICES, merged, [*records, invoice(50, 50, "1.00")], T0)
+        load_page(conn, INVOICES, merged, [*records, invoice(50, 50, "1.00")], T0, one_batch_rows=0)
         assert staged(conn, INVOICES) == len(records) + 1
+    with db.connect(autocommit=True) as conn:
+        load_page(conn, INVOICES, in_one_batch, records, T0)
     merged_rows = whole_rows(db, INVOICES, merged)
     del merged_rows[(50,)]
     assert whole_rows(db, INVOICES, straight) == merged_rows
+    assert whole_rows(db, INVOICES, in_one_batch) == merged_rows
 
 
 def test_a_key_committed_after_the_look_turns_the_page_into_a_merge(db: Database) -> None:
@@ -325,7 +312,7 @@ def test_a_key_committed_after_the_look_turns_the_page_into_a_merge(db: Database
     def load_in_thread() -> None:
         try:
             with db.connect(autocommit=True) as conn:
-                result.append(load_page(conn, JOBS, TENANT, page, T0))
+                result.append(load_page(conn, JOBS, TENANT, page, T0, one_batch_rows=0))
         except BaseException as exc:  # reported by the test below
             errors.append(exc)
 
@@ -367,7 +354,10 @@ def test_a_big_page_of_new_keys_passes_the_guard_only_as_the_writer_role(db: Dat
     assert len(jobs_state(db)) == 1001
 
 
-def test_a_duplicate_key_in_the_callers_own_statements_is_raised_as_such(db: Database) -> None:
+@pytest.mark.parametrize("one_batch_rows", [0, SMALL_PAGE_ROWS], ids=["copied", "one batch"])
+def test_a_duplicate_key_in_the_callers_own_statements_is_raised_as_such(
+    db: Database, one_batch_rows: int
+) -> None:
     """A copy beaten by another writer is undone to its savepoint and merged; the same
     error from the caller's `after`, sent after the savepoint's release, is the caller's."""
     from psycopg import sql
@@ -379,7 +369,7 @@ def test_a_duplicate_key_in_the_callers_own_statements_is_raised_as_such(db: Dat
         conn.execute("CREATE TEMP TABLE taken (id int PRIMARY KEY)")
         conn.execute("INSERT INTO taken VALUES (1)")
         share_with_writer(conn, sql.Identifier("taken"))
-        loader = Loader(conn, JOBS, TENANT)
+        loader = Loader(conn, JOBS, TENANT, one_batch_rows=one_batch_rows)
 
         def begin() -> None:
             conn.execute("BEGIN")

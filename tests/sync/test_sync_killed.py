@@ -22,6 +22,7 @@ from typing import Any
 
 from cli import Forked, run, spawn
 from emptied import empty
+from export_records import whole_rows
 from mirror_check import assert_mirror_equals_truth
 from nexus.catalog import DEFAULT_FEEDS
 from nexus.registry.config import load_config
@@ -108,26 +109,6 @@ KILLS, MOST_KILLS = len(PHASES) * 2, len(PHASES) * 4
 LOAD_TIMES = ("created_at", "updated_at")
 
 
-def whole_rows(db: Database, feed: str) -> dict[Any, tuple[Any, ...]]:
-    """Every column of a feed's table but the load times, by key."""
-    spec = TABLES[feed]
-    schema, table = spec.table.split(".")
-    with db.connect() as conn:
-        names = [
-            r[0]
-            for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns"
-                " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-                (schema, table),
-            )
-            if r[0] not in LOAD_TIMES
-        ]
-        columns = ", ".join(f'"{n}"' for n in names)
-        rows = conn.execute(f"SELECT {columns} FROM {spec.table}").fetchall()
-    index = [names.index(k) for k in ("tenant_id", *spec.key)]
-    return {tuple(r[i] for i in index): tuple(r) for r in rows}
-
-
 def test_sigkill_at_every_phase_then_rerun_ends_with_the_rows_of_an_uninterrupted_sync(
     db: Database, make_sim: Callable[..., Simulator], tmp_path: Path
 ) -> None:
@@ -163,7 +144,9 @@ def test_sigkill_at_every_phase_then_rerun_ends_with_the_rows_of_an_uninterrupte
         assert resumed.code == 0, resumed.err
         where = f"(seed {seed}, NEXUS_KILL_SEED={seed} repeats it; kills landed in {landed})"
         print(where)
-        killed = {feed: whole_rows(db, feed) for feed in DEFAULT_FEEDS}
+        killed = {
+            feed: whole_rows(db, TABLES[feed], leave_out=LOAD_TIMES) for feed in DEFAULT_FEEDS
+        }
         try:
             assert_mirror_equals_truth(db, sim, DEFAULT_FEEDS)
         except AssertionError as exc:
@@ -187,7 +170,7 @@ def test_sigkill_at_every_phase_then_rerun_ends_with_the_rows_of_an_uninterrupte
     # Each kill aims at a phase; on a busy machine a short one can slip past the polling.
     assert len(set(landed) & set(PHASES)) >= 3, f"kills landed in too few phases {where}"
     for feed in DEFAULT_FEEDS:
-        uninterrupted = whole_rows(db, feed)
+        uninterrupted = whole_rows(db, TABLES[feed], leave_out=LOAD_TIMES)
         differ = [k for k in uninterrupted if killed[feed].get(k) != uninterrupted[k]]
         assert killed[feed].keys() == uninterrupted.keys() and not differ, (
             f"{feed}: rows after the kills differ from an uninterrupted sync's, "

@@ -1,13 +1,16 @@
-"""The loader: records → binary COPY → the mirror, new rows straight in, others upserted.
+"""The loader: records → a stage table or straight in → the mirror, merged by upsert.
 
 Every page of records is flattened first (a bad record fails the page before
-anything is written). A page none of whose keys the tenant has yet — the
-pages of a backfill — is copied in binary straight into its `titan` table,
-each key's newest version only (see `nexus.store.new_rows`). Any other page
-is copied into a temporary stage table, then merged with one `INSERT … ON
-CONFLICT` on the feed's key that only touches rows whose raw record really
-changed; re-delivered rows and repeated runs therefore change nothing, and
-an older version never overwrites a newer one. Derived columns (see
+anything is written). A small page — an incremental sync's few changed rows —
+goes to the server in one batch: its rows staged from one JSON document in a
+temporary stage table, then merged. A bigger page none of whose keys the
+tenant has yet — the pages of a backfill — is copied in binary straight into
+its `titan` table, each key's newest version only (see
+`nexus.store.new_rows`); any other is copied in binary into the stage table,
+then merged. The merge is one `INSERT … ON CONFLICT` on the feed's key that
+only touches rows whose raw record really changed; re-delivered rows and
+repeated runs therefore change nothing, and an older version never
+overwrites a newer one. Derived columns (see
 `nexus.catalog.derived`) are kept right in the same transaction: loading
 invoices recomputes `titan.jobs.invoice_total` of their jobs, loading
 appointments their jobs' `scheduled_at`, and loading a job computes both
@@ -18,9 +21,10 @@ values are right when the transaction commits.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
@@ -48,6 +52,13 @@ def derivation_lock(tenant: int) -> int:
 #: rows stay in the file, though, until it is truncated: this bounds what a merge scans.
 STAGE_FILE_ROWS = 256
 
+#: The most rows a page may have to be staged from a JSON document in the page's one batch
+#: (`Loader._load_in_one_batch`). A binary COPY takes two round trips of its own, and its
+#: statement is parsed anew each time, which a page of a few rows pays for many times over;
+#: but each row costs more through JSON, and from about ten rows on the COPY wins
+#: (`bench/page_round_trips.py --rows`).
+SMALL_PAGE_ROWS = 8
+
 #: The SQLSTATEs of another writer inserting the page's keys after the loader looked: a
 #: duplicate key, or a deadlock with a writer that inserts them in another order.
 TAKEN_MEANWHILE = ("23505", "40P01")
@@ -73,8 +84,17 @@ def flatten(spec: TableSpec, records: Sequence[Record]) -> list[Row]:
 class Loader:
     """Merge pages of one feed's records into the mirror, on one connection."""
 
-    def __init__(self, conn: Connection, spec: TableSpec, tenant: int) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        spec: TableSpec,
+        tenant: int,
+        *,
+        one_batch_rows: int = SMALL_PAGE_ROWS,
+    ) -> None:
+        """`one_batch_rows`: pages of at most this many rows go to the server in one batch."""
         self.conn = conn
+        self.one_batch_rows = one_batch_rows
         self.spec = spec
         self.tenant = tenant
         self._stage = sql.Identifier(f"stage_{spec.feed}")
@@ -92,6 +112,9 @@ class Loader:
             )
         )
         self._copy_types = ["int4", *spec.types, "jsonb"]
+        self._stage_json_sql = rendered(_stage_from_json(spec, self._stage))
+        #: a staged row's fields, as `_stage_from_json` reads them from the document
+        self._json_fields = ("seq", *spec.names, "raw")
         self._upsert_sql = rendered(_upsert_statement(spec, self._stage))
         self._key_of = itemgetter(*spec.key_index)
         self._new_rows = NewRows(conn, spec, tenant) if NewRows.applies(spec) else None
@@ -144,22 +167,16 @@ class Loader:
         for no rows; their errors, like the loader's, are raised when the batch
         comes back.
         """
-        conn = self.conn
         if not rows and before is None and after is None:
             return LoadResult(0, 0)  # nothing to send: not even a pipeline's sync
+        if len(rows) <= self.one_batch_rows:
+            return self._load_in_one_batch(rows, records, now, locked, before, after)
+        conn = self.conn
         keys = list(map(self._key_of, rows)) if self._new_rows is not None else []
         with conn.pipeline():  # one round trip: the caller's start, the lock, the look
             if before is not None:
                 before()
-            if not rows:
-                if after is not None:
-                    after()
-                return LoadResult(0, 0)
-            if self.lock is not None and not locked:
-                # Jobs, invoices and appointments of a tenant load one page at a time: each
-                # reads the others' committed rows to derive a value, so two concurrent pages
-                # would each miss the other's. The lock ends with the caller's transaction.
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock,))
+            self._take_lock(locked)
             if self._new_rows is None:
                 self._empty_stage(len(rows))
                 looking = None
@@ -179,6 +196,48 @@ class Loader:
                     return copied
             self._empty_stage(len(rows), deleted=True)  # a round trip only if truncated
         return self._upsert(rows, records, now, after, release=looking is not None)
+
+    def _take_lock(self, locked: bool) -> None:
+        """Take the page's `lock` unless the caller's transaction holds it (`locked`)."""
+        if self.lock is not None and not locked:
+            # Jobs, invoices and appointments of a tenant load one page at a time: each
+            # reads the others' committed rows to derive a value, so two concurrent pages
+            # would each miss the other's. The lock ends with the caller's transaction.
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock,))
+
+    def _load_in_one_batch(
+        self,
+        rows: Sequence[Row],
+        records: Sequence[Record],
+        now: datetime,
+        locked: bool,
+        before: Callable[[], object] | None,
+        after: Callable[[], object] | None,
+    ) -> LoadResult:
+        """A small page in one round trip: the caller's start, the lock, the rows staged
+        from one JSON document, the merge, the derived values it changes and the caller's
+        `after`. New keys need no look first: the merge inserts them."""
+        merged: list[Cursor] = []
+        with self.conn.pipeline():
+            if before is not None:
+                before()
+            if rows:
+                self._take_lock(locked)
+                self._empty_stage(len(rows))
+                self.conn.execute(self._stage_json_sql, (self._stage_document(rows, records),))
+                merged = self._merge(now)
+            if after is not None:
+                after()
+        return LoadResult(read=len(rows), changed=sum(cur.rowcount for cur in merged))
+
+    def _stage_document(self, rows: Sequence[Row], records: Sequence[Record]) -> str:
+        """The rows to stage as one JSON array of objects, a row's position as its `seq`."""
+        fields = self._json_fields
+        staged = [
+            dict(zip(fields, (seq, *row, rec), strict=True))
+            for seq, (row, rec) in enumerate(zip(rows, records, strict=True))
+        ]
+        return orjson.dumps(staged, default=_json_value, option=_EXACT_TIMES).decode()
 
     def _copy(
         self,
@@ -244,18 +303,23 @@ class Loader:
             write = copy.write_row
             for seq, (row, rec) in enumerate(zip(rows, records, strict=True)):
                 write((seq, *row, Jsonb(rec)))
-        params = {"tenant": self.tenant, "now": now}
         with conn.pipeline():
             if release:
                 conn.execute(_RELEASE)
-            merged = [conn.execute(self._upsert_sql, params)]
-            for derived in self.spec.feeds_into:
-                merged.append(
-                    refresh_derived(conn, derived, self.tenant, now, stage=self._stage_name)
-                )
+            merged = self._merge(now)
             if after is not None:
                 after()
         return LoadResult(read=len(rows), changed=sum(cur.rowcount for cur in merged))
+
+    def _merge(self, now: datetime) -> list[Cursor]:
+        """Merge the staged rows and recompute the derived values they feed: a cursor
+        each, whose rowcount is the rows changed (in a pipeline, once synced)."""
+        merged = [self.conn.execute(self._upsert_sql, {"tenant": self.tenant, "now": now})]
+        for derived in self.spec.feeds_into:
+            merged.append(
+                refresh_derived(self.conn, derived, self.tenant, now, stage=self._stage_name)
+            )
+        return merged
 
     def _empty_stage(self, coming: int, *, deleted: bool = False) -> None:
         """Empty the stage table for `coming` rows: DELETE (unless `deleted` already), or
@@ -267,6 +331,35 @@ class Loader:
             if not deleted:
                 self.conn.execute(self._delete_sql)
             self._in_file += coming
+
+
+#: orjson rounds a time zone's offset to whole minutes: times are written by `_json_value`.
+_EXACT_TIMES = orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _json_value(value: object) -> object:
+    """What orjson does not write exactly itself: amounts and times as text, and records
+    that are mappings but not dicts."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):  # a datetime too
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot stage a {type(value).__name__} as JSON")
+
+
+def _stage_from_json(spec: TableSpec, stage: sql.Identifier) -> sql.Composed:
+    """Insert into the stage table the rows of one JSON array of objects, keyed by column."""
+    columns = (("seq", "int4"), *spec.columns, ("raw", "jsonb"))
+    names = sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns)
+    typed = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind)) for name, kind in columns
+    )
+    return sql.SQL(
+        "INSERT INTO {stage} ({names})"
+        " SELECT {names} FROM json_to_recordset(%s::json) AS s({typed})"
+    ).format(stage=stage, names=names, typed=typed)
 
 
 def _upsert_statement(spec: TableSpec, stage: sql.Identifier) -> sql.Composed:
