@@ -149,6 +149,9 @@ def test_a_bad_record_fails_the_whole_page_and_names_feed_record_and_field(db: D
         ("completedOn", "yesterday", "ISO 8601"),
         ("noCharge", "no", "true or false"),
         ("customerId", 1.5, "expected an integer"),
+        # Past bigint: refused here, by name, not by the COPY as an overflow of no field.
+        ("customerId", 2**63, "expected an integer (64-bit), got 9223372036854775808"),
+        ("id", -(2**63) - 1, "expected an integer id (64-bit)"),
     ],
 )
 def test_each_kind_of_bad_job_field_is_named(field: str, value: Any, expected: str) -> None:

@@ -80,7 +80,7 @@ def pages(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(page=pages())
 def test_a_page_in_one_batch_writes_the_rows_the_copy_writes(

@@ -32,8 +32,12 @@ def _fail(feed: str, rec: Record, field: str, problem: str) -> BadRecordError:
     return BadRecordError(feed, rec.get("id", "?"), field, problem)
 
 
+#: The range of Postgres's bigint, which every integer column is.
+INT8_MIN, INT8_MAX = -(2**63), 2**63 - 1
+
+
 def _to_int(value: Any) -> int | None:
-    return value if type(value) is int else None
+    return value if type(value) is int and INT8_MIN <= value <= INT8_MAX else None
 
 
 def _to_text(value: Any) -> str | None:
@@ -86,7 +90,7 @@ def _to_float(value: Any) -> float | None:
 
 #: kind → (converter returning None for a value it refuses, what it expected)
 _KINDS: dict[Kind, tuple[Callable[[Any], Any], str]] = {
-    "int": (_to_int, "an integer"),
+    "int": (_to_int, "an integer (64-bit)"),
     "text": (_to_text, "text"),
     "bool": (_to_bool, "true or false"),
     "time": (_to_time, "an ISO 8601 date-time"),
@@ -100,7 +104,7 @@ _KINDS: dict[Kind, tuple[Callable[[Any], Any], str]] = {
 def _converter(feed: str, column: Column) -> Convert:
     convert, expected = _KINDS[column.kind]
     if column.path == ("id",) and column.kind == "int":
-        expected = "an integer id"
+        expected = "an integer id (64-bit)"
     required, default = column.required, column.default
     if len(column.path) == 1:
         (field,) = column.path
@@ -225,8 +229,14 @@ def _inline(v: str, column: Column) -> list[str]:
     else:
         missing = []
     kind = column.kind
-    if kind in ("int", "text", "bool"):
-        python = {"int": "int", "text": "str", "bool": "bool"}[kind]
+    if kind == "int":
+        return [
+            *missing,
+            f"if {v} is not None and (type({v}) is not int"
+            f" or not {INT8_MIN} <= {v} <= {INT8_MAX}): raise Unusual",
+        ]
+    if kind in ("text", "bool"):
+        python = {"text": "str", "bool": "bool"}[kind]
         return [*missing, f"if {v} is not None and type({v}) is not {python}: raise Unusual"]
     if kind == "time":
         convert = [
