@@ -39,6 +39,10 @@ class Look:
     sourced: tuple[bool, ...]
 
 
+#: The most keys a look is planned for at each page rather than prepared (`NewRows.ask`).
+UNPREPARED_LOOK_KEYS = 100
+
+
 class NewRows:
     """Copy pages of new keys of one feed straight into its table, on one connection."""
 
@@ -83,7 +87,14 @@ class NewRows:
         In a pipeline the question is queued; `answer` reads it once synced.
         """
         params = {"tenant": self.tenant, "keys": int8_array(keys)}
-        return self.conn.execute(self._look_sql, params)
+        # A page of few keys is planned for its keys each time, never prepared: a generic
+        # plan, made while the table was small, probes the tenant's index and filters every
+        # row of the tenant by key, and keeps doing so as the table grows (12-row pages on one
+        # connection: 3.3, 8.3 and 12.3 ms a page at 12,000, 24,000 and 36,000 jobs, against
+        # 1.5 ms planned each time). Bigger pages keep the prepared plan, their re-load slower
+        # planned each time (`bench/loader.py`).
+        prepare = False if len(keys) <= UNPREPARED_LOOK_KEYS else None
+        return self.conn.execute(self._look_sql, params, prepare=prepare)
 
     @staticmethod
     def answer(asked: Cursor) -> Look:
