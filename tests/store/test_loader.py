@@ -388,3 +388,19 @@ def test_a_duplicate_key_in_the_callers_own_statements_is_raised_as_such(
         assert "taken_pkey" in str(info.value)
         conn.rollback()
     assert jobs_state(db) == {}
+
+
+def test_a_look_at_few_keys_is_never_a_generic_plan_made_on_a_small_table(db: Database) -> None:
+    """Prepared on an empty table, the look's generic plan filtered every row of the tenant."""
+    with db.connect(autocommit=True) as conn:
+        loader = Loader(conn, JOBS, TENANT, one_batch_rows=0)
+        for page in range(12):  # past psycopg's and the server's thresholds for preparing
+            with conn.transaction():
+                mark_sync_run(conn, 1)
+                loader.load([job(page * 12 + i) for i in range(1, 13)], T0)
+        prepared = conn.execute(
+            "SELECT count(*) FROM pg_prepared_statements"
+            " WHERE statement LIKE 'SELECT EXISTS (SELECT FROM titan.jobs%%'"
+        ).fetchone()
+    assert prepared == (0,)
+    assert len(jobs_state(db)) == 144
