@@ -5,7 +5,7 @@ round trips to the server, not its rows. Each page here is `--rows` new jobs in 
 transaction of its own, started and committed with the loader's first and last
 statements as a sync sends them (`before` and `after`): new keys. Then the same
 keys again, changed: the merge. Both go once the way a small page goes (in one
-batch, staged from a JSON document: `Loader(one_batch_rows=…)` left as it is) and
+batch, staged from a JSON document, up to `SMALL_PAGE_ROWS`) and
 once the way a big page goes (`one_batch_rows=0`: the look, then a binary `COPY`
 straight in or into the stage), alternating on one server. The baseline, timed
 in the same run on the same connection, is one round trip (`SELECT 1`); each
@@ -28,7 +28,7 @@ from _common import BASE, bench_database, job_record
 
 from nexus.store.connection import Connection
 from nexus.store.guard import mark_sync_run
-from nexus.store.loader import Loader
+from nexus.store.loader import SMALL_PAGE_ROWS, Loader
 from nexus.store.rows import TABLES
 
 
@@ -61,8 +61,9 @@ def pages(
     return (time.perf_counter() - start) / count
 
 
-#: The two ways a page goes: as its size sends it, and as a big page goes.
-WAYS = {"": None, "copied_": 0}
+#: The two ways a page goes (`Loader`'s `one_batch_rows`): as its size sends it, and as a
+#: big page goes.
+WAYS = {"": SMALL_PAGE_ROWS, "copied_": 0}
 
 
 def main() -> None:
@@ -78,8 +79,8 @@ def main() -> None:
             trip = round_trip(conn, 2000)
             seconds: dict[str, float] = {}
             for n, (way, one_batch_rows) in enumerate(WAYS.items()):
-                options = {} if one_batch_rows is None else {"one_batch_rows": one_batch_rows}
-                loader = Loader(conn, TABLES["jobs"], 1 + n, **options)  # a tenant each way
+                # A tenant each way.
+                loader = Loader(conn, TABLES["jobs"], 1 + n, one_batch_rows=one_batch_rows)
                 rng = random.Random(run)
                 seconds[way + "new"] = pages(conn, loader, 0, args.pages, args.rows, rng)
                 seconds[way + "merge"] = pages(conn, loader, 0, args.pages, args.rows, rng)
